@@ -1,0 +1,652 @@
+"""The local stack without Docker: Kafka (KRaft), a Flink session cluster, the SQL Gateway, and Airflow's home.
+
+Usage: ``python stack/cli.py up|down [--purge]|status|env``. Everything lives under ``.stack/`` (git-ignored);
+versions and ports come from ``stack/stack.toml``. Each step prints one progress line and is skipped when its
+result is already there, so a second ``up`` on a ready machine takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = Path(os.environ.get("FLINK_STACK_DIR", ROOT / ".stack")).resolve()
+CONFIG = tomllib.loads((ROOT / "stack" / "stack.toml").read_text())
+VERSIONS: dict[str, str] = CONFIG["versions"]
+PORTS: dict[str, int] = CONFIG["ports"]
+HOST = "127.0.0.1"
+
+FLINK_VENV = STACK / "venvs" / "flink"
+FLINK_HOME = STACK / "flink"
+JARS = STACK / "jars"
+STATE = STACK / "state"
+LOGS = STACK / "logs"
+RUN = STACK / "run"
+KAFKA_CONF = STACK / "kafka"
+AIRFLOW_HOME = STACK / "airflow"
+
+
+class StackError(RuntimeError):
+    """A step of the stack failed; the message says which and why."""
+
+
+def step(message: str) -> None:
+    """Print one progress line.
+
+    :param message: what is happening now
+    """
+    print(f"[stack] {message}", flush=True)
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    """Run a command, raising StackError with its output's tail on failure.
+
+    :param cmd: the command and its arguments
+    :param env: extra environment variables
+    :param cwd: working directory
+    """
+    proc = subprocess.run(
+        cmd, env={**os.environ, **(env or {})}, cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise StackError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file, or a note that it does not exist.
+
+    :param path: the log file
+    :param lines: how many lines
+    """
+    if not path.exists():
+        return f"(no log at {path})"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port.
+
+    :param port: the TCP port
+    """
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def http_json(url: str, timeout: float = 2.0) -> dict | None:
+    """GET a JSON document, or None when the server does not answer with one.
+
+    :param url: the URL
+    :param timeout: seconds
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- install
+
+
+def ensure_flink_venv() -> Path:
+    """Install the Flink wheels into a venv of their own (their pins clash with Airflow's).
+
+    :return: the pyflink package directory, which holds Flink's bin/, lib/, opt/, conf/
+    """
+    version = VERSIONS["flink"]
+    marker = FLINK_VENV / f".apache-flink-{version}"
+    python = FLINK_VENV / "bin" / "python"
+    if not marker.exists():
+        step(f"installing apache-flink=={version} into {FLINK_VENV.relative_to(ROOT)} (one time, ~1 min)")
+        if not python.exists():
+            run(["uv", "venv", "-q", "-p", VERSIONS["python"], str(FLINK_VENV)])
+        run(["uv", "pip", "install", "-q", "-p", str(python), f"apache-flink=={version}"])
+        marker.touch()
+    else:
+        step(f"apache-flink {version} already installed")
+    out = subprocess.run(
+        [str(python), "-c", "import pyflink, os; print(os.path.dirname(pyflink.__file__))"],
+        capture_output=True, text=True, check=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def ensure_jars(profile: str, props: dict[str, str]) -> Path:
+    """Copy one Maven profile's jars (stack/maven/pom.xml) into .stack/jars/<profile>.
+
+    :param profile: ``kafka`` or ``flink``
+    :param props: Maven properties, i.e. the pinned versions
+    """
+    target = JARS / profile
+    key = ",".join(f"{k}={v}" for k, v in sorted(props.items()))
+    marker = target / ".versions"
+    if marker.exists() and marker.read_text() == key:
+        step(f"{profile} jars already in place ({key})")
+        return target
+    step(f"fetching {profile} jars with Maven ({key})")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    cmd = ["mvn", "-q", "-B", "-f", str(ROOT / "stack" / "maven" / "pom.xml"), "-P", profile]
+    cmd += [f"-D{k}={v}" for k, v in props.items()]
+    cmd += ["dependency:copy-dependencies", f"-DoutputDirectory={target}", "-DincludeScope=runtime"]
+    run(cmd)
+    marker.write_text(key)
+    return target
+
+
+def link_dir(src: Path, dst: Path) -> None:
+    """Fill dst with symlinks to every file of src.
+
+    :param src: directory to mirror
+    :param dst: directory to fill
+    """
+    dst.mkdir(parents=True, exist_ok=True)
+    for item in src.iterdir():
+        link = dst / item.name
+        if not link.exists():
+            link.symlink_to(item)
+
+
+def assemble_flink_home(pyflink_dir: Path, flink_jars: Path) -> None:
+    """Assemble a Flink home: the wheel's dist plus the gateway jar (opt/) and the Kafka connector (lib/).
+
+    bin/ is copied, not linked: Flink's scripts derive FLINK_HOME from their own location.
+
+    :param pyflink_dir: the installed pyflink package
+    :param flink_jars: the jars Maven fetched for the ``flink`` profile
+    """
+    step(f"assembling Flink home in {FLINK_HOME.relative_to(ROOT)}")
+    for sub in ("lib", "opt", "bin"):
+        shutil.rmtree(FLINK_HOME / sub, ignore_errors=True)
+    shutil.copytree(pyflink_dir / "bin", FLINK_HOME / "bin")
+    link_dir(pyflink_dir / "lib", FLINK_HOME / "lib")
+    link_dir(pyflink_dir / "opt", FLINK_HOME / "opt")
+    plugins = FLINK_HOME / "plugins"
+    if not plugins.exists():
+        plugins.symlink_to(pyflink_dir / "plugins")
+    for jar in flink_jars.glob("*.jar"):
+        sub = "opt" if jar.name.startswith("flink-sql-gateway") else "lib"
+        (FLINK_HOME / sub / jar.name).symlink_to(jar)
+    write_flink_conf(pyflink_dir / "conf")
+
+
+def write_flink_conf(wheel_conf: Path) -> None:
+    """Generate conf/config.yaml (Flink 2 YAML), all bound to 127.0.0.1, beside the wheel's log4j files.
+
+    :param wheel_conf: the conf/ directory shipped in the Flink wheel
+    """
+    conf = FLINK_HOME / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    flink = CONFIG["flink"]
+    python = FLINK_VENV / "bin" / "python"
+    settings = {
+        "jobmanager.rpc.address": HOST,
+        "jobmanager.bind-host": HOST,
+        "jobmanager.memory.process.size": flink["jobmanager_memory"],
+        "taskmanager.host": HOST,
+        "taskmanager.bind-host": HOST,
+        "taskmanager.numberOfTaskSlots": flink["task_slots"],
+        "taskmanager.memory.process.size": flink["taskmanager_memory"],
+        "rest.address": HOST,
+        "rest.bind-address": HOST,
+        "rest.port": PORTS["flink_rest"],
+        "parallelism.default": 1,
+        "execution.checkpointing.dir": (STATE / "checkpoints").as_uri(),
+        "execution.checkpointing.savepoint-dir": (STATE / "savepoints").as_uri(),
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": "1 s",
+        "restart-strategy.exponential-delay.max-backoff": "30 s",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff": 10,
+        # Fail a job that cannot get its slots within a minute instead of the default five.
+        "slot.request.timeout": "60 s",
+        "python.executable": str(python),
+        "python.client.executable": str(python),
+        "env.pid.dir": str(RUN),
+        "env.log.dir": str(LOGS / "flink"),
+        "sql-gateway.endpoint.rest.address": HOST,
+        "sql-gateway.endpoint.rest.bind-address": HOST,
+        "sql-gateway.endpoint.rest.port": PORTS["sql_gateway"],
+    }
+    lines = [f"{key}: {json.dumps(value) if isinstance(value, str) else value}" for key, value in settings.items()]
+    (conf / "config.yaml").write_text("# Generated by stack/cli.py from stack/stack.toml.\n" + "\n".join(lines) + "\n")
+    for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties", "log4j-session.properties"):
+        shutil.copy(wheel_conf / name, conf / name)
+    (conf / "workers").write_text(f"{HOST}\n")
+    (conf / "masters").write_text(f"{HOST}:{PORTS['flink_rest']}\n")
+
+
+KAFKA_LOG4J = """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <RollingFile name="file" fileName="{log}/server.log" filePattern="{log}/server.log.%i">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="20MB"/></Policies>
+      <DefaultRolloverStrategy max="3"/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="file"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="org.apache.kafka.controller" level="INFO"/>
+  </Loggers>
+</Configuration>
+"""
+
+
+def write_kafka_conf() -> Path:
+    """Write server.properties for one combined broker+controller node and its Log4j2 config.
+
+    :return: the server.properties path
+    """
+    KAFKA_CONF.mkdir(parents=True, exist_ok=True)
+    (LOGS / "kafka").mkdir(parents=True, exist_ok=True)
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{HOST}:{PORTS['kafka_controller']}",
+        "listeners": f"PLAINTEXT://{HOST}:{PORTS['kafka']},CONTROLLER://{HOST}:{PORTS['kafka_controller']}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{PORTS['kafka']}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(STATE / "kafka"),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "min.insync.replicas": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+    }
+    path = KAFKA_CONF / "server.properties"
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    (KAFKA_CONF / "log4j2.xml").write_text(KAFKA_LOG4J.format(log=LOGS / "kafka"))
+    return path
+
+
+def kafka_java(main_class: str, *args: str) -> list[str]:
+    """A java command line on the Kafka jars.
+
+    :param main_class: the class to run
+    :param args: its arguments
+    """
+    return [
+        "java", "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={KAFKA_CONF / 'log4j2.xml'}",
+        f"-Dkafka.logs.dir={LOGS / 'kafka'}", "-cp", str(JARS / "kafka" / "*"), main_class, *args,
+    ]
+
+
+def format_kafka_storage(server_properties: Path) -> None:
+    """Format KRaft storage once; later runs keep the data.
+
+    :param server_properties: the broker config
+    """
+    if (STATE / "kafka" / "meta.properties").exists():
+        step("Kafka storage already formatted")
+        return
+    step("formatting Kafka KRaft storage")
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    run(kafka_java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(server_properties)))
+
+
+# ---------------------------------------------------------------------------------------------- health
+
+
+def kafka_healthy() -> bool:
+    """A metadata request to the broker succeeds."""
+    if not port_open(PORTS["kafka"]):
+        return False
+    try:
+        from confluent_kafka.admin import AdminClient
+    except ImportError as exc:  # pragma: no cover - the project venv has it
+        raise StackError("confluent-kafka is missing: run the stack CLI with the project venv (make venv)") from exc
+    admin = AdminClient({"bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "socket.timeout.ms": 2000})
+    try:
+        meta = admin.list_topics(timeout=3)
+    except Exception:  # noqa: BLE001 - any client error means "not healthy yet"
+        return False
+    return bool(meta.brokers)
+
+
+def flink_healthy() -> bool:
+    """/overview shows at least one TaskManager with free slots."""
+    overview = http_json(f"http://{HOST}:{PORTS['flink_rest']}/overview")
+    return bool(overview and overview.get("taskmanagers", 0) >= 1 and overview.get("slots-total", 0) > 0)
+
+
+def gateway_healthy() -> bool:
+    """/api_versions and /v1/info both answer."""
+    base = f"http://{HOST}:{PORTS['sql_gateway']}"
+    versions = http_json(f"{base}/api_versions")
+    return bool(versions and versions.get("versions") and http_json(f"{base}/v1/info"))
+
+
+@dataclass(frozen=True)
+class Component:
+    """A service of the stack: how to tell it is healthy and where it logs."""
+
+    name: str
+    ports: tuple[int, ...]
+    healthy: Callable[[], bool]
+    log: Path
+    pid_globs: tuple[str, ...]
+
+
+def components() -> list[Component]:
+    """The stack's services in start order."""
+    flink_logs = LOGS / "flink"
+    return [
+        Component("kafka", (PORTS["kafka"], PORTS["kafka_controller"]), kafka_healthy, LOGS / "kafka" / "server.log",
+                  ("kafka.pid",)),
+        Component("flink", (PORTS["flink_rest"],), flink_healthy, flink_logs,
+                  ("flink-*-standalonesession.pid", "flink-*-taskexecutor.pid")),
+        Component("sql-gateway", (PORTS["sql_gateway"],), gateway_healthy, flink_logs, ("flink-*-sql-gateway.pid",)),
+    ]
+
+
+def newest_log(path: Path, pattern: str = "*.log") -> Path:
+    """The newest matching file in a log directory (or the path itself if it is a file).
+
+    :param path: a file or directory
+    :param pattern: glob for directories
+    """
+    if path.is_file() or not path.exists():
+        return path
+    logs = sorted(path.glob(pattern), key=lambda p: p.stat().st_mtime)
+    return logs[-1] if logs else path
+
+
+def check_ports_free(component: Component) -> None:
+    """Refuse to start when another program holds one of the component's ports.
+
+    :param component: the component about to start
+    """
+    for port in component.ports:
+        if port_open(port):
+            raise StackError(
+                f"port {port} on {HOST} is already in use, so {component.name} cannot start. "
+                f"Another program holds it: find it with `ss -ltnp 'sport = :{port}'` and stop it, "
+                f"or change [ports] in stack/stack.toml."
+            )
+
+
+def wait_healthy(component: Component, timeout: float, log_pattern: str = "*.log") -> None:
+    """Poll a component's health check until it passes or the timeout ends.
+
+    :param component: the component
+    :param timeout: seconds
+    :param log_pattern: which log to show on failure, for directories of logs
+    """
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        if component.healthy():
+            step(f"{component.name} is healthy ({time.monotonic() - started:.1f}s)")
+            return
+        time.sleep(0.5)
+    log = newest_log(component.log, log_pattern)
+    raise StackError(
+        f"{component.name} did not become healthy within {timeout:.0f}s. Last lines of {log}:\n{log_tail(log)}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- start/stop
+
+
+def flink_env() -> dict[str, str]:
+    """Environment for Flink's scripts: our assembled home, config, logs and PID files."""
+    return {
+        "FLINK_HOME": str(FLINK_HOME),
+        "FLINK_CONF_DIR": str(FLINK_HOME / "conf"),
+        "FLINK_LOG_DIR": str(LOGS / "flink"),
+        "FLINK_PID_DIR": str(RUN),
+        "FLINK_LIB_DIR": str(FLINK_HOME / "lib"),
+        "FLINK_OPT_DIR": str(FLINK_HOME / "opt"),
+        "FLINK_PLUGINS_DIR": str(FLINK_HOME / "plugins"),
+        "FLINK_BIN_DIR": str(FLINK_HOME / "bin"),
+        "PATH": f"{FLINK_VENV / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+
+
+def start_kafka(server_properties: Path) -> None:
+    """Start the broker in the background and record its PID.
+
+    :param server_properties: the broker config
+    """
+    out = (LOGS / "kafka" / "stdout.log").open("ab")
+    proc = subprocess.Popen(
+        kafka_java("kafka.Kafka", str(server_properties)),
+        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    (RUN / "kafka.pid").write_text(f"{proc.pid}\n")
+
+
+def start_component(component: Component, server_properties: Path) -> None:
+    """Start one component unless it is already healthy.
+
+    :param component: the component
+    :param server_properties: Kafka's config, needed for kafka only
+    """
+    if component.healthy():
+        step(f"{component.name} already running and healthy")
+        return
+    check_ports_free(component)
+    step(f"starting {component.name}")
+    if component.name == "kafka":
+        start_kafka(server_properties)
+        wait_healthy(component, 90)
+    elif component.name == "flink":
+        run([str(FLINK_HOME / "bin" / "jobmanager.sh"), "start"], env=flink_env())
+        run([str(FLINK_HOME / "bin" / "taskmanager.sh"), "start"], env=flink_env())
+        wait_healthy(component, 120, "*standalonesession*.log")
+    else:
+        run([str(FLINK_HOME / "bin" / "sql-gateway.sh"), "start"], env=flink_env())
+        wait_healthy(component, 90, "*sql-gateway*.log")
+
+
+def pids_of(component: Component) -> list[tuple[Path, int]]:
+    """The PID files and PIDs this CLI (or Flink's daemon script, into our PID dir) wrote.
+
+    :param component: the component
+    """
+    found = []
+    for pattern in component.pid_globs:
+        for pid_file in RUN.glob(pattern):
+            found += [(pid_file, int(p)) for p in pid_file.read_text().split() if p.strip().isdigit()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists.
+
+    :param pid: the process id
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_component(component: Component) -> None:
+    """Stop exactly the processes recorded in the component's PID files: TERM, then KILL after 30 s.
+
+    :param component: the component
+    """
+    entries = pids_of(component)
+    if not entries:
+        step(f"{component.name}: nothing to stop")
+        return
+    for _, pid in entries:
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for _, pid in entries) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    for _, pid in entries:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    for pid_file, _ in entries:
+        pid_file.unlink(missing_ok=True)
+    step(f"{component.name} stopped ({len(entries)} process(es))")
+
+
+# ---------------------------------------------------------------------------------------------- airflow
+
+
+def airflow_env() -> dict[str, str]:
+    """Environment every Airflow command of this project runs with."""
+    return {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(PORTS["airflow_ui"]),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{PORTS['airflow_ui']}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "FLINK_STACK_HOME": str(FLINK_HOME),
+        "FLINK_STACK_PYTHON": str(FLINK_VENV / "bin" / "python"),
+        "FLINK_STACK_STATE": str(STATE),
+    }
+
+
+CONNECTIONS = {
+    "flink_default": {"conn_type": "flink", "host": HOST, "port": PORTS["flink_rest"]},
+    "flink_sql_gateway_default": {"conn_type": "flink_sql_gateway", "host": HOST, "port": PORTS["sql_gateway"]},
+    "kafka_default": {
+        "conn_type": "kafka",
+        "extra": json.dumps({"bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "group.id": "airflow-flink"}),
+    },
+}
+
+
+def ensure_airflow() -> None:
+    """Migrate Airflow's SQLite metadata DB under .stack/airflow and create the stack's connections."""
+    airflow = Path(sys.executable).parent / "airflow"
+    env = airflow_env()
+    marker = AIRFLOW_HOME / ".initialised"
+    if marker.exists():
+        step("Airflow home already initialised")
+        return
+    step(f"initialising Airflow home in {AIRFLOW_HOME.relative_to(ROOT)} (SQLite)")
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    run([str(airflow), "db", "migrate"], env=env)
+    conn_file = AIRFLOW_HOME / "connections.json"
+    conn_file.write_text(json.dumps(CONNECTIONS, indent=2))
+    run([str(airflow), "connections", "import", "--overwrite", str(conn_file)], env=env)
+    marker.touch()
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def cmd_up(skip_airflow: bool) -> None:
+    """Install what is missing, then start Kafka, Flink and the gateway in order, each health-checked.
+
+    :param skip_airflow: do not touch Airflow's home
+    """
+    started = time.monotonic()
+    for tool in ("java", "mvn", "uv"):
+        if shutil.which(tool) is None:
+            raise StackError(f"`{tool}` is not on PATH: install Java 17, Maven and uv (see README, Prerequisites)")
+    for path in (STATE / "checkpoints", STATE / "savepoints", LOGS / "flink", RUN):
+        path.mkdir(parents=True, exist_ok=True)
+    pyflink_dir = ensure_flink_venv()
+    ensure_jars("kafka", {"kafka.version": VERSIONS["kafka"], "scala.binary.version": VERSIONS["scala"]})
+    flink_jars = ensure_jars("flink", {
+        "flink.version": VERSIONS["flink"], "flink.kafka.connector.version": VERSIONS["flink_kafka_connector"],
+    })
+    assemble_flink_home(pyflink_dir, flink_jars)
+    server_properties = write_kafka_conf()
+    format_kafka_storage(server_properties)
+    for component in components():
+        start_component(component, server_properties)
+    if not skip_airflow:
+        ensure_airflow()
+    step(f"stack is up in {time.monotonic() - started:.1f}s: Kafka {HOST}:{PORTS['kafka']}, "
+         f"Flink UI http://{HOST}:{PORTS['flink_rest']}, SQL Gateway http://{HOST}:{PORTS['sql_gateway']}")
+
+
+def cmd_down(purge: bool) -> None:
+    """Stop what `up` started, in reverse order; `purge` also deletes topics, checkpoints and savepoints.
+
+    :param purge: delete the stack's data too
+    """
+    for component in reversed(components()):
+        stop_component(component)
+    if purge:
+        for path in (STATE, LOGS, AIRFLOW_HOME):
+            shutil.rmtree(path, ignore_errors=True)
+        step("purged state, logs and Airflow home (installs kept)")
+
+
+def cmd_status() -> int:
+    """Print each component's health and PIDs; exit 1 if any is down."""
+    all_ok = True
+    for component in components():
+        ok = component.healthy()
+        all_ok &= ok
+        pids = ", ".join(str(pid) for _, pid in pids_of(component) if alive(pid)) or "-"
+        ports = ",".join(str(p) for p in component.ports)
+        print(f"{component.name:<12} {'healthy' if ok else 'DOWN':<8} ports {ports:<10} pids {pids}")
+    return 0 if all_ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point.
+
+    :param argv: command-line arguments
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="install what is missing and start everything")
+    up.add_argument("--skip-airflow", action="store_true", help="do not initialise Airflow's home")
+    down = sub.add_parser("down", help="stop what up started")
+    down.add_argument("--purge", action="store_true", help="also delete data, logs and Airflow's home")
+    sub.add_parser("status", help="health of each component")
+    sub.add_parser("env", help="print the Airflow environment as shell exports")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            cmd_up(args.skip_airflow)
+        elif args.command == "down":
+            cmd_down(args.purge)
+        elif args.command == "status":
+            return cmd_status()
+        else:
+            for key, value in airflow_env().items():
+                print(f"export {key}={value}")
+    except StackError as exc:
+        print(f"[stack] ERROR: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
