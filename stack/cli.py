@@ -106,6 +106,12 @@ def http_json(url: str, timeout: float = 2.0) -> dict | None:
 # ---------------------------------------------------------------------------------------------- install
 
 
+def uv() -> str:
+    """The uv executable: the project venv's own, else the one on PATH."""
+    beside = Path(sys.executable).parent / "uv"
+    return str(beside) if beside.exists() else "uv"
+
+
 def ensure_flink_venv() -> Path:
     """Install the Flink wheels into a venv of their own (their pins clash with Airflow's).
 
@@ -117,8 +123,8 @@ def ensure_flink_venv() -> Path:
     if not marker.exists():
         step(f"installing apache-flink=={version} into {FLINK_VENV.relative_to(ROOT)} (one time, ~1 min)")
         if not python.exists():
-            run(["uv", "venv", "-q", "-p", VERSIONS["python"], str(FLINK_VENV)])
-        run(["uv", "pip", "install", "-q", "-p", str(python), f"apache-flink=={version}"])
+            run([uv(), "venv", "-q", "-p", VERSIONS["python"], str(FLINK_VENV)])
+        run([uv(), "pip", "install", "-q", "-p", str(python), f"apache-flink=={version}"])
         marker.touch()
     else:
         step(f"apache-flink {version} already installed")
@@ -324,7 +330,7 @@ def kafka_healthy() -> bool:
     admin = AdminClient({"bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "socket.timeout.ms": 2000})
     try:
         meta = admin.list_topics(timeout=3)
-    except Exception:  # noqa: BLE001 - any client error means "not healthy yet"
+    except Exception:
         return False
     return bool(meta.brokers)
 
@@ -572,9 +578,9 @@ def cmd_up(skip_airflow: bool) -> None:
     :param skip_airflow: do not touch Airflow's home
     """
     started = time.monotonic()
-    for tool in ("java", "mvn", "uv"):
+    for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
-            raise StackError(f"`{tool}` is not on PATH: install Java 17, Maven and uv (see README, Prerequisites)")
+            raise StackError(f"`{tool}` is not on PATH: install Java 17 and Maven (see README, Prerequisites)")
     for path in (STATE / "checkpoints", STATE / "savepoints", LOGS / "flink", RUN):
         path.mkdir(parents=True, exist_ok=True)
     pyflink_dir = ensure_flink_venv()

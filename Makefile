@@ -1,0 +1,54 @@
+# The README's commands. Everything a fresh machine needs is installed by these targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+CONSTRAINTS := constraints/airflow-3.3.2-py3.11.txt
+STACK := $(VPY) stack/cli.py
+AIRFLOW_ENV = eval "$$($(STACK) env)" &&
+PYTEST_ARGS ?=
+
+.PHONY: venv stack-up stack-down stack-status airflow-ui demo test test-unit lint bench clean
+
+# The project venv: Airflow 3.3.2, the Kafka provider, this provider (editable) and the dev tools.
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	@command -v uv >/dev/null 2>&1 || $(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install -q uv
+	@UV="$$(command -v uv || echo "$(PY) -m uv")"; \
+	  echo "[venv] creating $(VENV) with Airflow (constraints $(CONSTRAINTS))"; \
+	  [ -x $(VPY) ] || $$UV venv -q -p 3.11 $(VENV); \
+	  $$UV pip install -q -p $(VPY) -c $(CONSTRAINTS) -e '.[dags,dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+stack-up: venv
+	$(STACK) up
+
+stack-down: venv
+	$(STACK) down $(if $(PURGE),--purge,)
+
+stack-status: venv
+	$(STACK) status
+
+# The Airflow UI (and scheduler, dag processor, triggerer) on http://127.0.0.1:8080, low parallelism.
+airflow-ui: stack-up
+	$(AIRFLOW_ENV) $(VENV)/bin/airflow standalone
+
+demo: stack-up
+	$(AIRFLOW_ENV) $(VPY) -m stack.demo
+
+test: stack-up
+	$(AIRFLOW_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy airflow_flink_provider
+
+bench: stack-up
+	$(AIRFLOW_ENV) $(VPY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV)

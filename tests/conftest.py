@@ -1,0 +1,54 @@
+"""Shared fixtures: the real local stack (Kafka, Flink, SQL Gateway) and the Airflow connections to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTS = tomllib.loads((ROOT / "stack" / "stack.toml").read_text())["ports"]
+HOST = "127.0.0.1"
+
+# Connections the provider's hooks and the Kafka provider read, as Airflow env connections.
+os.environ.setdefault(
+    "AIRFLOW_CONN_FLINK_DEFAULT", json.dumps({"conn_type": "flink", "host": HOST, "port": PORTS["flink_rest"]})
+)
+os.environ.setdefault(
+    "AIRFLOW_CONN_FLINK_SQL_GATEWAY_DEFAULT",
+    json.dumps({"conn_type": "flink_sql_gateway", "host": HOST, "port": PORTS["sql_gateway"]}),
+)
+os.environ.setdefault(
+    "AIRFLOW_CONN_KAFKA_DEFAULT",
+    json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": f"{HOST}:{PORTS['kafka']}"}}),
+)
+
+
+def _stack(*args: str) -> int:
+    return subprocess.run([sys.executable, str(ROOT / "stack" / "cli.py"), *args], check=False).returncode
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[dict[str, int]]:
+    """The real local stack: reused when already healthy, else brought up here and down at the end."""
+    already_up = subprocess.run(
+        [sys.executable, str(ROOT / "stack" / "cli.py"), "status"], capture_output=True, check=False
+    ).returncode == 0
+    if not already_up and _stack("up", "--skip-airflow") != 0:
+        pytest.fail("the local stack did not come up; see the [stack] lines above")
+    yield PORTS
+    if not already_up:
+        _stack("down")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every integration test gets the stack fixture, so no test can forget it."""
+    for item in items:
+        if item.get_closest_marker("integration") is not None:
+            item.fixturenames.insert(0, "stack")

@@ -1,0 +1,67 @@
+"""The stack CLI's own checks that need no running stack."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from stack import cli
+
+pytestmark = pytest.mark.unit
+
+
+def test_busy_port_names_the_port_and_the_component(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        component = cli.Component("sql-gateway", (port,), lambda: False, tmp_path / "none.log", ())
+        with pytest.raises(cli.StackError) as err:
+            cli.start_component(component, tmp_path / "server.properties")
+    message = str(err.value)
+    assert f"port {port} on 127.0.0.1 is already in use" in message
+    assert "sql-gateway cannot start" in message
+    assert f"sport = :{port}" in message
+
+
+def test_unhealthy_component_reports_its_log_tail(tmp_path: Path) -> None:
+    log = tmp_path / "flink.log"
+    log.write_text("\n".join(f"line {i}" for i in range(100)) + "\nCaused by: java.net.BindException\n")
+    component = cli.Component("flink", (), lambda: False, log, ())
+    with pytest.raises(cli.StackError) as err:
+        cli.wait_healthy(component, timeout=0.6)
+    assert "flink did not become healthy within 1s" in str(err.value)
+    assert "Caused by: java.net.BindException" in str(err.value)
+    assert "line 60" not in str(err.value)
+
+
+def test_generated_flink_config_binds_loopback_and_has_slots_and_state_dirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel_conf = tmp_path / "wheel-conf"
+    wheel_conf.mkdir()
+    for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties", "log4j-session.properties"):
+        (wheel_conf / name).write_text("# log4j\n")
+    home = tmp_path / "flink"
+    monkeypatch.setattr(cli, "FLINK_HOME", home)
+    cli.write_flink_conf(wheel_conf)
+    conf = dict(line.split(": ", 1) for line in (home / "conf" / "config.yaml").read_text().splitlines()[1:])
+    assert conf["rest.bind-address"] == '"127.0.0.1"'
+    assert conf["sql-gateway.endpoint.rest.address"] == '"127.0.0.1"'
+    assert int(conf["taskmanager.numberOfTaskSlots"]) >= 4
+    assert conf["execution.checkpointing.dir"].startswith('"file:///')
+    assert conf["execution.checkpointing.savepoint-dir"].endswith('/state/savepoints"')
+    assert conf["restart-strategy.type"] == '"exponential-delay"'
+
+
+def test_kafka_config_is_single_node_kraft_on_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "KAFKA_CONF", tmp_path / "kafka")
+    monkeypatch.setattr(cli, "LOGS", tmp_path / "logs")
+    props = dict(line.split("=", 1) for line in cli.write_kafka_conf().read_text().splitlines())
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"].startswith("PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:")
+    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+                "transaction.state.log.min.isr"):
+        assert props[key] == "1"
