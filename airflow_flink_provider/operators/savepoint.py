@@ -1,0 +1,187 @@
+"""Savepoints and the end of a job: trigger a savepoint, stop with a savepoint, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_flink_provider.links.flink_ui import FlinkJobLink
+from airflow_flink_provider.operators.common import push_job_id, require_job_id, wait_for_job
+from airflow_flink_provider.protocol.errors import FlinkError
+from airflow_flink_provider.triggers.job_state import GLOBALLY_TERMINAL_STATES, JobStateCheck
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+_FORMAT_TYPES = ("CANONICAL", "NATIVE")
+
+
+def latest_savepoint(hook: FlinkRestHook, job_id: str, checkpoint_types: Sequence[str]) -> str | None:
+    """Location of the job's latest completed savepoint of one of the given checkpoint types, if any.
+
+    :param hook: the Flink REST hook.
+    :param job_id: the job's id.
+    :param checkpoint_types: accepted ``checkpoint_type`` values, e.g. ``SYNC_SAVEPOINT`` for the savepoint
+        a stop-with-savepoint takes.
+    """
+    latest = (hook.get_checkpoints(job_id).get("latest") or {}).get("savepoint")
+    if not isinstance(latest, Mapping) or latest.get("checkpoint_type") not in checkpoint_types:
+        return None
+    location = latest.get("external_path")
+    return str(location) if location else None
+
+
+class _JobOperator(BaseOperator):
+    """Base of the operators acting on an existing job: job id, connection, extra link."""
+
+    template_fields: Sequence[str] = ("job_id", "target_directory")
+    ui_color = "#fdf1e3"
+    operator_extra_links = (FlinkJobLink(),)
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        target_directory: str | None = None,
+        timeout: float = 600.0,
+        flink_conn_id: str = "flink_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.target_directory = target_directory
+        self.timeout = timeout
+        self.flink_conn_id = flink_conn_id
+
+    def _hook(self) -> FlinkRestHook:
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+        return FlinkRestHook(flink_conn_id=self.flink_conn_id)
+
+
+class FlinkTriggerSavepointOperator(_JobOperator):
+    """Take a savepoint of a running job and return its location (XCom).
+
+    :param job_id: the Flink job id (templated).
+    :param target_directory: where to write it (templated); default: the cluster's savepoint directory.
+    :param format_type: ``CANONICAL`` (portable, default) or ``NATIVE`` (faster, state-backend specific).
+    :param timeout: seconds to wait for the savepoint to complete.
+    :param poll_interval: seconds between savepoint status polls.
+    :param flink_conn_id: the ``flink`` REST connection.
+    """
+
+    def __init__(self, *, format_type: str | None = None, poll_interval: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if format_type is not None and format_type.upper() not in _FORMAT_TYPES:
+            raise ValueError(f"format_type must be one of {_FORMAT_TYPES}, got {format_type!r}")
+        self.format_type = format_type.upper() if format_type else None
+        self.poll_interval = poll_interval
+
+    def execute(self, context: Context) -> str:
+        """Trigger the savepoint and wait for it; returns its location."""
+        job_id = require_job_id(self.job_id)
+        hook = self._hook()
+        push_job_id(context, job_id)
+        request_id = hook.trigger_savepoint(job_id, self.target_directory or None, format_type=self.format_type)
+        self.log.info("Triggered a savepoint of job %s (request %s)", job_id, request_id)
+        location = hook.wait_for_savepoint(job_id, request_id, timeout=self.timeout, poll_interval=self.poll_interval)
+        self.log.info("Savepoint of job %s completed: %s", job_id, location)
+        return location
+
+
+class FlinkStopJobOperator(_JobOperator):
+    """Stop a job with a savepoint and return the savepoint's location (XCom).
+
+    A retry that finds the job already FINISHED by a stop-with-savepoint returns that savepoint instead of
+    failing.
+
+    :param job_id: the Flink job id (templated).
+    :param target_directory: where to write the savepoint (templated); default: the cluster's.
+    :param drain: emit MAX_WATERMARK first, flushing event-time windows (for a final stop, not an upgrade).
+    :param timeout: seconds to wait for the savepoint and the stop.
+    :param flink_conn_id: the ``flink`` REST connection.
+    """
+
+    def __init__(self, *, drain: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.drain = drain
+
+    def execute(self, context: Context) -> str:
+        """Stop the job with a savepoint; returns its location."""
+        job_id = require_job_id(self.job_id)
+        hook = self._hook()
+        push_job_id(context, job_id)
+        state = hook.get_job_state(job_id)
+        if state in GLOBALLY_TERMINAL_STATES:
+            location = latest_savepoint(hook, job_id, ("SYNC_SAVEPOINT",)) if state == "FINISHED" else None
+            if location is None:
+                raise FlinkError(
+                    f"Flink job {job_id} is already {state}: there is nothing to stop",
+                    hint="Check the job id; restart the job from its last savepoint or checkpoint if needed.",
+                )
+            self.log.warning("Flink job %s was already stopped with savepoint %s", job_id, location)
+            return location
+        self.log.info("Stopping job %s (%s) with a savepoint%s", job_id, state, ", draining" if self.drain else "")
+        location = hook.stop_with_savepoint(
+            job_id, self.target_directory or None, drain=self.drain, timeout=self.timeout
+        )
+        self.log.info("Stopped job %s; savepoint: %s", job_id, location)
+        return location
+
+
+class FlinkCancelJobOperator(_JobOperator):
+    """Cancel a job, optionally after taking a savepoint; returns the savepoint location or ``None`` (XCom).
+
+    Cancelling a job that is already CANCELED succeeds (a retry does not fail).
+
+    :param job_id: the Flink job id (templated).
+    :param savepoint_before_cancel: take a savepoint first and return its location.
+    :param target_directory: where to write it (templated); default: the cluster's.
+    :param timeout: seconds to wait for the savepoint and for the job to be CANCELED.
+    :param poll_interval: seconds between polls.
+    :param flink_conn_id: the ``flink`` REST connection.
+    """
+
+    def __init__(self, *, savepoint_before_cancel: bool = False, poll_interval: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.savepoint_before_cancel = savepoint_before_cancel
+        self.poll_interval = poll_interval
+
+    def execute(self, context: Context) -> str | None:
+        """Cancel the job (after a savepoint if asked) and wait until it is CANCELED."""
+        job_id = require_job_id(self.job_id)
+        hook = self._hook()
+        push_job_id(context, job_id)
+        state = hook.get_job_state(job_id)
+        if state in GLOBALLY_TERMINAL_STATES:
+            if state != "CANCELED":
+                raise FlinkError(f"Flink job {job_id} is already {state}: it cannot be cancelled")
+            location = latest_savepoint(hook, job_id, ("SAVEPOINT",)) if self.savepoint_before_cancel else None
+            if self.savepoint_before_cancel and location is None:
+                raise FlinkError(f"Flink job {job_id} is already CANCELED and has no savepoint")
+            self.log.warning("Flink job %s is already CANCELED", job_id)
+            return location
+        location = None
+        if self.savepoint_before_cancel:
+            request_id = hook.trigger_savepoint(job_id, self.target_directory or None)
+            self.log.info("Triggered a savepoint of job %s before cancelling (request %s)", job_id, request_id)
+            location = hook.wait_for_savepoint(
+                job_id, request_id, timeout=self.timeout, poll_interval=self.poll_interval
+            )
+            self.log.info("Savepoint of job %s completed: %s", job_id, location)
+        self.log.info("Cancelling job %s (%s)", job_id, state)
+        hook.cancel_job(job_id)
+        wait_for_job(
+            hook,
+            job_id,
+            JobStateCheck.of(("CANCELED",), failure_states=()),
+            timeout=self.timeout,
+            poll_interval=self.poll_interval,
+            log=self.log,
+        )
+        self.log.info("Flink job %s is CANCELED", job_id)
+        return location

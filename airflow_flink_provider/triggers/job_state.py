@@ -1,0 +1,302 @@
+"""Wait for a Flink job to reach a state, asynchronously, in the triggerer.
+
+The state rules (:class:`JobStateCheck`) live here too, so the sensor, the waiting operators and the
+trigger judge a job the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from airflow.sdk import BaseHook
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkError, FlinkTimeoutError
+
+GLOBALLY_TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED"})
+"""States a Flink job never leaves."""
+
+DEFAULT_FAILURE_STATES = frozenset({"FAILED", "FAILING", "CANCELED", "CANCELLING", "SUSPENDED"})
+"""States that end a wait with an error unless they are targets."""
+
+KNOWN_STATES = frozenset(
+    {
+        "INITIALIZING",
+        "CREATED",
+        "RUNNING",
+        "FAILING",
+        "FAILED",
+        "CANCELLING",
+        "CANCELED",
+        "FINISHED",
+        "RESTARTING",
+        "SUSPENDED",
+        "RECONCILING",
+    }
+)
+"""Every ``JobStatus`` of Flink 2.x."""
+
+_TASK_DONE = frozenset({"RUNNING", "FINISHED"})
+
+Outcome = Literal["reached", "failed", "waiting"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a job stands against a :class:`JobStateCheck`.
+
+    :param outcome: ``reached`` (a target state), ``failed`` (a failure state, or a terminal state that is
+        not a target) or ``waiting``.
+    :param state: the job's state as Flink reports it.
+    :param waiting_tasks: for a RUNNING job, the vertices not yet running (e.g. waiting for slots).
+    """
+
+    outcome: Outcome
+    state: str
+    waiting_tasks: tuple[str, ...] = ()
+
+
+def normalize_states(states: Iterable[str], what: str) -> frozenset[str]:
+    """Upper-case job states and reject unknown ones.
+
+    :param states: state names, any case.
+    :param what: what they are, for the error message.
+    :raises ValueError: on a state Flink does not have.
+    """
+    if isinstance(states, str):
+        states = [states]
+    normalized = frozenset(str(state).strip().upper() for state in states)
+    unknown = normalized - KNOWN_STATES
+    if unknown:
+        raise ValueError(f"unknown Flink job state(s) in {what}: {sorted(unknown)}; known: {sorted(KNOWN_STATES)}")
+    return normalized
+
+
+@dataclass(frozen=True)
+class JobStateCheck:
+    """Target and failure states of a wait.
+
+    A RUNNING job only counts as RUNNING once every vertex runs (or has finished): a job whose tasks
+    still wait for slots is not running yet.
+
+    :param target_states: states that end the wait successfully.
+    :param failure_states: states that end it with an error (targets win over failures).
+    """
+
+    target_states: frozenset[str]
+    failure_states: frozenset[str] = DEFAULT_FAILURE_STATES
+
+    @classmethod
+    def of(cls, target_states: Iterable[str], failure_states: Iterable[str] | None = None) -> JobStateCheck:
+        """Build a check from user input, validating the state names.
+
+        :param target_states: states that end the wait successfully.
+        :param failure_states: states that fail it; ``None`` for :data:`DEFAULT_FAILURE_STATES`.
+        """
+        targets = normalize_states(target_states, "target_states")
+        if not targets:
+            raise ValueError("target_states must not be empty")
+        failures = (
+            DEFAULT_FAILURE_STATES if failure_states is None else normalize_states(failure_states, "failure_states")
+        )
+        return cls(targets, failures - targets)
+
+    def evaluate(self, job: Mapping[str, Any]) -> Verdict:
+        """Judge a job from its ``GET /jobs/{id}`` details.
+
+        :param job: the job details (``state`` and, for the RUNNING check, ``vertices``).
+        """
+        state = str(job.get("state", "")).upper()
+        if state == "RUNNING" and "RUNNING" in self.target_states:
+            waiting = tuple(
+                f"{vertex.get('name', '?')} ({vertex.get('status', '?')})"
+                for vertex in job.get("vertices") or ()
+                if str(vertex.get("status", "")).upper() not in _TASK_DONE
+            )
+            return Verdict("waiting" if waiting else "reached", state, waiting)
+        if state in self.target_states:
+            return Verdict("reached", state)
+        if state in self.failure_states or state in GLOBALLY_TERMINAL_STATES:
+            return Verdict("failed", state)
+        return Verdict("waiting", state)
+
+    def failure_message(self, job_id: str, job: Mapping[str, Any]) -> str:
+        """The message for a job that reached a failure state.
+
+        :param job_id: the job's id.
+        :param job: its details.
+        """
+        state = str(job.get("state", "?"))
+        name = job.get("name")
+        label = f"{job_id} ({name})" if name else job_id
+        return f"Flink job {label} is {state}, which is not one of the awaited states {sorted(self.target_states)}"
+
+
+class FlinkJobStateTrigger(BaseTrigger):
+    """Poll a Flink job until it reaches a target state, a failure state, or the deadline.
+
+    Events (payload dicts, plain values only): ``{"status": "success", "job_id", "state"}``,
+    ``{"status": "failed", "job_id", "state", "message", "root_cause"}``,
+    ``{"status": "timeout", "job_id", "state", "message"}`` and ``{"status": "error", "job_id", "message",
+    "error_type", "hint"}``.
+
+    :param job_id: the Flink job id.
+    :param flink_conn_id: the ``flink`` connection of the REST API.
+    :param target_states: states that end the wait successfully.
+    :param failure_states: states that end it with an error; ``None`` for the defaults.
+    :param poll_interval: seconds between polls.
+    :param deadline: epoch seconds after which the wait times out; ``None`` for no limit. Absolute, so a
+        trigger restarted in another triggerer keeps the original deadline.
+    :param cancel_on_kill: cancel the job when a user kills the deferred task (mark failed/success, clear).
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        flink_conn_id: str = "flink_default",
+        target_states: Collection[str] = ("RUNNING",),
+        failure_states: Collection[str] | None = None,
+        poll_interval: float = 5.0,
+        deadline: float | None = None,
+        cancel_on_kill: bool = False,
+    ) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.flink_conn_id = flink_conn_id
+        self.check = JobStateCheck.of(target_states, failure_states)
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
+        self.cancel_on_kill = cancel_on_kill
+        self._transport: Any = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and plain keyword arguments to rebuild this trigger in the triggerer."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_id": self.job_id,
+                "flink_conn_id": self.flink_conn_id,
+                "target_states": sorted(self.check.target_states),
+                "failure_states": sorted(self.check.failure_states),
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    async def _get_transport(self) -> Any:
+        """The async transport of the connection, built once per trigger instance."""
+        if self._transport is None:
+            from airflow_flink_provider.hooks.base import transport_config_from_connection
+            from airflow_flink_provider.hooks.transport import AsyncTransport
+
+            conn = await BaseHook.aget_connection(self.flink_conn_id)
+            self._transport = AsyncTransport(transport_config_from_connection(conn, default_port=8081))
+        return self._transport
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll ``GET /jobs/{id}`` until the job reaches a target or failure state, or the deadline."""
+        from airflow_flink_provider.protocol import rest
+
+        last_state: str | None = None
+        try:
+            transport = await self._get_transport()
+            while True:
+                try:
+                    job = await transport.run(rest.get_job(self.job_id))
+                except (FlinkConnectionError, FlinkTimeoutError) as err:
+                    # The transport already retried; an outage longer than that is not the job's fault.
+                    self.log.warning("Flink REST API unreachable, polling job %s again later: %s", self.job_id, err)
+                    job = None
+                if job is not None:
+                    verdict = self.check.evaluate(job)
+                    if verdict.state != last_state:
+                        self.log.info("Flink job %s: %s -> %s", self.job_id, last_state or "-", verdict.state)
+                        last_state = verdict.state
+                    if verdict.outcome == "reached":
+                        yield TriggerEvent({"status": "success", "job_id": self.job_id, "state": verdict.state})
+                        return
+                    if verdict.outcome == "failed":
+                        cause = await transport.run(rest.get_root_cause(self.job_id))
+                        yield TriggerEvent(
+                            {
+                                "status": "failed",
+                                "job_id": self.job_id,
+                                "state": verdict.state,
+                                "message": self.check.failure_message(self.job_id, job),
+                                "root_cause": cause,
+                            }
+                        )
+                        return
+                    if verdict.waiting_tasks:
+                        self.log.info(
+                            "Flink job %s is RUNNING but %d task(s) are not: %s",
+                            self.job_id,
+                            len(verdict.waiting_tasks),
+                            ", ".join(verdict.waiting_tasks),
+                        )
+                if self.deadline is not None and time.time() >= self.deadline:
+                    yield TriggerEvent(
+                        {
+                            "status": "timeout",
+                            "job_id": self.job_id,
+                            "state": last_state,
+                            "message": f"Flink job {self.job_id} did not reach {sorted(self.check.target_states)} "
+                            f"before the deadline; last state: {last_state}",
+                        }
+                    )
+                    return
+                await asyncio.sleep(self.poll_interval)
+        except FlinkError as err:
+            yield TriggerEvent(
+                {
+                    "status": "error",
+                    "job_id": self.job_id,
+                    "message": err.message,
+                    "error_type": type(err).__name__,
+                    "hint": err.hint,
+                }
+            )
+
+    async def on_kill(self) -> None:
+        """Cancel the job when ``cancel_on_kill`` is set and a user killed the deferred task."""
+        if not self.cancel_on_kill:
+            return
+        from airflow_flink_provider.protocol import rest
+
+        transport = await self._get_transport()
+        self.log.info("Task killed: cancelling Flink job %s", self.job_id)
+        await transport.run(rest.cancel_job(self.job_id))
+
+    async def cleanup(self) -> None:
+        """Release the HTTP client of this trigger instance."""
+        transport, self._transport = self._transport, None
+        if transport is not None and hasattr(transport, "aclose"):
+            await transport.aclose()
+
+
+def error_from_event(event: Mapping[str, Any]) -> FlinkError | None:
+    """The error a :class:`FlinkJobStateTrigger` event stands for, or ``None`` for success.
+
+    :param event: the event payload the task was resumed with.
+    """
+    from airflow_flink_provider.protocol.errors import FlinkJobFailedError, hint_for
+
+    status = event.get("status")
+    if status == "success":
+        return None
+    message = str(event.get("message") or f"unexpected event from the Flink job trigger: {dict(event)}")
+    if status == "failed":
+        cause = event.get("root_cause")
+        text = f"{message}. Root cause: {cause}" if cause else message
+        return FlinkJobFailedError(
+            text, job_id=event.get("job_id"), root_cause=cause, hint=hint_for(cause) if cause else None
+        )
+    if status == "timeout":
+        return FlinkTimeoutError(message)
+    return FlinkError(message, hint=event.get("hint"))
