@@ -30,9 +30,9 @@ stack-down: venv
 stack-status: venv
 	$(STACK) status
 
-# The Airflow UI (and scheduler, dag processor, triggerer) on http://127.0.0.1:8080, low parallelism.
+# The Airflow UI with scheduler, DAG processor and triggerer (what `airflow standalone` runs), on 127.0.0.1:8080.
 airflow-ui: stack-up
-	$(AIRFLOW_ENV) $(VENV)/bin/airflow standalone
+	$(STACK) airflow-ui
 
 demo: stack-up
 	$(AIRFLOW_ENV) $(VPY) -m stack.demo

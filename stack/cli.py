@@ -536,6 +536,8 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{PORTS['airflow_ui']}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # Loopback-only development stack: skip the login page of the simple auth manager.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "FLINK_STACK_HOME": str(FLINK_HOME),
         "FLINK_STACK_PYTHON": str(FLINK_VENV / "bin" / "python"),
         "FLINK_STACK_STATE": str(STATE),
@@ -567,6 +569,43 @@ def ensure_airflow() -> None:
     conn_file.write_text(json.dumps(CONNECTIONS, indent=2))
     run([str(airflow), "connections", "import", "--overwrite", str(conn_file)], env=env)
     marker.touch()
+
+
+def cmd_airflow_ui() -> int:
+    """Run what `airflow standalone` runs, each part bound to 127.0.0.1, until Ctrl-C.
+
+    `airflow standalone` also starts log servers that Airflow binds to every interface; with one machine
+    and local log files they serve nothing, so the scheduler and triggerer run with --skip-serve-logs.
+    """
+    ensure_airflow()
+    airflow = str(Path(sys.executable).parent / "airflow")
+    env = {**os.environ, **airflow_env(), "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    parts = {
+        "api-server": [airflow, "api-server", "--host", HOST, "--port", str(PORTS["airflow_ui"])],
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+    }
+    (LOGS / "airflow").mkdir(parents=True, exist_ok=True)
+    procs = {}
+    for name, cmd in parts.items():
+        log = (LOGS / "airflow" / f"{name}.log").open("ab")
+        procs[name] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        step(f"airflow {name} started (pid {procs[name].pid}, log .stack/logs/airflow/{name}.log)")
+    step(f"Airflow UI: http://{HOST}:{PORTS['airflow_ui']} (local only, every user is admin). Ctrl-C stops it.")
+    try:
+        while all(proc.poll() is None for proc in procs.values()):
+            time.sleep(1)
+        dead = [name for name, proc in procs.items() if proc.poll() is not None]
+        step(f"{', '.join(dead)} exited; see its log. Stopping the rest.")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(30)
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -637,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--purge", action="store_true", help="also delete data, logs and Airflow's home")
     sub.add_parser("status", help="health of each component")
     sub.add_parser("env", help="print the Airflow environment as shell exports")
+    sub.add_parser("airflow-ui", help="run Airflow's API server, scheduler, DAG processor and triggerer")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -645,9 +685,13 @@ def main(argv: list[str] | None = None) -> int:
             cmd_down(args.purge)
         elif args.command == "status":
             return cmd_status()
+        elif args.command == "airflow-ui":
+            return cmd_airflow_ui()
         else:
             for key, value in airflow_env().items():
                 print(f"export {key}={value}")
+            # `airflow standalone` starts its parts as `airflow ...` found on PATH.
+            print(f'export PATH="{Path(sys.executable).parent}:$PATH"')
     except StackError as exc:
         print(f"[stack] ERROR: {exc}", file=sys.stderr, flush=True)
         return 1
