@@ -301,6 +301,11 @@ class FlinkJobSubmitOperator(BaseOperator):
         self.flink_conn_id = flink_conn_id
         self._job_id: str | None = None
 
+    def _rest_hook(self) -> FlinkRestHook:
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+        return FlinkRestHook(flink_conn_id=self.flink_conn_id)
+
     def validate(self) -> Submission:
         """Check every (rendered) argument locally and build the submission; no HTTP call is made.
 
@@ -393,10 +398,8 @@ class FlinkJobSubmitOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         """Validate, find or submit the job, optionally wait until it runs; returns the job id."""
-        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
         sub = self.validate()
-        rest = FlinkRestHook(flink_conn_id=self.flink_conn_id)
+        rest = self._rest_hook()
         if sub.job_id:
             existing = rest.find_job(sub.job_id)
             job_id = sub.job_id
@@ -504,7 +507,5 @@ class FlinkJobSubmitOperator(BaseOperator):
     def on_kill(self) -> None:
         """With ``cancel_on_kill``, cancel the job this try submitted or attached to."""
         if self.cancel_on_kill and self._job_id:
-            from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
             self.log.info("Task killed: cancelling Flink job %s", self._job_id)
-            FlinkRestHook(flink_conn_id=self.flink_conn_id).cancel_job(self._job_id)
+            self._rest_hook().cancel_job(self._job_id)

@@ -57,7 +57,7 @@ class _JobOperator(BaseOperator):
         self.timeout = timeout
         self.flink_conn_id = flink_conn_id
 
-    def _hook(self) -> FlinkRestHook:
+    def _rest_hook(self) -> FlinkRestHook:
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
         return FlinkRestHook(flink_conn_id=self.flink_conn_id)
@@ -84,7 +84,7 @@ class FlinkTriggerSavepointOperator(_JobOperator):
     def execute(self, context: Context) -> str:
         """Trigger the savepoint and wait for it; returns its location."""
         job_id = require_job_id(self.job_id)
-        hook = self._hook()
+        hook = self._rest_hook()
         push_job_id(context, job_id)
         request_id = hook.trigger_savepoint(job_id, self.target_directory or None, format_type=self.format_type)
         self.log.info("Triggered a savepoint of job %s (request %s)", job_id, request_id)
@@ -113,7 +113,7 @@ class FlinkStopJobOperator(_JobOperator):
     def execute(self, context: Context) -> str:
         """Stop the job with a savepoint; returns its location."""
         job_id = require_job_id(self.job_id)
-        hook = self._hook()
+        hook = self._rest_hook()
         push_job_id(context, job_id)
         state = hook.get_job_state(job_id)
         if state in GLOBALLY_TERMINAL_STATES:
@@ -154,7 +154,7 @@ class FlinkCancelJobOperator(_JobOperator):
     def execute(self, context: Context) -> str | None:
         """Cancel the job (after a savepoint if asked) and wait until it is CANCELED."""
         job_id = require_job_id(self.job_id)
-        hook = self._hook()
+        hook = self._rest_hook()
         push_job_id(context, job_id)
         state = hook.get_job_state(job_id)
         if state in GLOBALLY_TERMINAL_STATES:

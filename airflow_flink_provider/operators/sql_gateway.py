@@ -165,6 +165,16 @@ class FlinkSqlGatewayOperator(BaseOperator):
         self._session: str | None = None
         self._submitted: list[str] = []
 
+    def _rest_hook(self) -> FlinkRestHook:
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+        return FlinkRestHook(flink_conn_id=self.flink_conn_id)
+
+    def _gateway_hook(self) -> FlinkSqlGatewayHook:
+        from airflow_flink_provider.hooks.sql_gateway import FlinkSqlGatewayHook
+
+        return FlinkSqlGatewayHook(flink_sql_gateway_conn_id=self.flink_sql_gateway_conn_id)
+
     def _properties(self) -> dict[str, str]:
         """Session properties as strings, with the savepoint options added."""
         properties = {str(key): _option_value(value) for key, value in self.session_properties.items()}
@@ -178,9 +188,6 @@ class FlinkSqlGatewayOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the script; see the class docstring."""
-        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-        from airflow_flink_provider.hooks.sql_gateway import FlinkSqlGatewayHook
-
         script = self.sql
         statements = split_statements(script)
         if not statements:
@@ -194,8 +201,8 @@ class FlinkSqlGatewayOperator(BaseOperator):
             )
         properties = self._properties()
         parallelism = parse_parallelism(properties.get("parallelism.default"), "parallelism.default")
-        rest = FlinkRestHook(flink_conn_id=self.flink_conn_id)
-        gateway = FlinkSqlGatewayHook(flink_sql_gateway_conn_id=self.flink_sql_gateway_conn_id)
+        rest = self._rest_hook()
+        gateway = self._gateway_hook()
         dag_id, task_id, run_id, _ = task_identity(context)
         self._gateway = gateway
         self._submitted = []
@@ -360,9 +367,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
         """Close the gateway session; with ``cancel_on_kill``, also cancel the jobs this try submitted."""
         try:
             if self.cancel_on_kill and self._submitted:
-                from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
-                rest = FlinkRestHook(flink_conn_id=self.flink_conn_id)
+                rest = self._rest_hook()
                 for job_id in self._submitted:
                     self.log.info("Task killed: cancelling Flink job %s", job_id)
                     rest.cancel_job(job_id)

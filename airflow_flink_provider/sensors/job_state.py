@@ -60,7 +60,7 @@ class FlinkJobStateSensor(BaseSensorOperator):
         self.cancel_on_kill = cancel_on_kill
         self.flink_conn_id = flink_conn_id
 
-    def _hook(self) -> FlinkRestHook:
+    def _rest_hook(self) -> FlinkRestHook:
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
         return FlinkRestHook(flink_conn_id=self.flink_conn_id)
@@ -69,7 +69,7 @@ class FlinkJobStateSensor(BaseSensorOperator):
         """Check the job once."""
         job_id = require_job_id(self.job_id)
         push_job_id(context, job_id)
-        hook = self._hook()
+        hook = self._rest_hook()
         job = hook.get_job(job_id)
         verdict = self.check.evaluate(job)
         if verdict.outcome == "failed":

@@ -1,0 +1,366 @@
+"""FlinkSqlGatewayOperator orchestration, with in-memory hooks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator, statement_kind
+from airflow_flink_provider.protocol.errors import (
+    FlinkJobFailedError,
+    FlinkMissingConnectorError,
+    FlinkResourceError,
+    FlinkSqlError,
+)
+from airflow_flink_provider.protocol.job_ids import deterministic_job_id
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger
+from tests.unit._flink_fakes import FakeGateway, FakeRest, FakeStateStore, FakeTI, make_context
+
+pytestmark = pytest.mark.unit
+
+SCRIPT = """-- a source and a sink
+CREATE TABLE src (id INT) WITH ('connector' = 'datagen');
+CREATE TABLE snk (id INT) WITH ('connector' = 'blackhole');
+
+INSERT INTO snk SELECT id FROM src;
+SELECT 1 AS one;
+"""
+
+
+def make_operator(rest: FakeRest, gateway: FakeGateway, **kwargs: Any) -> FlinkSqlGatewayOperator:
+    kwargs.setdefault("sql", SCRIPT)
+    op = FlinkSqlGatewayOperator(task_id="sql", poll_interval=0, **kwargs)
+    op._rest_hook = lambda: rest  # type: ignore[method-assign]
+    op._gateway_hook = lambda: gateway  # type: ignore[method-assign]
+    return op
+
+
+@pytest.fixture
+def rest() -> FakeRest:
+    return FakeRest()
+
+
+@pytest.fixture
+def gateway(rest: FakeRest) -> FakeGateway:
+    gw = FakeGateway(rest)
+    gw.rows["SELECT 1"] = (["one"], [[1]])
+    return gw
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("INSERT INTO t SELECT * FROM s", "job"),
+        ("insert overwrite t select 1", "job"),
+        ("EXECUTE STATEMENT SET BEGIN INSERT INTO a SELECT 1; END", "job"),
+        ("BEGIN STATEMENT SET; INSERT INTO a SELECT 1; END", "job"),
+        ("EXECUTE INSERT INTO a SELECT 1", "job"),
+        ("CREATE TABLE t WITH ('connector' = 'x') AS SELECT * FROM s", "job"),
+        ("CREATE OR REPLACE TABLE t AS SELECT 1", "job"),
+        ("CREATE TABLE t (a INT, b AS a + 1) WITH ('connector' = 'datagen')", "other"),
+        ("SELECT * FROM t", "query"),
+        ("WITH x AS (SELECT 1) SELECT * FROM x", "query"),
+        ("(SELECT 1) UNION (SELECT 2)", "query"),
+        ("SHOW TABLES", "query"),
+        ("SET 'parallelism.default' = '2'", "other"),
+        ("USE CATALOG c", "other"),
+    ],
+)
+def test_statement_kind(text: str, kind: str) -> None:
+    assert statement_kind(text) == kind
+
+
+def test_runs_script_in_one_session_and_returns_jobs_and_rows(rest: FakeRest, gateway: FakeGateway) -> None:
+    ti = FakeTI()
+    op = make_operator(rest, gateway, session_properties={"parallelism.default": 1, "table.dml-sync": False})
+
+    outcome = op.execute(make_context(ti))
+
+    expected_id = deterministic_job_id("dag", "task", "run1", "-1", "statement-3", "generation-0")
+    assert outcome == {
+        "job_ids": [expected_id],
+        "results": [{"statement": 4, "line": 6, "columns": ["one"], "rows": [[1]], "truncated": False}],
+    }
+    assert json.loads(json.dumps(outcome)) == outcome
+    assert ti.xcoms["flink_job_id"] == expected_id
+    assert gateway.calls[0] == (
+        "open_session",
+        {"parallelism.default": "1", "table.dml-sync": "false"},
+        "airflow dag.task run1",
+    )
+    configure = [call[2] for call in gateway.calls if call[0] == "configure_session"]
+    assert configure == [
+        f"SET '$internal.pipeline.job-id' = '{expected_id}'",
+        "RESET '$internal.pipeline.job-id'",
+    ]
+    executed = [call[2] for call in gateway.calls if call[0] == "execute_statement"]
+    assert [text.split()[0] for text in executed] == ["CREATE", "CREATE", "INSERT", "SELECT"]
+    assert gateway.names()[-1] == "close_session"
+    assert gateway.open_sessions == {}
+    assert gateway.names().count("close_operation") == 4
+
+
+def test_retry_attaches_to_the_job_of_the_earlier_try(rest: FakeRest, gateway: FakeGateway) -> None:
+    first = make_operator(rest, gateway).execute(make_context(FakeTI()))
+    inserts_before = sum(1 for call in gateway.calls if call[0] == "execute_statement" and "INSERT" in call[2])
+
+    second = make_operator(rest, gateway).execute(make_context(FakeTI()))
+
+    inserts_after = sum(1 for call in gateway.calls if call[0] == "execute_statement" and "INSERT" in call[2])
+    assert second["job_ids"] == first["job_ids"]
+    assert inserts_before == inserts_after == 1
+    assert len(rest.jobs) == 1
+
+
+def test_retry_after_failed_job_submits_next_generation(rest: FakeRest, gateway: FakeGateway) -> None:
+    first = make_operator(rest, gateway).execute(make_context(FakeTI()))
+    rest.jobs[first["job_ids"][0]]["state"] = "FAILED"
+
+    second = make_operator(rest, gateway).execute(make_context(FakeTI()))
+
+    assert second["job_ids"][0] == deterministic_job_id("dag", "task", "run1", "-1", "statement-3", "generation-1")
+    assert second["job_ids"] != first["job_ids"]
+
+
+def test_job_id_is_stored_before_submit(rest: FakeRest, gateway: FakeGateway) -> None:
+    store = FakeStateStore()
+    seen: list[dict[str, Any]] = []
+    original = gateway.execute_statement
+
+    def execute(session: str, statement: str, **kwargs: Any) -> str:
+        seen.append(dict(store.values))
+        return original(session, statement, **kwargs)
+
+    gateway.execute_statement = execute  # type: ignore[method-assign]
+    outcome = make_operator(rest, gateway).execute(make_context(FakeTI(), store))
+
+    assert seen[2] == {"flink_job_id:statement-3": outcome["job_ids"][0]}
+
+
+def test_sql_error_names_the_script_line(rest: FakeRest, gateway: FakeGateway) -> None:
+    gateway.errors["INSERT"] = FlinkSqlError(
+        'SqlParseException: Encountered "FORM" at line 1, column 22', line=1, column=22
+    )
+
+    with pytest.raises(FlinkSqlError) as info:
+        make_operator(rest, gateway).execute(make_context())
+
+    error = info.value
+    assert (error.line, error.column) == (5, 22)
+    assert "Statement 3/4 failed at script line 5, column 22" in str(error)
+    assert "   5 | INSERT INTO snk SELECT id FROM src;" in str(error)
+    assert gateway.open_sessions == {}
+    assert gateway.calls[-1][0] == "close_session"
+
+
+def test_multi_line_statement_error_maps_to_its_own_line(rest: FakeRest, gateway: FakeGateway) -> None:
+    script = "SET 'a' = 'b';\n\nSELECT\n  x\nFROM nowhere;\n"
+    gateway.errors["nowhere"] = FlinkSqlError("Object 'nowhere' not found", line=3, column=6)
+
+    with pytest.raises(FlinkSqlError) as info:
+        make_operator(rest, gateway, sql=script).execute(make_context())
+
+    assert (info.value.line, info.value.column) == (5, 6)
+    assert "script line 5, column 6" in str(info.value)
+
+
+def test_other_flink_errors_name_the_statement(rest: FakeRest, gateway: FakeGateway) -> None:
+    gateway.errors["blackhole"] = FlinkMissingConnectorError(
+        "Could not find any factory for identifier 'blackhole'", hint="add the jar"
+    )
+
+    with pytest.raises(FlinkMissingConnectorError) as info:
+        make_operator(rest, gateway).execute(make_context())
+
+    assert "Statement 2/4 failed at script line 3" in str(info.value)
+    assert "Hint: add the jar" in str(info.value)
+    assert gateway.open_sessions == {}
+
+
+def test_savepoint_options_become_session_properties(rest: FakeRest, gateway: FakeGateway) -> None:
+    op = make_operator(
+        rest, gateway, savepoint_path="file:///sp/savepoint-1", allow_non_restored_state=True, claim_mode="no_claim"
+    )
+    op.execute(make_context())
+
+    properties = gateway.calls[0][1]
+    assert properties["execution.state-recovery.path"] == "file:///sp/savepoint-1"
+    assert properties["execution.state-recovery.ignore-unclaimed-state"] == "true"
+    assert properties["execution.state-recovery.claim-mode"] == "NO_CLAIM"
+
+
+def test_too_much_parallelism_is_refused_before_the_insert(rest: FakeRest, gateway: FakeGateway) -> None:
+    script = "SET 'parallelism.default' = '64';\nINSERT INTO snk SELECT 1;"
+
+    with pytest.raises(FlinkResourceError, match=r"needs 64 slots .* 8 in total"):
+        make_operator(rest, gateway, sql=script).execute(make_context())
+
+    assert not any(call[0] == "execute_statement" and "INSERT" in call[2] for call in gateway.calls)
+    assert gateway.open_sessions == {}
+
+
+def test_row_limit_truncates_results(rest: FakeRest, gateway: FakeGateway) -> None:
+    gateway.rows["FROM big"] = (["n"], [[n] for n in range(10)])
+    outcome = make_operator(rest, gateway, sql="SELECT n FROM big", result_row_limit=3).execute(make_context())
+
+    assert outcome["results"] == [
+        {"statement": 1, "line": 1, "columns": ["n"], "rows": [[0], [1], [2]], "truncated": True}
+    ]
+
+
+def test_on_kill_closes_the_session(rest: FakeRest, gateway: FakeGateway) -> None:
+    op = make_operator(rest, gateway)
+    gateway.rows["SELECT 1"] = (["one"], [[1]])
+
+    def kill_during_select(call: tuple[Any, ...]) -> None:
+        if call[0] == "find_job":
+            op.on_kill()
+
+    rest.on_call = kill_during_select
+    handle = None
+    original = gateway.open_session
+
+    def open_session(*args: Any, **kwargs: Any) -> str:
+        nonlocal handle
+        handle = original(*args, **kwargs)
+        return handle
+
+    gateway.open_session = open_session  # type: ignore[method-assign]
+    with pytest.raises(KeyError):  # the fake session is gone for the statements after the kill
+        op.execute(make_context())
+    assert ("close_session", handle) in gateway.calls
+    assert gateway.names().count("close_session") == 1
+
+
+def test_on_kill_with_cancel_cancels_submitted_jobs(rest: FakeRest, gateway: FakeGateway) -> None:
+    op = make_operator(rest, gateway, sql="INSERT INTO snk SELECT 1", cancel_on_kill=True)
+    outcome = op.execute(make_context())
+    op._session = "session-x"
+    gateway.open_sessions["session-x"] = {}
+
+    op.on_kill()
+
+    assert rest.jobs[outcome["job_ids"][0]]["state"] == "CANCELED"
+    assert ("close_session", "session-x") in gateway.calls
+
+
+def test_wait_for_running_polls_until_all_tasks_run(rest: FakeRest, gateway: FakeGateway) -> None:
+    op = make_operator(rest, gateway, sql="INSERT INTO snk SELECT 1", wait_for="running")
+    original = gateway.execute_statement
+
+    def execute(session: str, statement: str, **kwargs: Any) -> str:
+        op_handle = original(session, statement, **kwargs)
+        job_id = gateway.open_sessions[session]["$internal.pipeline.job-id"]
+        rest.state_plan[job_id] = ["CREATED", "INITIALIZING", "RUNNING"]
+        return op_handle
+
+    gateway.execute_statement = execute  # type: ignore[method-assign]
+    outcome = op.execute(make_context())
+
+    assert [call[0] for call in rest.calls].count("get_job") == 3
+    assert outcome["job_ids"]
+
+
+def test_wait_for_finished_fails_with_root_cause(rest: FakeRest, gateway: FakeGateway) -> None:
+    op = make_operator(rest, gateway, sql="INSERT INTO snk SELECT 1", wait_for="FINISHED")
+    original = gateway.execute_statement
+
+    def execute(session: str, statement: str, **kwargs: Any) -> str:
+        op_handle = original(session, statement, **kwargs)
+        job_id = gateway.open_sessions[session]["$internal.pipeline.job-id"]
+        rest.state_plan[job_id] = ["RUNNING", "FAILED"]
+        rest.root_causes[job_id] = "NoResourceAvailableException: Could not acquire the minimum required resources."
+        return op_handle
+
+    gateway.execute_statement = execute  # type: ignore[method-assign]
+    with pytest.raises(FlinkJobFailedError) as info:
+        op.execute(make_context())
+
+    assert "is FAILED" in str(info.value)
+    assert "Could not acquire the minimum required resources" in str(info.value)
+    assert "Not enough task slots" in str(info.value.hint)
+
+
+def test_deferrable_wait_defers_per_job_and_resumes(rest: FakeRest, gateway: FakeGateway) -> None:
+    script = "INSERT INTO a SELECT 1;\nINSERT INTO b SELECT 2;"
+    op = make_operator(rest, gateway, sql=script, wait_for="RUNNING", deferrable=True, wait_timeout=120)
+
+    with pytest.raises(TaskDeferred) as first:
+        op.execute(make_context())
+
+    trigger = first.value.trigger
+    assert isinstance(trigger, FlinkJobStateTrigger)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_flink_provider.triggers.job_state.FlinkJobStateTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["target_states"] == ["FINISHED", "RUNNING"]
+    outcome = first.value.kwargs["outcome"]
+    job_a, job_b = outcome["job_ids"]
+    assert kwargs["job_id"] == job_a
+    assert first.value.kwargs["pending"] == [job_b]
+    assert gateway.open_sessions == {}
+
+    with pytest.raises(TaskDeferred) as second:
+        op.execute_complete(
+            make_context(), {"status": "success", "job_id": job_a, "state": "RUNNING"}, **first.value.kwargs
+        )
+    assert second.value.trigger.job_id == job_b
+    assert second.value.kwargs["deadline"] == first.value.kwargs["deadline"]
+
+    done = op.execute_complete(
+        make_context(), {"status": "success", "job_id": job_b, "state": "RUNNING"}, **second.value.kwargs
+    )
+    assert done == outcome
+
+    with pytest.raises(FlinkJobFailedError, match="boom"):
+        op.execute_complete(
+            make_context(),
+            {"status": "failed", "job_id": job_b, "state": "FAILED", "message": "job failed", "root_cause": "boom"},
+            **second.value.kwargs,
+        )
+
+
+def test_invalid_arguments_are_rejected_at_construction() -> None:
+    with pytest.raises(ValueError, match="wait_for"):
+        FlinkSqlGatewayOperator(task_id="x", sql="SELECT 1", wait_for="DONE")
+    with pytest.raises(ValueError, match="claim_mode"):
+        FlinkSqlGatewayOperator(task_id="x", sql="SELECT 1", claim_mode="LEGACY")
+
+
+def test_empty_script_is_an_error(rest: FakeRest, gateway: FakeGateway) -> None:
+    with pytest.raises(ValueError, match="no statements"):
+        make_operator(rest, gateway, sql="-- nothing\n;\n").execute(make_context())
+    assert gateway.calls == []
+
+
+def test_sql_file_is_rendered_with_params_macros_and_variables(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, rest: FakeRest, gateway: FakeGateway
+) -> None:
+    from airflow.sdk.execution_time.context import MacrosAccessor, VariableAccessor
+
+    (tmp_path / "job.sql").write_text(
+        "INSERT INTO {{ params.sink }}\nSELECT '{{ ds }}', '{{ var.value.region }}', '{{ macros.ds_add(ds, 1) }}';\n"
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_REGION", "eu-west")
+    with DAG("render", schedule=None, start_date=dt.datetime(2025, 1, 1), template_searchpath=[str(tmp_path)]):
+        op = make_operator(rest, gateway, sql="job.sql", params={"sink": "orders_out"})
+    op.resolve_template_files()
+    context = {
+        "ds": "2025-01-02",
+        "params": op.params,
+        "var": {"value": VariableAccessor(deserialize_json=False), "json": VariableAccessor(deserialize_json=True)},
+        "macros": MacrosAccessor(),
+        "ti": FakeTI(),
+    }
+    op.render_template_fields(context)  # type: ignore[arg-type]
+
+    assert op.sql == "INSERT INTO orders_out\nSELECT '2025-01-02', 'eu-west', '2025-01-03';"
+    op.execute(make_context())
+    assert any(
+        call[0] == "execute_statement" and call[2].startswith("INSERT INTO orders_out") for call in gateway.calls
+    )
