@@ -587,6 +587,7 @@ def cmd_airflow_ui() -> int:
         "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
     }
     (LOGS / "airflow").mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the parts too, like Ctrl-C
     procs = {}
     for name, cmd in parts.items():
         log = (LOGS / "airflow" / f"{name}.log").open("ab")
