@@ -1,0 +1,232 @@
+"""Hook for the Flink REST API: jobs, jars, savepoints, checkpoints, task managers."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from airflow_flink_provider.hooks.base import FlinkBaseHook
+from airflow_flink_provider.protocol import rest
+
+
+class FlinkRestHook(FlinkBaseHook):
+    """Talk to a Flink JobManager's REST API (default port 8081).
+
+    Every method runs the exchange of the same name in :mod:`airflow_flink_provider.protocol.rest`,
+    so a trigger can run that exchange with an ``AsyncTransport`` instead.
+
+    :param flink_conn_id: Airflow connection of type ``flink``.
+    """
+
+    conn_name_attr = "flink_conn_id"
+    default_conn_name = "flink_default"
+    conn_type = "flink"
+    hook_name = "Apache Flink REST API"
+    default_port = 8081
+
+    def __init__(self, flink_conn_id: str = default_conn_name) -> None:
+        super().__init__(flink_conn_id)
+        self.flink_conn_id = flink_conn_id
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that the REST API answers (used by the Airflow UI's Test button)."""
+        try:
+            overview = self.get_overview()
+        except Exception as error:
+            return False, str(error)
+        return True, f"Flink {overview.get('flink-version')}: {overview.get('slots-available')} free slots"
+
+    def get_overview(self) -> dict[str, Any]:
+        """Cluster summary: ``taskmanagers``, ``slots-total``, ``slots-available``, job counts, version."""
+        return self.run(rest.get_overview())
+
+    def get_config(self) -> dict[str, Any]:
+        """The web UI configuration (``flink-version``, ``features``...)."""
+        return self.run(rest.get_config())
+
+    def get_jobmanager_config(self) -> dict[str, str]:
+        """The cluster configuration as ``{key: value}``."""
+        return self.run(rest.get_jobmanager_config())
+
+    def upload_jar(self, path: str, *, timeout: float | None = None) -> str:
+        """Upload a local jar; returns the jar id.
+
+        :param path: local path of the jar.
+        :param timeout: request timeout for a large jar.
+        """
+        return self.run(rest.upload_jar(path, timeout=timeout))
+
+    def list_jars(self) -> list[dict[str, Any]]:
+        """Uploaded jars (``id``, ``name``, ``uploaded``, ``entry``)."""
+        return self.run(rest.list_jars())
+
+    def delete_jar(self, jar_id: str) -> None:
+        """Delete an uploaded jar.
+
+        :param jar_id: the jar id.
+        """
+        self.run(rest.delete_jar(jar_id))
+
+    def run_jar(
+        self,
+        jar_id: str,
+        *,
+        entry_class: str | None = None,
+        program_args: list[str] | None = None,
+        parallelism: int | None = None,
+        savepoint_path: str | None = None,
+        allow_non_restored_state: bool | None = None,
+        claim_mode: str | None = None,
+        flink_configuration: dict[str, str] | None = None,
+        job_id: str | None = None,
+    ) -> str:
+        """Submit an uploaded jar's job; returns the job id. See :func:`rest.run_jar` for the arguments.
+
+        :param jar_id: the jar id.
+        :param entry_class: main class.
+        :param program_args: arguments, sent as ``programArgsList``.
+        :param parallelism: default parallelism.
+        :param savepoint_path: snapshot to restore from.
+        :param allow_non_restored_state: skip unmatched state.
+        :param claim_mode: ``CLAIM``/``NO_CLAIM``/``LEGACY``.
+        :param flink_configuration: job configuration.
+        :param job_id: fixed 32-hex job id.
+        """
+        return self.run(
+            rest.run_jar(
+                jar_id,
+                entry_class=entry_class,
+                program_args=program_args,
+                parallelism=parallelism,
+                savepoint_path=savepoint_path,
+                allow_non_restored_state=allow_non_restored_state,
+                claim_mode=claim_mode,
+                flink_configuration=flink_configuration,
+                job_id=job_id,
+            )
+        )
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """Job details; raises ``FlinkNotFoundError`` for an unknown job.
+
+        :param job_id: the job.
+        """
+        return self.run(rest.get_job(job_id))
+
+    def get_job_state(self, job_id: str) -> str:
+        """The job's state (``RUNNING``, ``FINISHED``, ``FAILED``...).
+
+        :param job_id: the job.
+        """
+        return self.run(rest.get_job_state(job_id))
+
+    def find_job(self, job_id: str) -> dict[str, Any] | None:
+        """Job details, or ``None`` when Flink does not know the job.
+
+        :param job_id: the job.
+        """
+        return self.run(rest.find_job(job_id))
+
+    def list_jobs(self, name: str | None = None, states: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Jobs from ``/jobs/overview`` (``jid``, ``name``, ``state``, ``start-time``...), newest first.
+
+        :param name: only jobs with exactly this name.
+        :param states: only jobs in these states.
+        """
+        return self.run(rest.list_jobs(name, states))
+
+    def get_exceptions(self, job_id: str) -> dict[str, Any]:
+        """The job's exception history.
+
+        :param job_id: the job.
+        """
+        return self.run(rest.get_exceptions(job_id))
+
+    def get_root_cause(self, job_id: str) -> str | None:
+        """Root cause of the job's newest failure, or ``None``.
+
+        :param job_id: the job.
+        """
+        return self.run(rest.get_root_cause(job_id))
+
+    def check_job(self, job_id: str) -> str:
+        """The job's state; raises a typed error if it FAILED or cannot get its slots.
+
+        :param job_id: the job.
+        """
+        return self.run(rest.check_job(job_id))
+
+    def get_checkpoints(self, job_id: str) -> dict[str, Any]:
+        """Checkpoint statistics (``counts``, ``latest``, ``history``).
+
+        :param job_id: the job.
+        """
+        return self.run(rest.get_checkpoints(job_id))
+
+    def get_latest_checkpoint_path(self, job_id: str) -> str | None:
+        """External path of the latest completed checkpoint, or ``None``.
+
+        :param job_id: the job.
+        """
+        return self.run(rest.get_latest_checkpoint_path(job_id))
+
+    def trigger_savepoint(
+        self, job_id: str, target_directory: str | None = None, *, format_type: str | None = None
+    ) -> str:
+        """Start a savepoint (the job keeps running); returns the request id.
+
+        :param job_id: the job.
+        :param target_directory: where to write (cluster default when ``None``).
+        :param format_type: ``CANONICAL`` or ``NATIVE``.
+        """
+        return self.run(rest.trigger_savepoint(job_id, target_directory, format_type=format_type))
+
+    def get_savepoint_status(self, job_id: str, request_id: str) -> dict[str, Any]:
+        """Status of a savepoint request.
+
+        :param job_id: the job.
+        :param request_id: the savepoint request id.
+        """
+        return self.run(rest.get_savepoint_status(job_id, request_id))
+
+    def wait_for_savepoint(
+        self, job_id: str, request_id: str, *, timeout: float = 300, poll_interval: float = 1
+    ) -> str:
+        """Wait until the savepoint completes; returns its location.
+
+        :param job_id: the job.
+        :param request_id: the savepoint request id.
+        :param timeout: seconds to wait.
+        :param poll_interval: seconds between polls.
+        """
+        return self.run(rest.wait_for_savepoint(job_id, request_id, timeout=timeout, poll_interval=poll_interval))
+
+    def stop_with_savepoint(
+        self, job_id: str, target_directory: str | None = None, *, drain: bool = False, timeout: float = 300
+    ) -> str:
+        """Stop the job with a savepoint; returns the savepoint location.
+
+        :param job_id: the job.
+        :param target_directory: where to write (cluster default when ``None``).
+        :param drain: emit MAX_WATERMARK before stopping.
+        :param timeout: seconds to wait for the savepoint.
+        """
+        return self.run(rest.stop_with_savepoint(job_id, target_directory, drain=drain, timeout=timeout))
+
+    def cancel_job(self, job_id: str) -> None:
+        """Cancel the job (a job already FINISHED/FAILED/CANCELED is left as it is).
+
+        :param job_id: the job.
+        """
+        self.run(rest.cancel_job(job_id))
+
+    def list_taskmanagers(self) -> list[dict[str, Any]]:
+        """Task managers with their slots and resources."""
+        return self.run(rest.list_taskmanagers())
+
+    def get_taskmanager_stdout(self, tm_id: str) -> str:
+        """A task manager's stdout (where the ``print`` connector writes).
+
+        :param tm_id: task manager id.
+        """
+        return self.run(rest.get_taskmanager_stdout(tm_id))

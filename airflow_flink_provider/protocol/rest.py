@@ -1,0 +1,374 @@
+"""Exchanges for the Flink REST API (the JobManager's ``:8081``), one per operation.
+
+Each function returns an :data:`~airflow_flink_provider.protocol.http.Exchange`; run it with
+``SyncTransport.run`` (hooks) or ``await AsyncTransport.run`` (triggers). Names match the
+:class:`~airflow_flink_provider.hooks.flink_rest.FlinkRestHook` methods.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from airflow_flink_provider.protocol.errors import (
+    FlinkNotFoundError,
+    FlinkResourceError,
+    FlinkSavepointError,
+    FlinkSavepointNotFoundError,
+    FlinkTimeoutError,
+    classify,
+    error_from_text,
+    hint_for,
+    job_failed_error,
+    root_cause,
+)
+from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sleep, path_segment
+
+TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED", "SUSPENDED"})
+"""Job states a job does not leave (SUSPENDED: the JobManager lost leadership; the job may be recovered)."""
+
+Clock = Callable[[], float]
+
+
+def _body(response: Response | None) -> Any:
+    """The JSON body of a response the transport handed back."""
+    assert response is not None, "a transport answers every Request with a Response"
+    return response.body
+
+
+def _job_path(job_id: str, *rest: str) -> str:
+    return "/".join(("/jobs", path_segment(job_id), *rest))
+
+
+def get_overview() -> Exchange[dict[str, Any]]:
+    """``GET /overview``: cluster summary (task managers, slots total/available, job counts, version)."""
+    return _body((yield Request("GET", "/overview")))
+
+
+def get_config() -> Exchange[dict[str, Any]]:
+    """``GET /config``: the web UI configuration (Flink version, revision, enabled features)."""
+    return _body((yield Request("GET", "/config")))
+
+
+def get_jobmanager_config() -> Exchange[dict[str, str]]:
+    """``GET /jobmanager/config``: the cluster configuration as a ``{key: value}`` dict."""
+    entries = _body((yield Request("GET", "/jobmanager/config")))
+    return {entry["key"]: entry["value"] for entry in entries}
+
+
+def upload_jar(path: str, *, timeout: float | None = None) -> Exchange[str]:
+    """``POST /jars/upload``: upload a local jar; returns its jar id (the stored file's name).
+
+    :param path: local path of the jar.
+    :param timeout: request timeout for a large jar, overriding the transport's.
+    """
+    body = _body((yield Request("POST", "/jars/upload", upload=path, timeout=timeout, idempotent=True)))
+    return posixpath.basename(body["filename"])
+
+
+def list_jars() -> Exchange[list[dict[str, Any]]]:
+    """``GET /jars``: uploaded jars (``id``, ``name``, ``uploaded`` epoch ms, ``entry`` classes)."""
+    return list(_body((yield Request("GET", "/jars"))).get("files", []))
+
+
+def delete_jar(jar_id: str) -> Exchange[None]:
+    """``DELETE /jars/{jar_id}``.
+
+    :param jar_id: the id :func:`upload_jar` returned.
+    """
+    yield Request("DELETE", f"/jars/{path_segment(jar_id)}")
+
+
+def run_jar(
+    jar_id: str,
+    *,
+    entry_class: str | None = None,
+    program_args: list[str] | None = None,
+    parallelism: int | None = None,
+    savepoint_path: str | None = None,
+    allow_non_restored_state: bool | None = None,
+    claim_mode: str | None = None,
+    flink_configuration: Mapping[str, str] | None = None,
+    job_id: str | None = None,
+) -> Exchange[str]:
+    """``POST /jars/{jar_id}/run``: submit the jar's job; returns the job id.
+
+    Arguments go as ``programArgsList`` (one list item per argument, no shell splitting). With a fixed
+    ``job_id`` a repeated submit is refused by Flink, so the request may be retried safely.
+
+    :param jar_id: the uploaded jar.
+    :param entry_class: main class, when the jar's manifest has none (or another is wanted).
+    :param program_args: arguments for the main method.
+    :param parallelism: default parallelism of the job.
+    :param savepoint_path: savepoint or retained checkpoint to restore from.
+    :param allow_non_restored_state: skip state that maps to no operator.
+    :param claim_mode: ``CLAIM``, ``NO_CLAIM`` or ``LEGACY`` for the restored snapshot.
+    :param flink_configuration: job configuration entries.
+    :param job_id: the 32-hex job id to use.
+    """
+    payload: dict[str, Any] = {
+        "entryClass": entry_class,
+        "programArgsList": list(program_args) if program_args is not None else None,
+        "parallelism": parallelism,
+        "savepointPath": savepoint_path,
+        "allowNonRestoredState": allow_non_restored_state,
+        "claimMode": claim_mode,
+        "flinkConfiguration": dict(flink_configuration) if flink_configuration else None,
+        "jobId": job_id,
+    }
+    payload = {key: value for key, value in payload.items() if value is not None}
+    path = f"/jars/{path_segment(jar_id)}/run"
+    body = _body((yield Request("POST", path, json=payload, idempotent=job_id is not None)))
+    return str(body["jobid"])
+
+
+def get_job(job_id: str) -> Exchange[dict[str, Any]]:
+    """``GET /jobs/{job_id}``: job details (``state``, ``vertices`` with task counts, timestamps...).
+
+    :param job_id: the job.
+    """
+    return _body((yield Request("GET", _job_path(job_id))))
+
+
+def get_job_state(job_id: str) -> Exchange[str]:
+    """``GET /jobs/{job_id}/status``: the job's state, e.g. ``RUNNING``.
+
+    :param job_id: the job.
+    """
+    return str(_body((yield Request("GET", _job_path(job_id, "status"))))["status"])
+
+
+def find_job(job_id: str) -> Exchange[dict[str, Any] | None]:
+    """Like :func:`get_job`, but ``None`` when Flink does not know the job (HTTP 404).
+
+    :param job_id: the job.
+    """
+    response = yield Request("GET", _job_path(job_id), accept=frozenset({404}))
+    return None if response is None or response.status == 404 else response.body
+
+
+def list_jobs(name: str | None = None, states: Collection[str] | None = None) -> Exchange[list[dict[str, Any]]]:
+    """``GET /jobs/overview``: jobs (``jid``, ``name``, ``state``, ``start-time``...), newest first.
+
+    :param name: keep only jobs with exactly this name.
+    :param states: keep only jobs in one of these states.
+    """
+    jobs = _body((yield Request("GET", "/jobs/overview"))).get("jobs", [])
+    wanted = {state.upper() for state in states} if states is not None else None
+    selected = [
+        job
+        for job in jobs
+        if (name is None or job.get("name") == name) and (wanted is None or job.get("state") in wanted)
+    ]
+    return sorted(selected, key=lambda job: job.get("start-time", 0), reverse=True)
+
+
+def get_exceptions(job_id: str) -> Exchange[dict[str, Any]]:
+    """``GET /jobs/{job_id}/exceptions``: the exception history (``exceptionHistory.entries``, newest first).
+
+    :param job_id: the job.
+    """
+    return _body((yield Request("GET", _job_path(job_id, "exceptions"))))
+
+
+def root_cause_of(exceptions: Mapping[str, Any]) -> str | None:
+    """The root cause of the newest failure in an exceptions answer, or ``None`` when there was none.
+
+    :param exceptions: the body of ``GET /jobs/{id}/exceptions``.
+    """
+    entries = (exceptions.get("exceptionHistory") or {}).get("entries") or []
+    if entries:
+        newest = max(entries, key=lambda entry: entry.get("timestamp") or 0)
+        trace = newest.get("stacktrace") or newest.get("exceptionName") or ""
+        return root_cause(trace) or None
+    legacy = exceptions.get("root-exception")  # Flink 1.x
+    return root_cause(legacy) if legacy else None
+
+
+def get_root_cause(job_id: str) -> Exchange[str | None]:
+    """The root cause (last ``Caused by:``) of the job's newest failure, or ``None`` if it never failed.
+
+    :param job_id: the job.
+    """
+    return root_cause_of((yield from get_exceptions(job_id)))
+
+
+def check_job(job_id: str) -> Exchange[str]:
+    """The job's state, or a typed error when the job failed or cannot get its slots.
+
+    A job that asks for more slots than the cluster has is *not* failed by Flink with a restart strategy
+    in place: it cycles RUNNING (tasks SCHEDULED) -> RESTARTING, holding free slots. This exchange reports
+    that as :class:`FlinkResourceError` as soon as the newest failure is ``NoResourceAvailableException``
+    while the job is not running all its tasks.
+
+    :param job_id: the job.
+    :raises FlinkJobFailedError: the job is FAILED (a subclass per recognised cause, e.g.
+        ``FlinkJobResourceError`` which is also a :class:`FlinkResourceError`).
+    :raises FlinkResourceError: the job is stuck without slots.
+    """
+    job = yield from get_job(job_id)
+    state = str(job["state"])
+    if state == "FAILED":
+        cause = yield from get_root_cause(job_id)
+        raise job_failed_error(job_id, cause)
+    if state in TERMINAL_STATES or _all_tasks_running(job):
+        return state
+    cause = yield from get_root_cause(job_id)
+    if cause and classify(cause) is FlinkResourceError:
+        raise FlinkResourceError(
+            f"Flink job {job_id} cannot get the task slots it needs (state {state}): {cause}",
+            root_cause=cause,
+            hint=hint_for(cause),
+        )
+    return state
+
+
+def _all_tasks_running(job: Mapping[str, Any]) -> bool:
+    """Whether every task of every vertex is RUNNING or FINISHED."""
+    for vertex in job.get("vertices") or []:
+        tasks = vertex.get("tasks") or {}
+        busy = sum(count for task_state, count in tasks.items() if task_state in ("RUNNING", "FINISHED"))
+        if busy < (vertex.get("parallelism") or 0):
+            return False
+    return True
+
+
+def get_checkpoints(job_id: str) -> Exchange[dict[str, Any]]:
+    """``GET /jobs/{job_id}/checkpoints``: counts, ``latest`` (completed, savepoint, failed, restored), history.
+
+    :param job_id: the job.
+    """
+    return _body((yield Request("GET", _job_path(job_id, "checkpoints"))))
+
+
+def get_latest_checkpoint_path(job_id: str) -> Exchange[str | None]:
+    """The external path of the job's latest completed checkpoint, or ``None``.
+
+    :param job_id: the job.
+    """
+    checkpoints = yield from get_checkpoints(job_id)
+    completed = (checkpoints.get("latest") or {}).get("completed") or {}
+    return completed.get("external_path") or None
+
+
+def trigger_savepoint(
+    job_id: str, target_directory: str | None = None, *, format_type: str | None = None
+) -> Exchange[str]:
+    """``POST /jobs/{job_id}/savepoints`` (job keeps running); returns the request id to poll.
+
+    Flink accepts the request even for an unknown job; the failure shows in the status.
+
+    :param job_id: the job.
+    :param target_directory: where to write; the cluster's default savepoint directory when ``None``.
+    :param format_type: ``CANONICAL`` (portable) or ``NATIVE`` (faster).
+    """
+    payload: dict[str, Any] = {"cancel-job": False}
+    if target_directory:
+        payload["target-directory"] = target_directory
+    if format_type:
+        payload["formatType"] = format_type.upper()
+    body = _body((yield Request("POST", _job_path(job_id, "savepoints"), json=payload, idempotent=True)))
+    return str(body["request-id"])
+
+
+def get_savepoint_status(job_id: str, request_id: str) -> Exchange[dict[str, Any]]:
+    """``GET /jobs/{job_id}/savepoints/{request_id}``: ``{"status": {"id": ...}, "operation": {...}}``.
+
+    :param job_id: the job.
+    :param request_id: from :func:`trigger_savepoint` or :func:`stop_with_savepoint`.
+    """
+    return _body((yield Request("GET", _job_path(job_id, "savepoints", path_segment(request_id)))))
+
+
+def savepoint_failure(job_id: str, failure: Mapping[str, Any]) -> FlinkSavepointError:
+    """The error for a savepoint status's ``failure-cause``.
+
+    :param job_id: the job.
+    :param failure: ``operation["failure-cause"]`` (``class`` and ``stack-trace``).
+    """
+    trace = str(failure.get("stack-trace") or failure.get("class") or "unknown failure")
+    cause = error_from_text(trace)
+    cls = FlinkSavepointNotFoundError if isinstance(cause, FlinkNotFoundError) else FlinkSavepointError
+    return cls(
+        f"Savepoint of Flink job {job_id} failed: {cause.message}", root_cause=cause.root_cause, hint=cause.hint
+    )
+
+
+def wait_for_savepoint(
+    job_id: str, request_id: str, *, timeout: float = 300, poll_interval: float = 1, clock: Clock = time.monotonic
+) -> Exchange[str]:
+    """Poll a savepoint (or stop-with-savepoint) until it completes; returns its location.
+
+    :param job_id: the job.
+    :param request_id: the savepoint request id.
+    :param timeout: seconds to wait in all.
+    :param poll_interval: seconds between polls.
+    :param clock: monotonic clock (tests).
+    :raises FlinkSavepointError: the status is COMPLETED with a ``failure-cause``.
+    :raises FlinkTimeoutError: still in progress after ``timeout``.
+    """
+    deadline = clock() + timeout
+    while True:
+        status = yield from get_savepoint_status(job_id, request_id)
+        if (status.get("status") or {}).get("id") == "COMPLETED":
+            operation = status.get("operation") or {}
+            if operation.get("failure-cause"):
+                raise savepoint_failure(job_id, operation["failure-cause"])
+            return str(operation["location"])
+        if clock() >= deadline:
+            raise FlinkTimeoutError(f"Savepoint {request_id} of Flink job {job_id} not done after {timeout}s")
+        yield Sleep(poll_interval)
+
+
+def stop_with_savepoint(
+    job_id: str,
+    target_directory: str | None = None,
+    *,
+    drain: bool = False,
+    timeout: float = 300,
+    poll_interval: float = 1,
+    clock: Clock = time.monotonic,
+) -> Exchange[str]:
+    """``POST /jobs/{job_id}/stop``, then wait for the savepoint; returns its location.
+
+    :param job_id: the job.
+    :param target_directory: where to write; the cluster's default savepoint directory when ``None``.
+    :param drain: emit MAX_WATERMARK first (flushes windows; use only when the job will not be resumed).
+    :param timeout: seconds to wait for the savepoint.
+    :param poll_interval: seconds between polls.
+    :param clock: monotonic clock (tests).
+    """
+    payload: dict[str, Any] = {"drain": drain}
+    if target_directory:
+        payload["targetDirectory"] = target_directory
+    body = _body((yield Request("POST", _job_path(job_id, "stop"), json=payload)))
+    request_id = str(body["request-id"])
+    return (
+        yield from wait_for_savepoint(job_id, request_id, timeout=timeout, poll_interval=poll_interval, clock=clock)
+    )
+
+
+def cancel_job(job_id: str) -> Exchange[None]:
+    """``PATCH /jobs/{job_id}?mode=cancel``. A job already in another terminal state (HTTP 409) is left alone.
+
+    :param job_id: the job.
+    """
+    yield Request("PATCH", _job_path(job_id), params={"mode": "cancel"}, accept=frozenset({409}), idempotent=True)
+
+
+def list_taskmanagers() -> Exchange[list[dict[str, Any]]]:
+    """``GET /taskmanagers``: task managers (``id``, ``slotsNumber``, ``freeSlots``, resources...)."""
+    return list(_body((yield Request("GET", "/taskmanagers"))).get("taskmanagers", []))
+
+
+def get_taskmanager_stdout(tm_id: str) -> Exchange[str]:
+    """``GET /taskmanagers/{tm_id}/stdout``: the task manager's stdout (``print`` sink output) as text.
+
+    :param tm_id: a task manager id from :func:`list_taskmanagers`.
+    """
+    response = yield Request("GET", f"/taskmanagers/{path_segment(tm_id)}/stdout")
+    assert response is not None
+    return response.text
+
