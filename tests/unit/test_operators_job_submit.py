@@ -1,0 +1,353 @@
+"""FlinkJobSubmitOperator: argument validation before any HTTP call, idempotent submission, waiting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_flink_provider.operators.job_submit import PYTHON_DRIVER, FlinkJobSubmitOperator
+from airflow_flink_provider.protocol.errors import FlinkError, FlinkJobFailedError, FlinkResourceError
+from airflow_flink_provider.protocol.job_ids import deterministic_job_id
+from tests.unit._flink_fakes import FakeRest, FakeStateStore, FakeTI, make_context
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    paths = {
+        "jar": tmp_path / "job.jar",
+        "python_jar": tmp_path / "flink-python-2.1.3.jar",
+        "py_file": tmp_path / "job.py",
+        "lib": tmp_path / "lib.zip",
+        "requirements": tmp_path / "requirements.txt",
+        "text": tmp_path / "notes.txt",
+    }
+    for path in paths.values():
+        path.write_text("x")
+    (tmp_path / "pkg").mkdir()
+    return {name: str(path) for name, path in paths.items()} | {"pkg": str(tmp_path / "pkg")}
+
+
+class ExplodingRest:
+    """A hook that fails the test on any call: validation must happen before HTTP."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"HTTP call {name} made before validation finished")
+
+
+def make_operator(rest: Any, **kwargs: Any) -> FlinkJobSubmitOperator:
+    op = FlinkJobSubmitOperator(task_id="submit", poll_interval=0, **kwargs)
+    op._rest_hook = lambda: rest  # type: ignore[method-assign]
+    return op
+
+
+BAD_ARGUMENTS: list[tuple[str, dict[str, Any], str]] = [
+    ("nothing to run", {}, "exactly one of jar, jar_id, py_file and py_module"),
+    ("two programs", {"jar": "{jar}", "py_file": "{py_file}"}, r"exactly one .*\(got jar, py_file\)"),
+    ("missing jar", {"jar": "/nope/job.jar"}, "jar does not exist"),
+    ("jar is not a jar", {"jar": "{text}"}, "jar must end with .jar"),
+    ("jar id with a path", {"jar_id": "../etc/passwd.jar"}, "jar_id must be the id of an uploaded jar"),
+    ("jar id without .jar", {"jar_id": "abc_job"}, "jar_id must be the id"),
+    ("bad entry class", {"jar": "{jar}", "entry_class": "com.example.Main; rm -rf"}, "entry_class must be a Java"),
+    (
+        "entry class for python",
+        {"py_file": "{py_file}", "entry_class": "a.B", "python_jar": "{python_jar}"},
+        "entry_class is set by the operator",
+    ),
+    ("missing py_file", {"py_file": "/nope/job.py", "python_jar": "{python_jar}"}, "py_file does not exist"),
+    ("py_file not .py", {"py_file": "{text}", "python_jar": "{python_jar}"}, r"py_file must end with \.py"),
+    ("module syntax", {"py_module": "jobs.1enrich", "python_jar": "{python_jar}"}, "py_module must be a dotted"),
+    ("module with dash", {"py_module": "my-job", "python_jar": "{python_jar}"}, "py_module must be a dotted"),
+    ("module with option", {"py_module": "-pyfs", "python_jar": "{python_jar}"}, "py_module must be a dotted"),
+    ("empty module segment", {"py_module": "a..b", "python_jar": "{python_jar}"}, "py_module must be a dotted"),
+    (
+        "missing python jar",
+        {"py_file": "{py_file}", "python_jar": "/nope/flink-python.jar"},
+        "python_jar does not exist",
+    ),
+    (
+        "driver flag in args",
+        {"py_file": "{py_file}", "python_jar": "{python_jar}", "program_args": ["-pyfs", "x"]},
+        "PythonDriver/CLI options",
+    ),
+    (
+        "long driver flag",
+        {"py_module": "m", "python_jar": "{python_jar}", "program_args": ["--pyFiles", "x"]},
+        "PythonDriver/CLI options",
+    ),
+    ("args as a string", {"jar": "{jar}", "program_args": "--input x"}, "program_args must be a list"),
+    ("args with NUL", {"jar": "{jar}", "program_args": ["a\x00b"]}, "NUL"),
+    ("args with a dict", {"jar": "{jar}", "program_args": [{"a": 1}]}, "program_args items must be strings"),
+    (
+        "missing py_files",
+        {"py_file": "{py_file}", "python_jar": "{python_jar}", "py_files": ["/nope/lib.zip"]},
+        "py_files entry does not exist",
+    ),
+    (
+        "py_files bad type",
+        {"py_file": "{py_file}", "python_jar": "{python_jar}", "py_files": ["{text}"]},
+        "py_files files must be one of",
+    ),
+    (
+        "py_files comma",
+        {"py_file": "{py_file}", "python_jar": "{python_jar}", "py_files": ["{lib},x"]},
+        "must not contain commas",
+    ),
+    ("py_files for a jar", {"jar": "{jar}", "py_files": ["{lib}"]}, "only for PyFlink jobs"),
+    (
+        "missing requirements",
+        {"py_file": "{py_file}", "python_jar": "{python_jar}", "python_requirements": "/nope/requirements.txt"},
+        "python_requirements does not exist",
+    ),
+    (
+        "requirements cache dir",
+        {"py_file": "{py_file}", "python_jar": "{python_jar}", "python_requirements": "{requirements}#/nope/cache"},
+        "cache directory does not exist",
+    ),
+    ("job id not hex", {"jar": "{jar}", "job_id": "xyz"}, "32 hex digits"),
+    ("job id too short", {"jar": "{jar}", "job_id": "abc123"}, "32 hex digits"),
+    ("zero parallelism", {"jar": "{jar}", "parallelism": 0}, "parallelism must be a positive integer"),
+    ("negative parallelism", {"jar": "{jar}", "parallelism": -2}, "parallelism must be a positive integer"),
+    ("text parallelism", {"jar": "{jar}", "parallelism": "many"}, "parallelism must be a positive integer"),
+    ("bool parallelism", {"jar": "{jar}", "parallelism": True}, "parallelism must be a positive integer"),
+    ("relative savepoint", {"jar": "{jar}", "savepoint_path": "savepoints/sp-1"}, "savepoint_path must be a URI"),
+    ("savepoint with space", {"jar": "{jar}", "savepoint_path": "/tmp/sp 1"}, "savepoint_path must be a URI"),
+    ("bad claim mode", {"jar": "{jar}", "savepoint_path": "/sp", "claim_mode": "LEGACY"}, "claim_mode must be"),
+    ("config not a mapping", {"jar": "{jar}", "flink_configuration": ["a=b"]}, "must be a mapping"),
+    ("config bad key", {"jar": "{jar}", "flink_configuration": {"bad key": "x"}}, "invalid option name"),
+    ("config nested value", {"jar": "{jar}", "flink_configuration": {"a.b": {"c": 1}}}, "must be a string, number"),
+    (
+        "py_files both ways",
+        {
+            "py_file": "{py_file}",
+            "python_jar": "{python_jar}",
+            "py_files": ["{lib}"],
+            "flink_configuration": {"python.files": "x"},
+        },
+        "either as py_files",
+    ),
+    ("empty job name", {"jar": "{jar}", "job_name": "  "}, "job_name must be a non-empty"),
+]
+
+
+@pytest.mark.parametrize(("case", "arguments", "message"), BAD_ARGUMENTS, ids=[case[0] for case in BAD_ARGUMENTS])
+def test_bad_arguments_are_rejected_before_any_http_call(
+    files: dict[str, str], case: str, arguments: dict[str, Any], message: str
+) -> None:
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.format(**files)
+        if isinstance(value, list):
+            return [fill(item) for item in value]
+        return value
+
+    op = make_operator(ExplodingRest(), **{key: fill(value) for key, value in arguments.items()})
+
+    with pytest.raises(ValueError, match=message):
+        op.execute(make_context())
+
+
+def test_if_running_is_checked_at_construction() -> None:
+    with pytest.raises(ValueError, match="if_running"):
+        FlinkJobSubmitOperator(task_id="x", jar_id="a_b.jar", if_running="replace")
+
+
+def test_python_file_arguments_follow_the_driver_syntax(files: dict[str, str]) -> None:
+    op = make_operator(
+        ExplodingRest(),
+        py_file=files["py_file"],
+        python_jar=files["python_jar"],
+        py_files=[files["lib"], files["pkg"]],
+        python_requirements=files["requirements"],
+        program_args=["--topic", "orders", "-v"],
+        job_name="enrich",
+    )
+
+    sub = op.validate()
+
+    assert sub.entry_class == PYTHON_DRIVER
+    assert sub.program_args == ["-py", files["py_file"], "--", "--topic", "orders", "-v"]
+    assert sub.python_jar == files["python_jar"]
+    assert sub.flink_configuration == {
+        "python.files": f"{files['lib']},{files['pkg']}",
+        "python.requirements": files["requirements"],
+        "pipeline.name": "enrich",
+    }
+
+
+def test_python_module_without_user_args(files: dict[str, str]) -> None:
+    sub = make_operator(ExplodingRest(), py_module="jobs.enrich_v2", python_jar=files["python_jar"]).validate()
+    assert sub.program_args == ["-pym", "jobs.enrich_v2"]
+
+
+def test_python_jar_is_required_without_pyflink(files: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("airflow_flink_provider.operators.job_submit.find_python_jar", lambda: None)
+    with pytest.raises(ValueError, match="python_jar is required"):
+        make_operator(ExplodingRest(), py_file=files["py_file"]).validate()
+
+
+def test_python_jar_defaults_to_the_one_next_to_pyflink(
+    files: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "site" / "pyflink"
+    (package / "opt").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    jar = package / "opt" / "flink-python-2.1.3.jar"
+    jar.write_text("x")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+
+    sub = make_operator(ExplodingRest(), py_file=files["py_file"]).validate()
+
+    assert sub.python_jar == str(jar)
+
+
+def test_jar_is_uploaded_run_under_the_deterministic_id_and_deleted(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    ti = FakeTI()
+    op = make_operator(
+        rest,
+        jar=files["jar"],
+        entry_class="com.example.Job",
+        program_args=["--n", 3],
+        parallelism=2,
+        savepoint_path="file:///sp/savepoint-1",
+        allow_non_restored_state=True,
+        claim_mode="NO_CLAIM",
+        flink_configuration={"execution.checkpointing.interval": "10 s", "x.enabled": True},
+    )
+
+    job_id = op.execute(make_context(ti))
+
+    assert job_id == deterministic_job_id("dag", "task", "run1", "-1", "job", "generation-0")
+    assert ti.xcoms["flink_job_id"] == job_id
+    run = next(call for call in rest.calls if call[0] == "run_jar")
+    assert run[2] == {
+        "entry_class": "com.example.Job",
+        "program_args": ["--n", "3"],
+        "parallelism": 2,
+        "savepoint_path": "file:///sp/savepoint-1",
+        "allow_non_restored_state": True,
+        "claim_mode": "NO_CLAIM",
+        "flink_configuration": {"execution.checkpointing.interval": "10 s", "x.enabled": "true"},
+        "job_id": job_id,
+    }
+    assert rest.names()[-1] == "delete_jar" and rest.jars == []
+
+
+def test_python_jar_is_reused_by_name(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    rest.jars.append({"id": "1234_flink-python-2.1.3.jar", "name": "flink-python-2.1.3.jar"})
+
+    make_operator(rest, py_file=files["py_file"], python_jar=files["python_jar"]).execute(make_context())
+
+    assert "upload_jar" not in rest.names() and "delete_jar" not in rest.names()
+    run = next(call for call in rest.calls if call[0] == "run_jar")
+    assert run[1] == "1234_flink-python-2.1.3.jar"
+    assert run[2]["entry_class"] == PYTHON_DRIVER
+
+
+def test_retry_attaches_instead_of_submitting_twice(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    store = FakeStateStore()
+    first = make_operator(rest, jar=files["jar"]).execute(make_context(store=store))
+    second = make_operator(rest, jar=files["jar"]).execute(make_context(store=store))
+
+    assert first == second
+    assert rest.names().count("run_jar") == 1
+    assert store.values == {"flink_job_id:job": first}
+
+
+def test_id_is_stored_before_the_submit(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    store = FakeStateStore()
+    stored_at_run: list[dict[str, Any]] = []
+    rest.on_call = lambda call: stored_at_run.append(dict(store.values)) if call[0] == "run_jar" else None
+
+    job_id = make_operator(rest, jar=files["jar"]).execute(make_context(store=store))
+
+    assert stored_at_run == [{"flink_job_id:job": job_id}]
+
+
+def test_retry_after_a_failed_job_submits_a_new_generation(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    first = make_operator(rest, jar=files["jar"]).execute(make_context())
+    rest.jobs[first]["state"] = "FAILED"
+
+    second = make_operator(rest, jar=files["jar"]).execute(make_context())
+
+    assert second == deterministic_job_id("dag", "task", "run1", "-1", "job", "generation-1")
+    assert rest.names().count("run_jar") == 2
+
+
+def test_explicit_job_id_is_used(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    job_id = make_operator(rest, jar=files["jar"], job_id="ABCDEF0123456789ABCDEF0123456789").execute(make_context())
+    assert job_id == "abcdef0123456789abcdef0123456789"
+
+
+def test_running_job_with_the_same_name_fails_or_is_attached(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    rest.add_job("f" * 32, "RUNNING", name="enrich")
+
+    with pytest.raises(FlinkError, match=r"already running: f{32}"):
+        make_operator(rest, jar=files["jar"], job_name="enrich").execute(make_context())
+    assert "run_jar" not in rest.names()
+
+    attached = make_operator(rest, jar=files["jar"], job_name="enrich", if_running="attach").execute(make_context())
+    assert attached == "f" * 32
+    assert "run_jar" not in rest.names()
+
+
+def test_too_many_slots_is_refused_before_upload(files: dict[str, str]) -> None:
+    rest = FakeRest(slots_total=8, slots_free=2)
+    with pytest.raises(FlinkResourceError, match="needs 16 slots"):
+        make_operator(rest, jar=files["jar"], flink_configuration={"parallelism.default": "16"}).execute(make_context())
+    assert "upload_jar" not in rest.names() and "run_jar" not in rest.names()
+
+
+def test_wait_for_running_polls_and_fails_with_root_cause(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    job_id = deterministic_job_id("dag", "task", "run1", "-1", "job", "generation-0")
+    rest.on_call = lambda call: (
+        rest.state_plan.setdefault(job_id, ["INITIALIZING", "FAILED"]) if call[0] == "run_jar" else None
+    )
+    rest.root_causes[job_id] = "ClassNotFoundException: com.example.Missing"
+
+    with pytest.raises(FlinkJobFailedError, match=r"ClassNotFoundException: com\.example\.Missing"):
+        make_operator(rest, jar=files["jar"], wait_for_running=True).execute(make_context())
+
+
+def test_deferrable_wait_defers_with_a_serializable_trigger(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    op = make_operator(rest, jar=files["jar"], wait_for_running=True, deferrable=True, cancel_on_kill=True)
+
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(make_context())
+
+    _, kwargs = info.value.trigger.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["job_id"] == deterministic_job_id("dag", "task", "run1", "-1", "job", "generation-0")
+    assert kwargs["target_states"] == ["FINISHED", "RUNNING"]
+    assert kwargs["cancel_on_kill"] is True
+    assert (
+        op.execute_complete(make_context(), {"status": "success", "job_id": kwargs["job_id"], "state": "RUNNING"})
+        == (kwargs["job_id"])
+    )
+
+
+def test_on_kill_cancels_only_when_asked(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    quiet = make_operator(rest, jar=files["jar"])
+    job_id = quiet.execute(make_context())
+    quiet.on_kill()
+    assert rest.jobs[job_id]["state"] == "RUNNING"
+
+    loud = make_operator(rest, jar=files["jar"], cancel_on_kill=True)
+    loud.execute(make_context())
+    loud.on_kill()
+    assert rest.jobs[job_id]["state"] == "CANCELED"
