@@ -316,6 +316,25 @@ _HINT_JSON = (
     "dead-letter topic with a raw-format table)."
 )
 _HINT_REQUEST_FORMAT = "Flink could not read the request body: a parameter has the wrong type or name."
+_HINT_BAD_ID = (
+    "Flink could not parse an id in the URL: job ids and savepoint request ids are 32 hex digits, "
+    "SQL Gateway session and operation handles are UUIDs."
+)
+_SQL_SPECIFIC_HINTS = (
+    (
+        "only single statement supported",
+        "The SQL Gateway runs one statement per request: split the script with split_statements().",
+    ),
+    (
+        "Unsupported statement for configuring session",
+        "configure-session accepts only DDL, USE, SET, LOAD/UNLOAD MODULE and ADD JAR: run other statements "
+        "with execute_statement().",
+    ),
+    (
+        "statement is allowed in Statement Set",
+        "Inside a statement set only INSERT (and CREATE TABLE AS) may run: end the set with END first.",
+    ),
+)
 _HINT_NOT_FOUND = (
     "Flink does not know this id: it may be mistyped, belong to another cluster, or the job may have ended "
     "and expired from the job store (jobstore.expiration-time), or the session/operation was closed."
@@ -350,6 +369,11 @@ def hint_for(text: str) -> str | None:
         return _HINT_FACTORY.format(name=name)
     if "Request did not match expected format" in text:
         return _HINT_REQUEST_FORMAT
+    if "Cannot resolve path parameter" in text:
+        return _HINT_BAD_ID
+    for marker, hint in _SQL_SPECIFIC_HINTS:
+        if marker in text:
+            return hint
     if _SQL.search(text):
         line, column = sql_position(text)
         where = f" near line {line}, column {column} of the statement" if line is not None else ""

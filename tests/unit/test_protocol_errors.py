@@ -1,0 +1,1066 @@
+"""Typed errors from real Flink 2.1.3 answers (captured from the local stack; stack frames trimmed)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from typing import Any
+
+import pytest
+
+from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
+    FlinkError,
+    FlinkJobFailedError,
+    FlinkJobJsonParseError,
+    FlinkJobMissingConnectorError,
+    FlinkJobResourceError,
+    FlinkJsonParseError,
+    FlinkMissingConnectorError,
+    FlinkNotFoundError,
+    FlinkResourceError,
+    FlinkSqlError,
+    FlinkTimeoutError,
+    error_from_response,
+    error_from_text,
+    hint_for,
+    job_failed_error,
+    redact,
+    root_cause,
+    sql_position,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def sample(name: str) -> tuple[int, Any]:
+    return SAMPLES[name]
+
+
+def error(name: str) -> FlinkError:
+    status, body = sample(name)
+    return error_from_response(status, body)
+
+
+# --- root causes -----------------------------------------------------------------------------------
+
+
+def test_root_cause_is_the_last_caused_by_with_a_short_class_name() -> None:
+    trace = sample("rest_job_unknown")[1]["errors"][0]
+    assert root_cause(trace) == "FlinkJobNotFoundException: Could not find Flink job (0123456789abcdef0123456789abcdef)"
+
+
+def test_root_cause_without_caused_by_is_the_top_exception() -> None:
+    trace = sample("rest_savepoint_status_unknown")[1]["errors"][0]
+    assert root_cause(trace).startswith("RestHandlerException: There is no savepoint operation with triggerId=")
+
+
+def test_root_cause_strips_the_server_side_wrapper_and_keeps_multi_line_messages() -> None:
+    trace = sample("gw_select_bad_connector_result0")[1]["errors"][1]
+    assert trace.startswith("<Exception on server side:")
+    cause = root_cause(trace)
+    assert cause.startswith("ValidationException: Could not find any factory for identifier 'nosuch'")
+    assert "Available factory identifiers are:" in cause
+    assert "kafka" in cause.splitlines()
+    assert "End of exception" not in cause
+    assert "\tat " not in cause and "more" not in cause.splitlines()[-1]
+
+
+def test_long_messages_are_cut_to_a_dozen_lines() -> None:
+    cause = root_cause(sample("gw_parse_result0")[1]["errors"][1])
+    assert cause.startswith('ParseException: Encountered "t" at line 1, column 16.\nWas expecting one of:')
+    assert len(cause.splitlines()) == 13 and cause.endswith("...")
+
+
+def test_root_cause_of_plain_text_is_the_text() -> None:
+    assert root_cause("  Unable to load requested file /nosuchpath. \n") == "Unable to load requested file /nosuchpath."
+
+
+def test_suppressed_exceptions_are_not_taken_for_the_root_cause() -> None:
+    trace = (
+        "java.lang.RuntimeException: outer\n\tat a.B.c(B.java:1)\n"
+        "\tSuppressed: java.lang.IllegalStateException: side issue\n\t\tat a.B.d(B.java:2)\n"
+        "Caused by: org.apache.flink.FooException: the real one\n\tat a.B.e(B.java:3)\n"
+    )
+    assert root_cause(trace) == "FooException: the real one"
+
+
+# --- error_from_response on captured answers -----------------------------------------------------
+
+NOT_FOUND = [
+    ("rest_job_unknown", 404, "FlinkJobNotFoundException: Could not find Flink job"),
+    ("rest_cancel_unknown", 404, "FlinkJobNotFoundException: Could not find Flink job"),
+    ("rest_exceptions_unknown", 404, "FlinkJobNotFoundException: Could not find Flink job"),
+    ("rest_savepoint_status_unknown", 404, "RestHandlerException: There is no savepoint operation"),
+    ("rest_tm_stdout_unknown", 404, "UnknownTaskExecutorException: No TaskExecutor registered under nosuch."),
+    ("rest_jar_run_unknown", 500, "RestHandlerException: Jar file /tmp/"),
+    ("rest_jar_delete_unknown", 400, "RestHandlerException: File nosuch.jar does not exist in"),
+    ("gw_close_again", 500, "SqlGatewayException: Session 'd3f7afb3-6dd4-4447-91f6-76d19d4b217c' does not exist."),
+    ("gw_session_unknown_heartbeat", 500, "SqlGatewayException: Session 'c0b5cb50"),
+    ("gw_session_unknown_exec", 500, "SqlGatewayException: Session 'c0b5cb50"),
+    ("gw_op_unknown_status", 500, "SqlGatewayException: Can not find the submitted operation in the OperationManager"),
+]
+
+
+@pytest.mark.parametrize(("name", "status", "message"), NOT_FOUND)
+def test_unknown_ids_are_not_found_errors(name: str, status: int, message: str) -> None:
+    err = error(name)
+    assert type(err) is FlinkNotFoundError
+    assert err.status == status
+    assert err.message.startswith(message)
+    assert err.hint is not None and "does not know this id" in err.hint
+    assert not err.retryable  # the gateway says 500, but a missing session stays missing
+
+
+SQL = [
+    ("gw_parse_result0", 1, 16, 'ParseException: Encountered "t" at line 1, column 16.'),
+    ("gw_parse_multiline_result0", 4, 7, "SqlValidatorException: Column 'nam' not found in any table"),
+    ("gw_validate_result0", 1, 8, "SqlValidatorException: Column 'nope' not found in any table"),
+    ("gw_table_missing_result0", 1, 15, "SqlValidatorException: Object 'no_such_table' not found"),
+    ("gw_configure_bad", 1, 8, 'ParseException: Encountered "TABLEX" at line 1, column 8.'),
+]
+
+
+@pytest.mark.parametrize(("name", "line", "column", "message"), SQL)
+def test_sql_errors_carry_line_and_column(name: str, line: int, column: int, message: str) -> None:
+    err = error(name)
+    assert isinstance(err, FlinkSqlError)
+    assert (err.line, err.column) == (line, column)
+    assert err.message.startswith(message)
+    assert err.hint == f"Flink rejected the SQL near line {line}, column {column} of the statement: " + (
+        "check names, types and syntax there."
+    )
+    assert err.status == 500 and not err.retryable
+
+
+@pytest.mark.parametrize(
+    ("name", "message", "hint"),
+    [
+        ("gw_two_statements_result0", "IllegalArgumentException: only single statement supported", "split_statements"),
+        (
+            "gw_configure_select",
+            "UnsupportedOperationException: Unsupported statement for configuring session",
+            "execute_statement",
+        ),
+    ],
+)
+def test_sql_errors_without_position_get_specific_hints(name: str, message: str, hint: str) -> None:
+    err = error(name)
+    assert isinstance(err, FlinkSqlError)
+    assert err.line is None and err.column is None
+    assert err.message.startswith(message)
+    assert err.hint is not None and hint in err.hint
+
+
+def test_missing_connector_names_the_identifier() -> None:
+    err = error("gw_select_bad_connector_result0")
+    assert type(err) is FlinkMissingConnectorError
+    assert err.hint is not None and "'nosuch'" in err.hint and "classpath" in err.hint
+
+
+def test_bad_request_body_is_a_plain_error_with_a_format_hint() -> None:
+    err = error("rest_jar_run_badbody")
+    assert type(err) is FlinkError and err.status == 400
+    assert err.message.startswith(
+        'InvalidFormatException: Cannot deserialize value of type `java.lang.Integer` from String "abc"'
+    )
+    assert err.hint is not None and "request body" in err.hint
+    assert not err.retryable
+
+
+@pytest.mark.parametrize("name", ["rest_bad_job_id", "gw_session_bad_handle"])
+def test_malformed_ids_in_urls(name: str) -> None:
+    err = error(name)
+    assert type(err) is FlinkError and err.status == 400
+    assert "Cannot resolve path parameter" in err.message
+    assert err.hint is not None and "32 hex digits" in err.hint
+
+
+def test_conflict_is_a_plain_error() -> None:
+    err = error("rest_cancel_finished")
+    assert type(err) is FlinkError and err.status == 409
+    assert "already reached another terminal state (FINISHED)" in err.message
+
+
+def test_generic_server_failure_is_retryable() -> None:
+    err = error_from_response(503, {"errors": ["Service temporarily unavailable due to an ongoing leader election."]})
+    assert type(err) is FlinkError and err.retryable
+    assert err.message == "Service temporarily unavailable due to an ongoing leader election."
+
+
+def test_unknown_path_with_plain_error_list() -> None:
+    err = error_from_response(404, {"errors": ["Unable to load requested file /nosuchpath."]})
+    assert type(err) is FlinkNotFoundError and err.message == "Unable to load requested file /nosuchpath."
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("<html>Bad Gateway</html>", "<html>Bad Gateway</html>"),
+        (b"upstream reset", "upstream reset"),
+        ("", "Flink reported an error without details"),
+        (None, "Flink reported an error without details"),
+        ({"unexpected": 1}, "{'unexpected': 1}"),
+        ({"errors": "just a string"}, "just a string"),
+    ],
+)
+def test_non_flink_bodies_still_give_an_error(body: Any, message: str) -> None:
+    err = error_from_response(502, body)
+    assert type(err) is FlinkError and err.message == message and err.status == 502
+
+
+def test_str_shows_status_and_hint() -> None:
+    text = str(error("rest_job_unknown"))
+    assert text.startswith("FlinkJobNotFoundException: Could not find Flink job")
+    assert "(HTTP 404)\nHint: Flink does not know this id" in text
+
+
+# --- hints ------------------------------------------------------------------------------------------
+
+
+def test_slots_hint_from_the_real_exception_history() -> None:
+    entry = sample("job_exceptions_no_slots")[1]["exceptionHistory"]["entries"][0]
+    cause = root_cause(entry["stacktrace"])
+    assert cause == "NoResourceAvailableException: Could not acquire the minimum required resources."
+    hint = hint_for(cause)
+    assert hint is not None and "slots" in hint and "parallelism" in hint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "java.io.IOException: Failed to deserialize JSON '{\"id\": 1,'.",
+        "Caused by: org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParseException: "
+        "Unexpected end-of-input",
+    ],
+)
+def test_json_hint(text: str) -> None:
+    assert "json.ignore-parse-errors" in (hint_for(text) or "")
+    assert isinstance(error_from_text(text), FlinkJsonParseError)
+
+
+def test_savepoint_directory_hint() -> None:
+    text = "java.lang.IllegalStateException: No savepoint directory configured. You can either specify a directory"
+    assert "execution.checkpointing.savepoint-dir" in (hint_for(text) or "")
+
+
+def test_no_hint_for_unknown_failures() -> None:
+    assert hint_for("java.lang.RuntimeException: something else") is None
+
+
+def test_sql_position_takes_the_first_mention() -> None:
+    assert sql_position("From line 2, column 3 to line 2, column 9: x") == (2, 3)
+    assert sql_position('Encountered "x" at line 10, column 1.') == (10, 1)
+    assert sql_position("no position") == (None, None)
+
+
+# --- job failures -------------------------------------------------------------------------------
+
+
+def test_job_failed_for_lack_of_slots_is_both_kinds() -> None:
+    err = job_failed_error("ab" * 16, "NoResourceAvailableException: Could not acquire the minimum required resources.")
+    assert isinstance(err, FlinkJobResourceError)
+    assert isinstance(err, FlinkJobFailedError) and isinstance(err, FlinkResourceError)
+    assert err.job_id == "ab" * 16
+    assert err.message.startswith(f"Flink job {'ab' * 16} is FAILED: NoResourceAvailableException")
+    assert err.hint is not None and "slots" in err.hint
+
+
+@pytest.mark.parametrize(
+    ("cause", "cls"),
+    [
+        ("ValidationException: Could not find any factory for identifier 'kafka'", FlinkJobMissingConnectorError),
+        ("IOException: Failed to deserialize JSON '{bad'.", FlinkJobJsonParseError),
+        ("ArithmeticException: / by zero", FlinkJobFailedError),
+    ],
+)
+def test_job_failed_error_types_by_cause(cause: str, cls: type[FlinkJobFailedError]) -> None:
+    err = job_failed_error("0" * 32, cause)
+    assert type(err) is cls and err.root_cause == cause
+
+
+def test_job_failed_without_recorded_cause() -> None:
+    err = job_failed_error("0" * 32, None)
+    assert type(err) is FlinkJobFailedError and "no exception recorded" in err.message and err.root_cause is None
+
+
+# --- retryability, copying, pickling, secrets -----------------------------------------------------
+
+
+def test_retryable_by_kind() -> None:
+    assert FlinkConnectionError("refused").retryable
+    assert FlinkTimeoutError("slow", transient=True).retryable
+    assert not FlinkTimeoutError("waited too long").retryable
+    assert FlinkError("boom", status=500).retryable
+    assert not FlinkError("boom").retryable
+    assert not FlinkSqlError("bad", status=500).retryable
+
+
+@pytest.mark.parametrize("name", ["gw_parse_result0", "rest_job_unknown", "gw_select_bad_connector_result0"])
+def test_errors_survive_pickle_and_copy(name: str) -> None:
+    err = error(name)
+    for clone in (pickle.loads(pickle.dumps(err)), copy.copy(err), copy.deepcopy(err)):
+        assert type(clone) is type(err)
+        assert clone.__dict__ == err.__dict__
+        assert str(clone) == str(err)
+
+
+def test_secrets_in_table_options_never_reach_the_message() -> None:
+    trace = (
+        "org.apache.flink.table.api.ValidationException: Unable to create a source for reading table 't'.\n\n"
+        "Table options are:\n\n'connector'='nosuch'\n'properties.sasl.jaas.config'='x required password=\"p4ss\";'\n"
+        "'password'='hunter2'\n\tat a.B.c(B.java:1)\n"
+    )
+    err = error_from_response(500, {"errors": ["Internal server error.", trace]})
+    for text in (err.message, err.root_cause or "", str(err)):
+        assert "p4ss" not in text and "hunter2" not in text
+    assert "'password'='****'" in err.message
+
+
+def test_redact_keeps_harmless_options() -> None:
+    assert redact("'connector'='kafka' 'topic'='t'") == "'connector'='kafka' 'topic'='t'"
+    assert redact("'s3.secret-key'='abc' 'token'='x'") == "'s3.secret-key'='****' 'token'='****'"
+
+
+# Answers captured from the local Flink 2.1.3 stack (REST :8081, SQL Gateway :8083), as (status, body).
+# Only the stack frames after the first of each exception were dropped.
+SAMPLES: dict[str, tuple[int, Any]] = {
+    "gw_close_again": (
+        500,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Failed to "
+                "closeSession.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.session.CloseSessionHandler.handleRequest(CloseSessionHandler.java:67)\n"
+                "Caused by: org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to closeSession.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.closeSession(SqlGatewayServiceImpl.java:91)\n"
+                "\t... 48 more\n"
+                "Caused by: org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Session 'd3f7afb3-6dd4-4447-91f6-76d19d4b217c' does not exist.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.session.SessionManagerImpl.getSession(SessionManagerImpl.java:135)\n"
+                "\t... 49 more\n"
+            ]
+        },
+    ),
+    "gw_configure_bad": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed to "
+                "configure session.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.configureSession(SqlGatewayServiceImpl.java:117)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation 3c4fbcaa-71cc-40b7-aa9e-248bd9be8df4.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: org.apache.flink.table.api.SqlParserException: SQL parse "
+                'failed. Encountered "TABLEX" at line 1, column 8.\n'
+                "Was expecting one of:\n"
+                '    "CATALOG" ...\n'
+                '    "DATABASE" ...\n'
+                '    "FUNCTION" ...\n'
+                '    "OR" ...\n'
+                '    "SYSTEM" ...\n'
+                '    "TABLE" ...\n'
+                '    "TEMPORARY" ...\n'
+                '    "VIEW" ...\n'
+                '    "MODEL" ...\n'
+                '    "MATERIALIZED" ...\n'
+                "    \n"
+                "\tat "
+                "org.apache.flink.table.planner.parse.CalciteParser.parseSqlList(CalciteParser.java:81)\n"
+                "\t... 7 more\n"
+                "Caused by: org.apache.calcite.sql.parser.SqlParseException: Encountered "
+                '"TABLEX" at line 1, column 8.\n'
+                "Was expecting one of:\n"
+                '    "CATALOG" ...\n'
+                '    "DATABASE" ...\n'
+                '    "FUNCTION" ...\n'
+                '    "OR" ...\n'
+                '    "SYSTEM" ...\n'
+                '    "TABLE" ...\n'
+                '    "TEMPORARY" ...\n'
+                '    "VIEW" ...\n'
+                '    "MODEL" ...\n'
+                '    "MATERIALIZED" ...\n'
+                "    \n"
+                "\tat "
+                "org.apache.flink.sql.parser.impl.FlinkSqlParserImpl.convertException(FlinkSqlParserImpl.java:551)\n"
+                "\t... 12 more\n"
+                "Caused by: org.apache.flink.sql.parser.impl.ParseException: Encountered "
+                '"TABLEX" at line 1, column 8.\n'
+                "Was expecting one of:\n"
+                '    "CATALOG" ...\n'
+                '    "DATABASE" ...\n'
+                '    "FUNCTION" ...\n'
+                '    "OR" ...\n'
+                '    "SYSTEM" ...\n'
+                '    "TABLE" ...\n'
+                '    "TEMPORARY" ...\n'
+                '    "VIEW" ...\n'
+                '    "MODEL" ...\n'
+                '    "MATERIALIZED" ...\n'
+                "    \n"
+                "\tat "
+                "org.apache.flink.sql.parser.impl.FlinkSqlParserImpl.generateParseException(FlinkSqlParserImpl.java:52913)\n"
+                "\t... 13 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "gw_configure_select": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed "
+                "to configure session.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.configureSession(SqlGatewayServiceImpl.java:117)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation c046fa0e-1077-4214-bccb-64e169f8f1ed.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: java.lang.UnsupportedOperationException: Unsupported "
+                "statement for configuring session:SELECT 1\n"
+                "The configureSession API only supports to execute statement of type "
+                "CREATE TABLE, DROP TABLE, ALTER TABLE, CREATE DATABASE, DROP DATABASE, "
+                "ALTER DATABASE, CREATE FUNCTION, DROP FUNCTION, ALTER FUNCTION, CREATE "
+                "CATALOG, DROP CATALOG, USE CATALOG, USE [CATALOG.]DATABASE, CREATE "
+                "VIEW, DROP VIEW, LOAD MODULE, UNLOAD MODULE, USE MODULE, ADD JAR.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationExecutor.configureSession(OperationExecutor.java:193)\n"
+                "\t... 7 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "gw_op_unknown_status": (
+        500,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Failed to "
+                "getOperationInfo.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.operation.AbstractOperationHandler.handleRequest(AbstractOperationHandler.java:79)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed "
+                "to getOperationInfo.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.getOperationInfo(SqlGatewayServiceImpl.java:183)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Can not "
+                "find the submitted operation in the OperationManager with the "
+                "fb9fc559-d4ee-4050-8460-45ba7a7a0061.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager.lambda$getOperation$3(OperationManager.java:488)\n"
+                "\t... 50 more\n"
+            ]
+        },
+    ),
+    "gw_parse_multiline_result0": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.statement.FetchResultsHandler.handleRequest(FetchResultsHandler.java:91)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.fetchResults(SqlGatewayServiceImpl.java:238)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation "
+                "ee42e9d8-77e6-4826-b7f8-6c419a984845.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: org.apache.flink.table.api.ValidationException: SQL "
+                "validation failed. From line 4, column 7 to line 4, column 9: "
+                "Column 'nam' not found in any table\n"
+                "\tat "
+                "org.apache.flink.table.planner.calcite.FlinkPlannerImpl.org$apache$flink$table$planner$calcite$FlinkPlannerImpl$$validate(FlinkPlannerImpl.scala:206)\n"
+                "\t... 7 more\n"
+                "Caused by: org.apache.calcite.runtime.CalciteContextException: "
+                "From line 4, column 7 to line 4, column 9: Column 'nam' not "
+                "found in any table\n"
+                "\tat "
+                "java.base/jdk.internal.reflect.NativeConstructorAccessorImpl.newInstance0(Native "
+                "Method)\n"
+                "\t... 15 more\n"
+                "Caused by: "
+                "org.apache.calcite.sql.validate.SqlValidatorException: Column "
+                "'nam' not found in any table\n"
+                "\tat "
+                "java.base/jdk.internal.reflect.NativeConstructorAccessorImpl.newInstance0(Native "
+                "Method)\n"
+                "\t... 41 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "gw_parse_result0": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed to "
+                "fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.statement.FetchResultsHandler.handleRequest(FetchResultsHandler.java:91)\n"
+                "Caused by: org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.fetchResults(SqlGatewayServiceImpl.java:238)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation 3fd77c63-d71a-4fb9-9834-c584abfa0b96.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: org.apache.flink.table.api.SqlParserException: SQL parse "
+                'failed. Encountered "t" at line 1, column 16.\n'
+                "Was expecting one of:\n"
+                "    <EOF> \n"
+                '    "EXCEPT" ...\n'
+                '    "FETCH" ...\n'
+                '    "FROM" ...\n'
+                '    "INTERSECT" ...\n'
+                '    "LIMIT" ...\n'
+                '    "OFFSET" ...\n'
+                '    "ORDER" ...\n'
+                '    "MINUS" ...\n'
+                '    "UNION" ...\n'
+                '    ";" ...\n'
+                '    "," ...\n'
+                "    \n"
+                "\tat "
+                "org.apache.flink.table.planner.parse.CalciteParser.parseSqlList(CalciteParser.java:81)\n"
+                "\t... 7 more\n"
+                "Caused by: org.apache.calcite.sql.parser.SqlParseException: Encountered "
+                '"t" at line 1, column 16.\n'
+                "Was expecting one of:\n"
+                "    <EOF> \n"
+                '    "EXCEPT" ...\n'
+                '    "FETCH" ...\n'
+                '    "FROM" ...\n'
+                '    "INTERSECT" ...\n'
+                '    "LIMIT" ...\n'
+                '    "OFFSET" ...\n'
+                '    "ORDER" ...\n'
+                '    "MINUS" ...\n'
+                '    "UNION" ...\n'
+                '    ";" ...\n'
+                '    "," ...\n'
+                "    \n"
+                "\tat "
+                "org.apache.flink.sql.parser.impl.FlinkSqlParserImpl.convertException(FlinkSqlParserImpl.java:551)\n"
+                "\t... 13 more\n"
+                "Caused by: org.apache.flink.sql.parser.impl.ParseException: Encountered "
+                '"t" at line 1, column 16.\n'
+                "Was expecting one of:\n"
+                "    <EOF> \n"
+                '    "EXCEPT" ...\n'
+                '    "FETCH" ...\n'
+                '    "FROM" ...\n'
+                '    "INTERSECT" ...\n'
+                '    "LIMIT" ...\n'
+                '    "OFFSET" ...\n'
+                '    "ORDER" ...\n'
+                '    "MINUS" ...\n'
+                '    "UNION" ...\n'
+                '    ";" ...\n'
+                '    "," ...\n'
+                "    \n"
+                "\tat "
+                "org.apache.flink.sql.parser.impl.FlinkSqlParserImpl.generateParseException(FlinkSqlParserImpl.java:52913)\n"
+                "\t... 14 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "gw_select_bad_connector_result0": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.statement.FetchResultsHandler.handleRequest(FetchResultsHandler.java:91)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.fetchResults(SqlGatewayServiceImpl.java:238)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation "
+                "9a4f7a14-fb12-4add-b8e8-d0a1a8ab8f63.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: org.apache.flink.table.api.ValidationException: "
+                "Unable to create a source for reading table "
+                "'default_catalog.default_database.bad_conn'.\n"
+                "\n"
+                "Table options are:\n"
+                "\n"
+                "'connector'='nosuch'\n"
+                "\tat "
+                "org.apache.flink.table.factories.FactoryUtil.createDynamicTableSource(FactoryUtil.java:244)\n"
+                "\t... 7 more\n"
+                "Caused by: org.apache.flink.table.api.ValidationException: "
+                "Cannot discover a connector using option: "
+                "'connector'='nosuch'\n"
+                "\tat "
+                "org.apache.flink.table.factories.FactoryUtil.enrichNoMatchingConnectorError(FactoryUtil.java:756)\n"
+                "\t... 31 more\n"
+                "Caused by: org.apache.flink.table.api.ValidationException: "
+                "Could not find any factory for identifier 'nosuch' that "
+                "implements "
+                "'org.apache.flink.table.factories.DynamicTableFactory' in "
+                "the classpath.\n"
+                "\n"
+                "Available factory identifiers are:\n"
+                "\n"
+                "blackhole\n"
+                "datagen\n"
+                "dynamic-kafka\n"
+                "filesystem\n"
+                "kafka\n"
+                "legacy-csv\n"
+                "print\n"
+                "python-arrow-source\n"
+                "python-input-format\n"
+                "upsert-kafka\n"
+                "\tat "
+                "org.apache.flink.table.factories.FactoryUtil.discoverFactory(FactoryUtil.java:551)\n"
+                "\t... 33 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "gw_session_bad_handle": (
+        400,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Bad "
+                "request, could not parse parameters: Cannot resolve path parameter "
+                '(session_handle) from value "not-a-uuid".\n'
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.AbstractHandler.respondAsLeader(AbstractHandler.java:188)\n"
+                "Caused by: "
+                "org.apache.flink.runtime.rest.handler.HandlerRequestException: "
+                "Cannot resolve path parameter (session_handle) from value "
+                '"not-a-uuid".\n'
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.HandlerRequest.resolvePathParameters(HandlerRequest.java:177)\n"
+                "\t... 45 more\n"
+            ]
+        },
+    ),
+    "gw_session_unknown_exec": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to execute statement.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.executeStatement(SqlGatewayServiceImpl.java:224)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Session 'c0b5cb50-fa69-4846-8b59-f5abddccb657' does not exist.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.session.SessionManagerImpl.getSession(SessionManagerImpl.java:135)\n"
+                "\t... 49 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "gw_session_unknown_heartbeat": (
+        500,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: "
+                "Failed to getSessionConfig.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.session.TriggerSessionHeartbeatHandler.handleRequest(TriggerSessionHeartbeatHandler.java:66)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to getSessionConfig.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.getSessionConfig(SqlGatewayServiceImpl.java:128)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Session 'c0b5cb50-fa69-4846-8b59-f5abddccb657' does not "
+                "exist.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.session.SessionManagerImpl.getSession(SessionManagerImpl.java:135)\n"
+                "\t... 49 more\n"
+            ]
+        },
+    ),
+    "gw_table_missing_result0": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.statement.FetchResultsHandler.handleRequest(FetchResultsHandler.java:91)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.fetchResults(SqlGatewayServiceImpl.java:238)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation "
+                "8805804f-afd6-4aa7-8a31-bc190c7956af.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: org.apache.flink.table.api.ValidationException: SQL "
+                "validation failed. From line 1, column 15 to line 1, column 27: "
+                "Object 'no_such_table' not found\n"
+                "\tat "
+                "org.apache.flink.table.planner.calcite.FlinkPlannerImpl.org$apache$flink$table$planner$calcite$FlinkPlannerImpl$$validate(FlinkPlannerImpl.scala:206)\n"
+                "\t... 7 more\n"
+                "Caused by: org.apache.calcite.runtime.CalciteContextException: "
+                "From line 1, column 15 to line 1, column 27: Object "
+                "'no_such_table' not found\n"
+                "\tat "
+                "java.base/jdk.internal.reflect.NativeConstructorAccessorImpl.newInstance0(Native "
+                "Method)\n"
+                "\t... 15 more\n"
+                "Caused by: org.apache.calcite.sql.validate.SqlValidatorException: "
+                "Object 'no_such_table' not found\n"
+                "\tat "
+                "java.base/jdk.internal.reflect.NativeConstructorAccessorImpl.newInstance0(Native "
+                "Method)\n"
+                "\t... 34 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "gw_two_statements_result0": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.statement.FetchResultsHandler.handleRequest(FetchResultsHandler.java:91)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.fetchResults(SqlGatewayServiceImpl.java:238)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation "
+                "c982727f-7b61-4bb3-a07c-4b059eb380e9.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: java.lang.IllegalArgumentException: only single "
+                "statement supported\n"
+                "\tat "
+                "org.apache.flink.util.Preconditions.checkArgument(Preconditions.java:138)\n"
+                "\t... 7 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "gw_validate_result0": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed "
+                "to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.statement.FetchResultsHandler.handleRequest(FetchResultsHandler.java:91)\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed "
+                "to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.fetchResults(SqlGatewayServiceImpl.java:238)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation 1dafd7b2-bd2b-42d3-978f-509e621b2f64.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: org.apache.flink.table.api.ValidationException: SQL "
+                "validation failed. From line 1, column 8 to line 1, column 11: Column "
+                "'nope' not found in any table\n"
+                "\tat "
+                "org.apache.flink.table.planner.calcite.FlinkPlannerImpl.org$apache$flink$table$planner$calcite$FlinkPlannerImpl$$validate(FlinkPlannerImpl.scala:206)\n"
+                "\t... 7 more\n"
+                "Caused by: org.apache.calcite.runtime.CalciteContextException: From "
+                "line 1, column 8 to line 1, column 11: Column 'nope' not found in any "
+                "table\n"
+                "\tat "
+                "java.base/jdk.internal.reflect.NativeConstructorAccessorImpl.newInstance0(Native "
+                "Method)\n"
+                "\t... 15 more\n"
+                "Caused by: org.apache.calcite.sql.validate.SqlValidatorException: "
+                "Column 'nope' not found in any table\n"
+                "\tat "
+                "java.base/jdk.internal.reflect.NativeConstructorAccessorImpl.newInstance0(Native "
+                "Method)\n"
+                "\t... 36 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "job_exceptions_no_slots": (
+        200,
+        {
+            "exceptionHistory": {
+                "entries": [
+                    {
+                        "concurrentExceptions": [],
+                        "exceptionName": "java.util.concurrent.CompletionException",
+                        "failureLabels": {},
+                        "stacktrace": "java.util.concurrent.CompletionException: "
+                        "java.util.concurrent.CompletionException: "
+                        "org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: "
+                        "Could not acquire the minimum "
+                        "required resources.\n"
+                        "\tat "
+                        "org.apache.flink.runtime.scheduler.DefaultExecutionDeployer.lambda$assignResource$4(DefaultExecutionDeployer.java:226)\n"
+                        "Caused by: "
+                        "java.util.concurrent.CompletionException: "
+                        "org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: "
+                        "Could not acquire the minimum "
+                        "required resources.\n"
+                        "\tat "
+                        "java.base/java.util.concurrent.CompletableFuture.encodeThrowable(CompletableFuture.java:332)\n"
+                        "\t... 37 more\n"
+                        "Caused by: "
+                        "org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: "
+                        "Could not acquire the minimum "
+                        "required resources.\n",
+                        "taskName": "Source: src[51] -> Calc[52] (34/64) - execution #6",
+                        "timestamp": 1795784651483,
+                    }
+                ],
+                "truncated": False,
+            }
+        },
+    ),
+    "rest_bad_job_id": (
+        400,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Bad request, "
+                "could not parse parameters: Cannot resolve path parameter (jobid) from "
+                'value "notahexid".\n'
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.AbstractHandler.respondAsLeader(AbstractHandler.java:188)\n"
+                "Caused by: org.apache.flink.runtime.rest.handler.HandlerRequestException: "
+                'Cannot resolve path parameter (jobid) from value "notahexid".\n'
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.HandlerRequest.resolvePathParameters(HandlerRequest.java:177)\n"
+                "\t... 45 more\n"
+            ]
+        },
+    ),
+    "rest_cancel_finished": (
+        409,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Job "
+                "cancellation failed because the job has already reached another "
+                "terminal state (FINISHED).\n"
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.job.JobCancellationHandler.lambda$handleRequest$0(JobCancellationHandler.java:115)\n"
+            ]
+        },
+    ),
+    "rest_cancel_unknown": (
+        404,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Job could "
+                "not be found.\n"
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.job.JobCancellationHandler.lambda$handleRequest$0(JobCancellationHandler.java:128)\n"
+                "Caused by: "
+                "org.apache.flink.runtime.messages.FlinkJobNotFoundException: Could not "
+                "find Flink job (28065c3074924d239b6f777d8c869b4f)\n"
+                "\tat "
+                "org.apache.flink.runtime.dispatcher.Dispatcher.cancelJob(Dispatcher.java:829)\n"
+            ]
+        },
+    ),
+    "rest_exceptions_unknown": (
+        404,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.NotFoundException: Job "
+                "28065c3074924d239b6f777d8c869b4f not found\n"
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.job.AbstractExecutionGraphHandler.lambda$handleRequest$1(AbstractExecutionGraphHandler.java:99)\n"
+                "Caused by: "
+                "org.apache.flink.runtime.messages.FlinkJobNotFoundException: Could "
+                "not find Flink job (28065c3074924d239b6f777d8c869b4f)\n"
+                "\tat "
+                "org.apache.flink.runtime.dispatcher.Dispatcher.requestExecutionGraphInfo(Dispatcher.java:919)\n"
+            ]
+        },
+    ),
+    "rest_jar_delete_unknown": (
+        400,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: File "
+                "nosuch.jar does not exist in "
+                "/tmp/flink-web-a065aa0c-c999-4b2d-8959-2bf5d0b82408/flink-web-upload.\n"
+                "\tat "
+                "org.apache.flink.runtime.webmonitor.handlers.JarDeleteHandler.lambda$handleRequest$0(JarDeleteHandler.java:80)\n"
+            ]
+        },
+    ),
+    "rest_jar_run_badbody": (
+        400,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Request "
+                "did not match expected format JarRunRequestBody.\n"
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.AbstractHandler.respondAsLeader(AbstractHandler.java:165)\n"
+                "Caused by: "
+                "org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.exc.InvalidFormatException: "
+                "Cannot deserialize value of type `java.lang.Integer` from String "
+                '"abc": not a valid `java.lang.Integer` value\n'
+                " at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` "
+                "disabled); line: 1, column: 17] (through reference chain: "
+                'org.apache.flink.runtime.webmonitor.handlers.JarRunRequestBody["parallelism"])\n'
+                "\tat "
+                "org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.exc.InvalidFormatException.from(InvalidFormatException.java:67)\n"
+                "\t... 45 more\n"
+            ]
+        },
+    ),
+    "rest_jar_run_unknown": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "java.util.concurrent.CompletionException: "
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Jar file "
+                "/tmp/flink-web-a065aa0c-c999-4b2d-8959-2bf5d0b82408/flink-web-upload/nosuch.jar "
+                "does not exist\n"
+                "\tat "
+                "org.apache.flink.runtime.webmonitor.handlers.utils.JarHandlerUtils$JarHandlerContext.toPackagedProgram(JarHandlerUtils.java:180)\n"
+                "Caused by: "
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: Jar file "
+                "/tmp/flink-web-a065aa0c-c999-4b2d-8959-2bf5d0b82408/flink-web-upload/nosuch.jar "
+                "does not exist\n"
+                "\t... 51 more\n"
+                "\n"
+                "End of exception on server side>",
+            ]
+        },
+    ),
+    "rest_job_unknown": (
+        404,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.NotFoundException: Job "
+                "0123456789abcdef0123456789abcdef not found\n"
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.job.AbstractExecutionGraphHandler.lambda$handleRequest$1(AbstractExecutionGraphHandler.java:99)\n"
+                "Caused by: org.apache.flink.runtime.messages.FlinkJobNotFoundException: "
+                "Could not find Flink job (0123456789abcdef0123456789abcdef)\n"
+                "\tat "
+                "org.apache.flink.runtime.dispatcher.Dispatcher.requestExecutionGraphInfo(Dispatcher.java:919)\n"
+                "\t... 5 more\n"
+            ]
+        },
+    ),
+    "rest_savepoint_status_unknown": (
+        404,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: "
+                "There is no savepoint operation with "
+                "triggerId=9c794a2239eb4250bed6433a9e228db7 for job "
+                "28065c3074924d239b6f777d8c869b4f.\n"
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.job.savepoints.SavepointHandlers$SavepointStatusHandler.maybeCreateNotFoundError(SavepointHandlers.java:325)\n"
+            ]
+        },
+    ),
+    "rest_tm_stdout_unknown": (
+        404,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.NotFoundException: Failed to transfer "
+                "file from TaskExecutor nosuch because it was unknown.\n"
+                "\tat "
+                "org.apache.flink.runtime.rest.handler.taskmanager.AbstractTaskManagerFileHandler.handleException(AbstractTaskManagerFileHandler.java:216)\n"
+                "Caused by: "
+                "org.apache.flink.runtime.resourcemanager.exceptions.UnknownTaskExecutorException: "
+                "No TaskExecutor registered under nosuch.\n"
+                "\tat "
+                "org.apache.flink.runtime.resourcemanager.ResourceManager.requestTaskManagerFileUploadByType(ResourceManager.java:821)\n"
+                "\t... 5 more\n"
+            ]
+        },
+    ),
+}
