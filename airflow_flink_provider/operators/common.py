@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_flink_provider.links.flink_ui import XCOM_JOB_ID_KEY
+from airflow_flink_provider.protocol import errors
 from airflow_flink_provider.protocol.errors import (
     FlinkError,
     FlinkJobFailedError,
@@ -15,7 +16,7 @@ from airflow_flink_provider.protocol.errors import (
     hint_for,
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id, validate_job_id
-from airflow_flink_provider.triggers.job_state import JobStateCheck
+from airflow_flink_provider.triggers.job_state import JobStateCheck, may_be_stuck
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -88,21 +89,14 @@ def push_job_id(context: Context, job_id: str) -> None:
     context["ti"].xcom_push(key=XCOM_JOB_ID_KEY, value=job_id)
 
 
-def job_failed_error(
-    hook: FlinkRestHook, job_id: str, job: Mapping[str, Any], check: JobStateCheck
-) -> FlinkJobFailedError:
-    """The error for a job in a failure state, with the root cause from its exception history.
+def job_failed_error(hook: FlinkRestHook, job_id: str, state: str) -> FlinkJobFailedError:
+    """The error for a job in a failure state, typed and worded by the root cause in its exception history.
 
     :param hook: the Flink REST hook.
     :param job_id: the job's id.
-    :param job: its details.
-    :param check: the wait that failed.
+    :param state: the state it reached.
     """
-    message = check.failure_message(job_id, job)
-    cause = hook.get_root_cause(job_id)
-    if cause:
-        message = f"{message}. Root cause: {cause}"
-    return FlinkJobFailedError(message, job_id=job_id, root_cause=cause, hint=hint_for(cause) if cause else None)
+    return errors.job_failed_error(job_id, hook.get_root_cause(job_id), state=state)
 
 
 def wait_for_job(
@@ -124,6 +118,7 @@ def wait_for_job(
     :param log: where state changes are reported.
     :return: the state reached.
     :raises FlinkJobFailedError: the job reached a failure state.
+    :raises FlinkResourceError: the job's tasks cannot get slots.
     :raises FlinkTimeoutError: the timeout ran out first.
     """
     deadline = time.monotonic() + timeout
@@ -138,10 +133,12 @@ def wait_for_job(
         if verdict.outcome == "reached":
             return verdict.state
         if verdict.outcome == "failed":
-            raise job_failed_error(hook, job_id, job, check)
+            raise job_failed_error(hook, job_id, verdict.state)
         if verdict.waiting_tasks and verdict.waiting_tasks != last_waiting:
             log.info("Flink job %s is RUNNING but these tasks are not: %s", job_id, ", ".join(verdict.waiting_tasks))
         last_waiting = verdict.waiting_tasks
+        if may_be_stuck(verdict):
+            hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
         if time.monotonic() >= deadline:
             waiting = f"; tasks not running: {', '.join(last_waiting)}" if last_waiting else ""
             raise FlinkTimeoutError(

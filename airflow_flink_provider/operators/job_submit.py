@@ -400,6 +400,7 @@ class FlinkJobSubmitOperator(BaseOperator):
         """Validate, find or submit the job, optionally wait until it runs; returns the job id."""
         sub = self.validate()
         rest = self._rest_hook()
+        existing: Mapping[str, Any] | None
         if sub.job_id:
             existing = rest.find_job(sub.job_id)
             job_id = sub.job_id

@@ -12,7 +12,12 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import job_failed_error, push_job_id, require_job_id
-from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
+from airflow_flink_provider.triggers.job_state import (
+    FlinkJobStateTrigger,
+    JobStateCheck,
+    error_from_event,
+    may_be_stuck,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -73,7 +78,9 @@ class FlinkJobStateSensor(BaseSensorOperator):
         job = hook.get_job(job_id)
         verdict = self.check.evaluate(job)
         if verdict.outcome == "failed":
-            raise job_failed_error(hook, job_id, job, self.check)
+            raise job_failed_error(hook, job_id, verdict.state)
+        if may_be_stuck(verdict):
+            hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
         if verdict.waiting_tasks:
             self.log.info(
                 "Flink job %s is RUNNING but these tasks are not: %s", job_id, ", ".join(verdict.waiting_tasks)

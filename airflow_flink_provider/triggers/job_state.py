@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow.sdk import BaseHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_flink_provider.protocol import errors
 from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkError, FlinkTimeoutError
 
 GLOBALLY_TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED"})
@@ -80,7 +80,7 @@ def normalize_states(states: Iterable[str], what: str) -> frozenset[str]:
 class JobStateCheck:
     """Target and failure states of a wait.
 
-    A RUNNING job only counts as RUNNING once every vertex runs (or has finished): a job whose tasks
+    A RUNNING job only counts as RUNNING once every subtask runs (or has finished): a job whose tasks
     still wait for slots is not running yet.
 
     :param target_states: states that end the wait successfully.
@@ -115,7 +115,7 @@ class JobStateCheck:
             waiting = tuple(
                 f"{vertex.get('name', '?')} ({vertex.get('status', '?')})"
                 for vertex in job.get("vertices") or ()
-                if str(vertex.get("status", "")).upper() not in _TASK_DONE
+                if not _vertex_running(vertex)
             )
             return Verdict("waiting" if waiting else "reached", state, waiting)
         if state in self.target_states:
@@ -124,25 +124,33 @@ class JobStateCheck:
             return Verdict("failed", state)
         return Verdict("waiting", state)
 
-    def failure_message(self, job_id: str, job: Mapping[str, Any]) -> str:
-        """The message for a job that reached a failure state.
 
-        :param job_id: the job's id.
-        :param job: its details.
-        """
-        state = str(job.get("state", "?"))
-        name = job.get("name")
-        label = f"{job_id} ({name})" if name else job_id
-        return f"Flink job {label} is {state}, which is not one of the awaited states {sorted(self.target_states)}"
+def _vertex_running(vertex: Mapping[str, Any]) -> bool:
+    """Whether all subtasks of a job vertex run (or have finished)."""
+    tasks = vertex.get("tasks")
+    if isinstance(tasks, Mapping) and vertex.get("parallelism"):
+        busy = sum(int(count) for task_state, count in tasks.items() if str(task_state).upper() in _TASK_DONE)
+        return busy >= int(vertex["parallelism"])
+    return str(vertex.get("status", "")).upper() in _TASK_DONE
+
+
+def may_be_stuck(verdict: Verdict) -> bool:
+    """Whether a waiting job may lack slots (tasks not running, or restarting): worth checking its root cause.
+
+    :param verdict: the job's verdict.
+    """
+    return verdict.outcome == "waiting" and (bool(verdict.waiting_tasks) or verdict.state == "RESTARTING")
 
 
 class FlinkJobStateTrigger(BaseTrigger):
     """Poll a Flink job until it reaches a target state, a failure state, or the deadline.
 
-    Events (payload dicts, plain values only): ``{"status": "success", "job_id", "state"}``,
-    ``{"status": "failed", "job_id", "state", "message", "root_cause"}``,
-    ``{"status": "timeout", "job_id", "state", "message"}`` and ``{"status": "error", "job_id", "message",
-    "error_type", "hint"}``.
+    Runs the same protocol exchanges as :class:`~airflow_flink_provider.hooks.flink_rest.FlinkRestHook`
+    over an async transport. Events (payload dicts, plain values only):
+    ``{"status": "success", "job_id", "state"}``, ``{"status": "failed", "job_id", "state", "root_cause"}``,
+    ``{"status": "timeout", "job_id", "state", "message"}`` and
+    ``{"status": "error", "job_id", "message", "error_type", "root_cause", "hint"}`` (e.g. a job stuck
+    without slots: ``FlinkResourceError``). :func:`error_from_event` turns them back into exceptions.
 
     :param job_id: the Flink job id.
     :param flink_conn_id: the ``flink`` connection of the REST API.
@@ -172,7 +180,6 @@ class FlinkJobStateTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.cancel_on_kill = cancel_on_kill
-        self._transport: Any = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and plain keyword arguments to rebuild this trigger in the triggerer."""
@@ -189,15 +196,11 @@ class FlinkJobStateTrigger(BaseTrigger):
             },
         )
 
-    async def _get_transport(self) -> Any:
-        """The async transport of the connection, built once per trigger instance."""
-        if self._transport is None:
-            from airflow_flink_provider.hooks.base import transport_config_from_connection
-            from airflow_flink_provider.hooks.transport import AsyncTransport
+    async def _transport(self) -> Any:
+        """An async transport for the connection; it opens and closes a client per exchange."""
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
-            conn = await BaseHook.aget_connection(self.flink_conn_id)
-            self._transport = AsyncTransport(transport_config_from_connection(conn, default_port=8081))
-        return self._transport
+        return await FlinkRestHook.aget_async_transport(self.flink_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll ``GET /jobs/{id}`` until the job reaches a target or failure state, or the deadline."""
@@ -205,7 +208,7 @@ class FlinkJobStateTrigger(BaseTrigger):
 
         last_state: str | None = None
         try:
-            transport = await self._get_transport()
+            transport = await self._transport()
             while True:
                 try:
                     job = await transport.run(rest.get_job(self.job_id))
@@ -224,22 +227,17 @@ class FlinkJobStateTrigger(BaseTrigger):
                     if verdict.outcome == "failed":
                         cause = await transport.run(rest.get_root_cause(self.job_id))
                         yield TriggerEvent(
-                            {
-                                "status": "failed",
-                                "job_id": self.job_id,
-                                "state": verdict.state,
-                                "message": self.check.failure_message(self.job_id, job),
-                                "root_cause": cause,
-                            }
+                            {"status": "failed", "job_id": self.job_id, "state": verdict.state, "root_cause": cause}
                         )
                         return
-                    if verdict.waiting_tasks:
+                    if may_be_stuck(verdict):
                         self.log.info(
-                            "Flink job %s is RUNNING but %d task(s) are not: %s",
+                            "Flink job %s is %s; tasks not running: %s",
                             self.job_id,
-                            len(verdict.waiting_tasks),
-                            ", ".join(verdict.waiting_tasks),
+                            verdict.state,
+                            ", ".join(verdict.waiting_tasks) or "-",
                         )
+                        await transport.run(rest.check_job(self.job_id))
                 if self.deadline is not None and time.time() >= self.deadline:
                     yield TriggerEvent(
                         {
@@ -259,6 +257,7 @@ class FlinkJobStateTrigger(BaseTrigger):
                     "job_id": self.job_id,
                     "message": err.message,
                     "error_type": type(err).__name__,
+                    "root_cause": err.root_cause,
                     "hint": err.hint,
                 }
             )
@@ -269,15 +268,9 @@ class FlinkJobStateTrigger(BaseTrigger):
             return
         from airflow_flink_provider.protocol import rest
 
-        transport = await self._get_transport()
+        transport = await self._transport()
         self.log.info("Task killed: cancelling Flink job %s", self.job_id)
         await transport.run(rest.cancel_job(self.job_id))
-
-    async def cleanup(self) -> None:
-        """Release the HTTP client of this trigger instance."""
-        transport, self._transport = self._transport, None
-        if transport is not None and hasattr(transport, "aclose"):
-            await transport.aclose()
 
 
 def error_from_event(event: Mapping[str, Any]) -> FlinkError | None:
@@ -285,18 +278,16 @@ def error_from_event(event: Mapping[str, Any]) -> FlinkError | None:
 
     :param event: the event payload the task was resumed with.
     """
-    from airflow_flink_provider.protocol.errors import FlinkJobFailedError, hint_for
-
     status = event.get("status")
     if status == "success":
         return None
-    message = str(event.get("message") or f"unexpected event from the Flink job trigger: {dict(event)}")
+    job_id = str(event.get("job_id"))
     if status == "failed":
-        cause = event.get("root_cause")
-        text = f"{message}. Root cause: {cause}" if cause else message
-        return FlinkJobFailedError(
-            text, job_id=event.get("job_id"), root_cause=cause, hint=hint_for(cause) if cause else None
-        )
+        return errors.job_failed_error(job_id, event.get("root_cause"), state=str(event.get("state")))
+    message = str(event.get("message") or f"unexpected event from the Flink job trigger: {dict(event)}")
     if status == "timeout":
         return FlinkTimeoutError(message)
-    return FlinkError(message, hint=event.get("hint"))
+    cls = getattr(errors, str(event.get("error_type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, FlinkError)):
+        cls = FlinkError
+    return cls(message, root_cause=event.get("root_cause"), hint=event.get("hint"))

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_flink_provider.protocol.errors import FlinkError, FlinkNotFoundError
+from airflow_flink_provider.protocol.errors import FlinkError, FlinkNotFoundError, FlinkResourceError
 
 _FIXED_ID = re.compile(r"SET '\$internal\.pipeline\.job-id' = '([0-9a-f]{32})'")
 
@@ -99,6 +99,15 @@ class FakeRest:
     def get_root_cause(self, job_id: str) -> str | None:
         self._record("get_root_cause", job_id)
         return self.root_causes.get(job_id)
+
+    def check_job(self, job_id: str) -> str:
+        self._record("check_job", job_id)
+        cause = self.root_causes.get(job_id) or ""
+        if "NoResourceAvailable" in cause:
+            raise FlinkResourceError(
+                f"Flink job {job_id} cannot get the task slots it needs: {cause}", root_cause=cause
+            )
+        return str(self.jobs[job_id]["state"])
 
     def get_overview(self) -> dict[str, Any]:
         self._record("get_overview")
