@@ -1,0 +1,241 @@
+"""FlinkJobStateTrigger: serialization round trip, the state machine over the real exchanges (mocked HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_flink_provider.hooks.transport import AsyncTransport, TransportConfig
+from airflow_flink_provider.protocol.errors import (
+    FlinkError,
+    FlinkJobFailedError,
+    FlinkJobResourceError,
+    FlinkResourceError,
+    FlinkTimeoutError,
+)
+from airflow_flink_provider.protocol.http import RetryPolicy
+from airflow_flink_provider.triggers.job_state import (
+    DEFAULT_FAILURE_STATES,
+    FlinkJobStateTrigger,
+    JobStateCheck,
+    error_from_event,
+)
+
+pytestmark = pytest.mark.unit
+
+JOB = "0123456789abcdef0123456789abcdef"
+SLOTS_TRACE = (
+    "java.lang.Exception: x\nCaused by: org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: "
+    "Could not acquire the minimum required resources."
+)
+
+
+def job(state: str, *vertices: tuple[int, dict[str, int]]) -> dict[str, Any]:
+    return {
+        "jid": JOB,
+        "name": "orders",
+        "state": state,
+        "vertices": [
+            {"name": f"v{i}", "status": state, "parallelism": parallelism, "tasks": tasks}
+            for i, (parallelism, tasks) in enumerate(vertices)
+        ],
+    }
+
+
+def run_trigger(trigger: FlinkJobStateTrigger, handler: Callable[[httpx.Request], httpx.Response]) -> list[Any]:
+    config = TransportConfig(base_url="http://flink:8081", retry=RetryPolicy(attempts=1))
+    transport = AsyncTransport(config, transport=httpx.MockTransport(handler))
+
+    async def fake_transport() -> AsyncTransport:
+        return transport
+
+    trigger._transport = fake_transport  # type: ignore[method-assign]
+
+    async def collect() -> list[Any]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(asyncio.wait_for(collect(), timeout=10))
+
+
+def states_handler(states: list[dict[str, Any]], exceptions: dict[str, Any] | None = None) -> Callable[..., Any]:
+    """GET /jobs/{id} walks through ``states`` (the last repeats); /exceptions answers ``exceptions``."""
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == f"/jobs/{JOB}":
+            body = states.pop(0) if len(states) > 1 else states[0]
+            return httpx.Response(200, json=body)
+        if request.url.path == f"/jobs/{JOB}/exceptions":
+            return httpx.Response(200, json=exceptions or {"exceptionHistory": {"entries": []}})
+        if request.method == "PATCH":
+            return httpx.Response(202, json={})
+        return httpx.Response(404, json={"errors": ["Not found: " + request.url.path]})
+
+    handle.seen = seen  # type: ignore[attr-defined]
+    return handle
+
+
+def test_serialization_round_trip_uses_plain_values() -> None:
+    trigger = FlinkJobStateTrigger(
+        job_id=JOB,
+        flink_conn_id="flink_prod",
+        target_states=["running", "FINISHED"],
+        failure_states=["FAILED"],
+        poll_interval=2,
+        deadline=1_900_000_000.5,
+        cancel_on_kill=True,
+    )
+    classpath, kwargs = trigger.serialize()
+
+    assert classpath == "airflow_flink_provider.triggers.job_state.FlinkJobStateTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs == {
+        "job_id": JOB,
+        "flink_conn_id": "flink_prod",
+        "target_states": ["FINISHED", "RUNNING"],
+        "failure_states": ["FAILED"],
+        "poll_interval": 2.0,
+        "deadline": 1_900_000_000.5,
+        "cancel_on_kill": True,
+    }
+    rebuilt = FlinkJobStateTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_airflow_serde_round_trip() -> None:
+    from airflow.sdk.serde import deserialize, serialize
+
+    _, kwargs = FlinkJobStateTrigger(job_id=JOB, deadline=None).serialize()
+    assert deserialize(serialize(kwargs)) == kwargs
+
+
+def test_unknown_states_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown Flink job state"):
+        FlinkJobStateTrigger(job_id=JOB, target_states=["DONE"])
+    with pytest.raises(ValueError, match="must not be empty"):
+        JobStateCheck.of([])
+
+
+def test_targets_win_over_default_failures() -> None:
+    check = JobStateCheck.of(["CANCELED"])
+    assert "CANCELED" not in check.failure_states
+    assert check.failure_states == DEFAULT_FAILURE_STATES - {"CANCELED"}
+
+
+def test_running_means_every_subtask_runs() -> None:
+    check = JobStateCheck.of(["RUNNING"])
+    assert check.evaluate(job("RUNNING", (2, {"RUNNING": 2}), (1, {"FINISHED": 1}))).outcome == "reached"
+    partial = check.evaluate(job("RUNNING", (2, {"RUNNING": 1, "SCHEDULED": 1})))
+    assert partial.outcome == "waiting" and partial.waiting_tasks == ("v0 (RUNNING)",)
+    assert check.evaluate(job("FINISHED")).outcome == "failed"
+    assert check.evaluate(job("RESTARTING")).outcome == "waiting"
+    assert JobStateCheck.of(["RUNNING", "FINISHED"]).evaluate(job("FINISHED")).outcome == "reached"
+
+
+def test_run_reports_success_after_state_changes() -> None:
+    handler = states_handler(
+        [job("CREATED"), job("RUNNING", (1, {"DEPLOYING": 1})), job("RUNNING", (1, {"RUNNING": 1}))]
+    )
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
+
+    assert events == [{"status": "success", "job_id": JOB, "state": "RUNNING"}]
+    # three polls, plus the stuck-without-slots check while a task was still deploying (job + exceptions)
+    assert handler.seen.count(f"GET /jobs/{JOB}") == 4  # type: ignore[attr-defined]
+    assert handler.seen.count(f"GET /jobs/{JOB}/exceptions") == 1  # type: ignore[attr-defined]
+
+
+def test_run_reports_failure_with_root_cause() -> None:
+    exceptions = {
+        "exceptionHistory": {
+            "entries": [
+                {
+                    "timestamp": 2,
+                    "stacktrace": "java.lang.RuntimeException: a\nCaused by: java.io.IOException: disk full",
+                }
+            ]
+        }
+    }
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), states_handler([job("FAILED")], exceptions))
+
+    assert events == [{"status": "failed", "job_id": JOB, "state": "FAILED", "root_cause": "IOException: disk full"}]
+    error = error_from_event(events[0])
+    assert isinstance(error, FlinkJobFailedError)
+    assert "disk full" in str(error) and error.job_id == JOB
+
+
+def test_run_reports_a_job_stuck_without_slots() -> None:
+    exceptions = {"exceptionHistory": {"entries": [{"timestamp": 1, "stacktrace": SLOTS_TRACE}]}}
+    stuck = job("RUNNING", (16, {"SCHEDULED": 16}))
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), states_handler([stuck], exceptions))
+
+    assert events[0]["status"] == "error"
+    assert events[0]["error_type"] == "FlinkResourceError"
+    error = error_from_event(events[0])
+    assert isinstance(error, FlinkResourceError)
+    assert "Not enough task slots" in str(error)
+
+
+def test_job_failed_for_slots_is_typed() -> None:
+    exceptions = {"exceptionHistory": {"entries": [{"timestamp": 1, "stacktrace": SLOTS_TRACE}]}}
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), states_handler([job("FAILED")], exceptions))
+    assert isinstance(error_from_event(events[0]), FlinkJobResourceError)
+
+
+def test_run_times_out_at_the_deadline() -> None:
+    trigger = FlinkJobStateTrigger(job_id=JOB, poll_interval=0.01, deadline=time.time() + 0.2)
+    events = run_trigger(trigger, states_handler([job("INITIALIZING")]))
+
+    assert events[0]["status"] == "timeout" and events[0]["state"] == "INITIALIZING"
+    assert isinstance(error_from_event(events[0]), FlinkTimeoutError)
+
+
+def test_unknown_job_is_an_error_event() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"errors": ["org.apache.flink.runtime.rest.NotFoundException: Job not found"]})
+
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
+
+    assert events[0]["status"] == "error" and events[0]["error_type"] == "FlinkNotFoundError"
+    assert json.loads(json.dumps(events[0])) == events[0]
+
+
+def test_unreachable_api_keeps_polling_until_it_answers() -> None:
+    calls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json=job("RUNNING", (1, {"RUNNING": 1})))
+
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
+    assert events == [{"status": "success", "job_id": JOB, "state": "RUNNING"}]
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_on_kill_cancels_only_when_asked(cancel: bool) -> None:
+    handler = states_handler([job("RUNNING")])
+    trigger = FlinkJobStateTrigger(job_id=JOB, cancel_on_kill=cancel)
+    config = TransportConfig(base_url="http://flink:8081", retry=RetryPolicy(attempts=1))
+    transport = AsyncTransport(config, transport=httpx.MockTransport(handler))
+
+    async def fake_transport() -> AsyncTransport:
+        return transport
+
+    trigger._transport = fake_transport  # type: ignore[method-assign]
+    asyncio.run(trigger.on_kill())
+
+    assert (f"PATCH /jobs/{JOB}" in handler.seen) is cancel  # type: ignore[attr-defined]
+
+
+def test_error_from_event_falls_back_to_flink_error() -> None:
+    assert error_from_event({"status": "success"}) is None
+    error = error_from_event({"status": "error", "message": "odd", "error_type": "os.system", "hint": "h"})
+    assert type(error) is FlinkError and error.hint == "h"
