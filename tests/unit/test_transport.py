@@ -1,0 +1,437 @@
+"""Transports: retry policy (4xx vs 5xx vs 429 vs timeouts vs refused connections), errors, auth, uploads.
+
+HTTP answers are mocked (``responses`` for requests, ``httpx.MockTransport`` for httpx) only where a real
+Flink cannot be made to produce them; refused connections and read timeouts use real loopback sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import responses
+
+from airflow_flink_provider.hooks.transport import (
+    AsyncTransport,
+    BasicAuth,
+    BearerAuth,
+    SyncTransport,
+    TransportConfig,
+)
+from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
+    FlinkError,
+    FlinkNotFoundError,
+    FlinkSqlError,
+    FlinkTimeoutError,
+)
+from airflow_flink_provider.protocol.http import Exchange, Request, Response, RetryPolicy, Sleep
+
+pytestmark = pytest.mark.unit
+
+BASE = "http://flink.test:8081"
+FAST = RetryPolicy(attempts=3, initial=0, maximum=0, jitter=0)
+SQL_ERROR = {
+    "errors": [
+        "Internal server error.",
+        "<Exception on server side:\n"
+        "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed to fetchResults.\n"
+        "Caused by: org.apache.flink.table.api.ValidationException: SQL validation failed. From line 1, column 8 to "
+        "line 1, column 11: Column 'nope' not found in any table\n\nEnd of exception on server side>",
+    ]
+}
+SERVER_BUSY = {
+    "errors": [
+        "Internal server error.",
+        "<Exception on server side:\njava.lang.RuntimeException: busy\n\tat a.B.c(B.java:1)\n\n"
+        "End of exception on server side>",
+    ]
+}
+
+
+def config(retry: RetryPolicy = FAST, **kwargs: Any) -> TransportConfig:
+    return TransportConfig(base_url=kwargs.pop("base_url", BASE), retry=retry, **kwargs)
+
+
+def one(request: Request) -> Exchange[Response]:
+    """An exchange that sends one request and returns the response."""
+    response = yield request
+    assert response is not None
+    return response
+
+
+def caught(request: Request) -> Exchange[str]:
+    """An exchange that catches the typed error thrown into it."""
+    try:
+        yield request
+    except FlinkError as err:
+        return f"caught {type(err).__name__}"
+    return "no error"
+
+
+def retry_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno == logging.WARNING and "failed" in r.getMessage()]
+
+
+# --- sync transport -------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_sync_5xx_is_retried_until_success(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(f"{BASE}/overview", json=SERVER_BUSY, status=503)
+    responses.get(f"{BASE}/overview", json={"slots-total": 8}, status=200)
+    with caplog.at_level(logging.WARNING):
+        result = SyncTransport(config()).run(one(Request("GET", "/overview")))
+    assert result.body == {"slots-total": 8}
+    assert len(responses.calls) == 2
+    [warning] = retry_warnings(caplog)
+    assert "GET /overview failed (RuntimeException: busy); try 2 of 3" in warning.getMessage()
+
+
+@responses.activate
+def test_sync_5xx_gives_up_after_the_attempts() -> None:
+    responses.get(f"{BASE}/overview", json=SERVER_BUSY, status=502)
+    with pytest.raises(FlinkError) as info:
+        SyncTransport(config()).run(one(Request("GET", "/overview")))
+    assert type(info.value) is FlinkError and info.value.status == 502
+    assert len(responses.calls) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409])
+@responses.activate
+def test_sync_4xx_is_never_retried(status: int) -> None:
+    responses.get(f"{BASE}/jobs/x", json={"errors": ["nope"]}, status=status)
+    with pytest.raises(FlinkError) as info:
+        SyncTransport(config()).run(one(Request("GET", "/jobs/x")))
+    assert info.value.status == status
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_sync_500_with_a_recognised_cause_is_not_retried() -> None:
+    responses.get(f"{BASE}/result/0", json=SQL_ERROR, status=500)
+    with pytest.raises(FlinkSqlError) as info:
+        SyncTransport(config()).run(one(Request("GET", "/result/0")))
+    assert (info.value.line, info.value.column) == (1, 8)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_sync_429_is_retried_even_for_post() -> None:
+    responses.post(f"{BASE}/jars/j/run", json={"errors": ["slow down"]}, status=429)
+    responses.post(f"{BASE}/jars/j/run", json={"jobid": "ab"}, status=200)
+    result = SyncTransport(config()).run(one(Request("POST", "/jars/j/run", json={})))
+    assert result.body == {"jobid": "ab"}
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_sync_5xx_on_a_non_idempotent_post_is_not_retried() -> None:
+    responses.post(f"{BASE}/sessions/s/statements", json=SERVER_BUSY, status=503)
+    with pytest.raises(FlinkError):
+        SyncTransport(config()).run(one(Request("POST", "/sessions/s/statements", json={})))
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_sync_5xx_on_an_idempotent_post_is_retried() -> None:
+    responses.post(f"{BASE}/jobs/j/savepoints", json=SERVER_BUSY, status=503)
+    responses.post(f"{BASE}/jobs/j/savepoints", json={"request-id": "r"}, status=202)
+    result = SyncTransport(config()).run(one(Request("POST", "/jobs/j/savepoints", json={}, idempotent=True)))
+    assert result.body == {"request-id": "r"}
+
+
+@responses.activate
+def test_sync_error_is_thrown_into_the_exchange() -> None:
+    responses.get(f"{BASE}/jobs/x", json={"errors": ["Job x not found"]}, status=404)
+    assert SyncTransport(config()).run(caught(Request("GET", "/jobs/x"))) == "caught FlinkNotFoundError"
+
+
+@responses.activate
+def test_sync_accepted_status_reaches_the_exchange() -> None:
+    responses.get(f"{BASE}/jobs/x", json={"errors": ["Job x not found"]}, status=404)
+    result = SyncTransport(config()).run(one(Request("GET", "/jobs/x", accept=frozenset({404}))))
+    assert result.status == 404 and result.body == {"errors": ["Job x not found"]}
+
+
+@responses.activate
+def test_sync_non_json_body_is_text() -> None:
+    responses.get(f"{BASE}/taskmanagers/t/stdout", body="+I[1, a]\n", content_type="text/plain")
+    result = SyncTransport(config()).run(one(Request("GET", "/taskmanagers/t/stdout")))
+    assert result.body is None and result.text == "+I[1, a]\n"
+
+
+@responses.activate
+def test_sync_params_and_json_body_are_sent() -> None:
+    responses.patch(f"{BASE}/jobs/j", status=202, json={})
+    SyncTransport(config()).run(one(Request("PATCH", "/jobs/j", params={"mode": "cancel", "drain": True})))
+    sent = responses.calls[0].request
+    assert sent.url == f"{BASE}/jobs/j?mode=cancel&drain=true"
+
+
+@responses.activate
+def test_sync_basic_auth_header() -> None:
+    responses.get(f"{BASE}/overview", json={})
+    SyncTransport(config(auth=BasicAuth("ann", "s3cret"))).run(one(Request("GET", "/overview")))
+    expected = "Basic " + base64.b64encode(b"ann:s3cret").decode()
+    assert responses.calls[0].request.headers["Authorization"] == expected
+
+
+@responses.activate
+def test_sync_bearer_auth_header_and_no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(f"{BASE}/overview", json={})
+    with caplog.at_level(logging.DEBUG, logger="airflow_flink_provider"):
+        SyncTransport(config(auth=BearerAuth("tok-123"))).run(one(Request("GET", "/overview")))
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer tok-123"
+    assert any("GET http://flink.test:8081/overview" in r.getMessage() for r in caplog.records)
+    assert not any("tok-123" in r.getMessage() for r in caplog.records)
+    assert "tok-123" not in repr(config(auth=BearerAuth("tok-123")))
+    assert "s3cret" not in repr(config(auth=BasicAuth("a", "s3cret")))
+
+
+@responses.activate
+def test_sync_upload_is_multipart_jarfile(tmp_path: Path) -> None:
+    jar = tmp_path / "job.jar"
+    jar.write_bytes(b"PK\x03\x04fake")
+    responses.post(f"{BASE}/jars/upload", json={"filename": "/tmp/x/abc_job.jar", "status": "success"})
+    SyncTransport(config()).run(one(Request("POST", "/jars/upload", upload=str(jar))))
+    sent = responses.calls[0].request
+    assert sent.headers["Content-Type"].startswith("multipart/form-data")
+    assert b'name="jarfile"; filename="job.jar"' in sent.body
+    assert b"PK\x03\x04fake" in sent.body
+
+
+def test_sync_sleep_steps_wait() -> None:
+    def sleeper() -> Exchange[float]:
+        started = time.monotonic()
+        yield Sleep(0.05)
+        return time.monotonic() - started
+
+    assert SyncTransport(config()).run(sleeper()) >= 0.05
+
+
+# --- real sockets: refused connections and read timeouts -----------------------------------------------
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, list[int]]]:
+    """A loopback server that accepts connections and never answers; yields (port, accepted count)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.1)
+    accepted: list[int] = []
+    stop = threading.Event()
+    connections: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            connections.append(conn)
+            accepted.append(1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1]), accepted
+    stop.set()
+    thread.join(timeout=2)
+    for conn in connections:
+        conn.close()
+    server.close()
+
+
+def test_sync_refused_connection_is_retried_even_for_post(
+    closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = SyncTransport(config(base_url=f"http://127.0.0.1:{closed_port}"))
+    with caplog.at_level(logging.WARNING), pytest.raises(FlinkConnectionError) as info:
+        transport.run(one(Request("POST", "/sessions/s/statements", json={})))
+    assert not info.value.request_sent and info.value.retryable
+    assert f"127.0.0.1:{closed_port}" in info.value.message
+    assert len(retry_warnings(caplog)) == FAST.attempts - 1
+
+
+def test_sync_read_timeout_is_retried_for_get(silent_server: tuple[int, list[int]]) -> None:
+    port, accepted = silent_server
+    transport = SyncTransport(config(base_url=f"http://127.0.0.1:{port}", timeout=0.2))
+    started = time.monotonic()
+    with pytest.raises(FlinkTimeoutError) as info:
+        transport.run(one(Request("GET", "/overview")))
+    assert info.value.retryable and "within 0.2s" in info.value.message
+    assert len(accepted) == FAST.attempts
+    assert time.monotonic() - started >= 0.2 * FAST.attempts
+
+
+def test_sync_read_timeout_is_not_retried_for_non_idempotent_post(silent_server: tuple[int, list[int]]) -> None:
+    port, accepted = silent_server
+    transport = SyncTransport(config(base_url=f"http://127.0.0.1:{port}", timeout=0.2))
+    with pytest.raises(FlinkTimeoutError):
+        transport.run(one(Request("POST", "/jars/j/run", json={})))
+    assert len(accepted) == 1
+
+
+def test_request_timeout_overrides_the_default(silent_server: tuple[int, list[int]]) -> None:
+    port, _ = silent_server
+    transport = SyncTransport(config(base_url=f"http://127.0.0.1:{port}", timeout=5, retry=RetryPolicy(attempts=1)))
+    started = time.monotonic()
+    with pytest.raises(FlinkTimeoutError):
+        transport.run(one(Request("GET", "/overview", timeout=0.2)))
+    assert time.monotonic() - started < 2
+
+
+@responses.activate
+def test_backoff_grows_exponentially_with_bounded_jitter(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(f"{BASE}/overview", json=SERVER_BUSY, status=503)
+    policy = RetryPolicy(attempts=4, initial=0.05, maximum=0.15, jitter=0.01)
+    with caplog.at_level(logging.WARNING), pytest.raises(FlinkError):
+        SyncTransport(config(retry=policy)).run(one(Request("GET", "/overview")))
+    waits = [record.args[-1] for record in retry_warnings(caplog)]  # type: ignore[index]
+    assert len(waits) == 3
+    for wait, base in zip(waits, [0.05, 0.10, 0.15], strict=True):
+        assert base <= wait <= base + 0.01
+
+
+# --- async transport ------------------------------------------------------------------------------
+
+
+def mock(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> AsyncTransport:
+    return AsyncTransport(config(**kwargs), transport=httpx.MockTransport(handler))
+
+
+def sequence(*answers: httpx.Response | Exception) -> tuple[Callable[[httpx.Request], httpx.Response], list[Any]]:
+    """A handler answering in order (the last answer repeats), recording requests."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = answers[min(len(seen), len(answers) - 1)]
+        seen.append(request)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return handler, seen
+
+
+def test_async_5xx_is_retried_until_success() -> None:
+    handler, seen = sequence(httpx.Response(503, json=SERVER_BUSY), httpx.Response(200, json={"state": "RUNNING"}))
+    result = asyncio.run(mock(handler).run(one(Request("GET", "/jobs/j"))))
+    assert result.body == {"state": "RUNNING"} and len(seen) == 2
+
+
+def test_async_4xx_is_not_retried_and_is_typed() -> None:
+    handler, seen = sequence(httpx.Response(404, json={"errors": ["Job j not found"]}))
+    with pytest.raises(FlinkNotFoundError):
+        asyncio.run(mock(handler).run(one(Request("GET", "/jobs/j"))))
+    assert len(seen) == 1
+
+
+def test_async_recognised_500_is_not_retried() -> None:
+    handler, seen = sequence(httpx.Response(500, json=SQL_ERROR))
+    with pytest.raises(FlinkSqlError):
+        asyncio.run(mock(handler).run(one(Request("GET", "/result/0"))))
+    assert len(seen) == 1
+
+
+def test_async_429_on_post_is_retried() -> None:
+    handler, seen = sequence(httpx.Response(429), httpx.Response(200, json={"jobid": "j"}))
+    result = asyncio.run(mock(handler).run(one(Request("POST", "/jars/x/run", json={"a": 1}))))
+    assert result.body == {"jobid": "j"} and len(seen) == 2
+    assert seen[0].read() == b'{"a":1}' or seen[0].read() == b'{"a": 1}'
+
+
+def test_async_timeout_is_retried_for_get_then_raised() -> None:
+    handler, seen = sequence(httpx.ReadTimeout("slow"))
+    with pytest.raises(FlinkTimeoutError) as info:
+        asyncio.run(mock(handler).run(one(Request("GET", "/jobs/j"))))
+    assert info.value.retryable and len(seen) == FAST.attempts
+
+
+def test_async_timeout_is_not_retried_for_non_idempotent_post() -> None:
+    handler, seen = sequence(httpx.ReadTimeout("slow"))
+    with pytest.raises(FlinkTimeoutError):
+        asyncio.run(mock(handler).run(one(Request("POST", "/sessions/s/statements", json={}))))
+    assert len(seen) == 1
+
+
+def test_async_connect_error_is_retried_for_post() -> None:
+    handler, seen = sequence(httpx.ConnectError("refused"), httpx.Response(200, json={"ok": True}))
+    result = asyncio.run(mock(handler).run(one(Request("POST", "/sessions", json={}))))
+    assert result.body == {"ok": True} and len(seen) == 2
+
+
+def test_async_broken_connection_after_sending_is_not_retried_for_post() -> None:
+    handler, seen = sequence(httpx.RemoteProtocolError("reset"), httpx.Response(200))
+    with pytest.raises(FlinkConnectionError) as info:
+        asyncio.run(mock(handler).run(one(Request("POST", "/jars/x/run", json={}))))
+    assert info.value.request_sent and len(seen) == 1
+
+
+def test_async_real_refused_connection(closed_port: int) -> None:
+    transport = AsyncTransport(config(base_url=f"http://127.0.0.1:{closed_port}"))
+    with pytest.raises(FlinkConnectionError) as info:
+        asyncio.run(transport.run(one(Request("GET", "/overview"))))
+    assert not info.value.request_sent
+
+
+def test_async_error_is_thrown_into_the_exchange_and_accept_works() -> None:
+    handler, _ = sequence(httpx.Response(404, json={"errors": ["Job j not found"]}))
+    assert asyncio.run(mock(handler).run(caught(Request("GET", "/jobs/j")))) == "caught FlinkNotFoundError"
+    result = asyncio.run(mock(handler).run(one(Request("GET", "/jobs/j", accept=frozenset({404})))))
+    assert result.status == 404
+
+
+def test_async_auth_params_sleep_and_upload(tmp_path: Path) -> None:
+    jar = tmp_path / "job.jar"
+    jar.write_bytes(b"PK-async")
+    handler, seen = sequence(httpx.Response(200, json={"filename": "/x/abc_job.jar"}))
+
+    def steps() -> Exchange[float]:
+        yield Request("PATCH", "/jobs/j", params={"mode": "cancel"})
+        started = time.monotonic()
+        yield Sleep(0.05)
+        waited = time.monotonic() - started
+        yield Request("POST", "/jars/upload", upload=str(jar))
+        return waited
+
+    waited = asyncio.run(mock(handler, auth=BasicAuth("ann", "pw")).run(steps()))
+    assert waited >= 0.05
+    assert str(seen[0].url) == f"{BASE}/jobs/j?mode=cancel"
+    assert seen[0].headers["Authorization"] == "Basic " + base64.b64encode(b"ann:pw").decode()
+    body = seen[1].read()
+    assert b'name="jarfile"; filename="job.jar"' in body and b"PK-async" in body
+
+
+def test_async_bearer_header() -> None:
+    handler, seen = sequence(httpx.Response(200, json={}))
+    asyncio.run(mock(handler, auth=BearerAuth("tok")).run(one(Request("GET", "/overview"))))
+    assert seen[0].headers["Authorization"] == "Bearer tok"
+
+
+# --- configuration ----------------------------------------------------------------------------------
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="http:// or https://"):
+        TransportConfig(base_url="flink:8081")
+    with pytest.raises(ValueError, match="positive"):
+        TransportConfig(base_url=BASE, timeout=0)
