@@ -1,0 +1,81 @@
+"""Provider metadata: schema-valid, everything it names imports, hooks carry the connection attributes."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import airflow
+import jsonschema
+import pytest
+from airflow.sdk import BaseOperatorLink
+
+from airflow_flink_provider.get_provider_info import get_provider_info
+
+pytestmark = pytest.mark.unit
+
+
+def _import(dotted: str) -> object:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_entry_point_points_at_get_provider_info() -> None:
+    (entry,) = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_flink")]
+    assert entry.load() is get_provider_info
+
+
+def test_matches_airflows_provider_schema() -> None:
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_every_module_and_class_imports() -> None:
+    info = get_provider_info()
+    for section in ("operators", "sensors", "triggers", "hooks"):
+        for entry in info[section]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+    for link in info["extra-links"]:
+        assert issubclass(_import(link), BaseOperatorLink)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("conn", get_provider_info()["connection-types"], ids=lambda conn: conn["connection-type"])
+def test_connection_types_match_their_hooks(conn: dict) -> None:
+    hook = _import(conn["hook-class-name"])
+    assert hook.conn_type == conn["connection-type"]  # type: ignore[attr-defined]
+    assert hook.hook_name == conn["hook-name"]  # type: ignore[attr-defined]
+    assert isinstance(hook.conn_name_attr, str) and isinstance(hook.default_conn_name, str)  # type: ignore[attr-defined]
+    assert f"{conn['connection-type']}_default" == hook.default_conn_name  # type: ignore[attr-defined]
+
+
+def test_connection_form_fields() -> None:
+    for conn in get_provider_info()["connection-types"]:
+        fields = conn["conn-fields"]
+        assert {"auth_type", "token", "verify", "timeout", "retries"} <= set(fields)
+        assert fields["token"]["schema"]["format"] == "password"
+        assert conn["ui-field-behaviour"]["hidden-fields"] == ["schema"]
+
+
+def test_every_operator_and_the_sensor_has_the_flink_ui_link() -> None:
+    from airflow_flink_provider.links.flink_ui import FlinkJobLink
+    from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
+    from airflow_flink_provider.operators.savepoint import (
+        FlinkCancelJobOperator,
+        FlinkStopJobOperator,
+        FlinkTriggerSavepointOperator,
+    )
+    from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
+    from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
+
+    for cls in (
+        FlinkSqlGatewayOperator,
+        FlinkJobSubmitOperator,
+        FlinkTriggerSavepointOperator,
+        FlinkStopJobOperator,
+        FlinkCancelJobOperator,
+        FlinkJobStateSensor,
+    ):
+        assert any(isinstance(link, FlinkJobLink) for link in cls.operator_extra_links), cls
