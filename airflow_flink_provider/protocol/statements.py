@@ -19,6 +19,7 @@ _WORD = re.compile(r"[A-Za-z0-9_$]+")
 _QUOTES = "'\"`"
 _STATEMENT_SET_HEADS = (("EXECUTE", "STATEMENT", "SET", "BEGIN"), ("BEGIN", "STATEMENT", "SET"))
 _HEAD_LENGTH = max(len(head) for head in _STATEMENT_SET_HEADS)
+_BEGIN_STATEMENT_SET = re.compile(r"BEGIN(\s+)STATEMENT(\s+)SET(\s*);", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -170,3 +171,20 @@ def split_statements(script: str) -> list[Statement]:
         splitter.feed(token)
     splitter.flush()
     return splitter.statements
+
+
+def executable_text(statement: str) -> str:
+    """The statement as the SQL Gateway can run it in one request.
+
+    ``BEGIN STATEMENT SET; ...; END`` (the SQL client's form, which the gateway only accepts as separate
+    requests) becomes ``EXECUTE STATEMENT SET BEGIN ...; END``. Line breaks are kept, so line numbers in
+    Flink's errors still match; columns on the first line shift by the longer keyword. Anything else is
+    returned unchanged.
+
+    :param statement: one statement as :func:`split_statements` returns it.
+    """
+    match = _BEGIN_STATEMENT_SET.match(statement)
+    if match is None:
+        return statement
+    newlines = "\n" * match.group(0).count("\n")
+    return f"EXECUTE STATEMENT SET BEGIN{newlines}{statement[match.end():]}"

@@ -1,0 +1,182 @@
+"""Hook for the Flink SQL Gateway REST API: sessions, statements, results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_flink_provider.hooks.base import FlinkBaseHook
+from airflow_flink_provider.protocol import sql_gateway
+from airflow_flink_provider.protocol.sql_gateway import StatementResult
+
+__all__ = ["FlinkSqlGatewayHook", "StatementResult"]
+
+
+class FlinkSqlGatewayHook(FlinkBaseHook):
+    """Talk to a Flink SQL Gateway (default port 8083).
+
+    The API version is negotiated once per hook (``GET /api_versions``, highest of v4/v3/v2). Each method
+    runs the exchange of the same name in :mod:`airflow_flink_provider.protocol.sql_gateway`.
+
+    :param flink_sql_gateway_conn_id: Airflow connection of type ``flink_sql_gateway``.
+    """
+
+    conn_name_attr = "flink_sql_gateway_conn_id"
+    default_conn_name = "flink_sql_gateway_default"
+    conn_type = "flink_sql_gateway"
+    hook_name = "Apache Flink SQL Gateway"
+    default_port = 8083
+
+    def __init__(self, flink_sql_gateway_conn_id: str = default_conn_name) -> None:
+        super().__init__(flink_sql_gateway_conn_id)
+        self.flink_sql_gateway_conn_id = flink_sql_gateway_conn_id
+        self._api_version: str | None = None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that the gateway answers (used by the Airflow UI's Test button)."""
+        try:
+            info = self.get_info()
+        except Exception as error:
+            return False, str(error)
+        return True, f"{info.get('productName')} {info.get('version')} SQL Gateway, API {self.get_api_version()}"
+
+    def get_api_version(self) -> str:
+        """The negotiated API version, e.g. ``"v4"`` (asked once, then cached)."""
+        if self._api_version is None:
+            self._api_version = self.run(sql_gateway.negotiate_version())
+        return self._api_version
+
+    def get_info(self) -> dict[str, Any]:
+        """``productName`` and ``version`` of the Flink behind the gateway."""
+        return self.run(sql_gateway.get_info(version=self.get_api_version()))
+
+    def open_session(self, properties: dict[str, str] | None = None, session_name: str | None = None) -> str:
+        """Open a session; returns its handle.
+
+        :param properties: session configuration.
+        :param session_name: a name for the gateway's logs.
+        """
+        return self.run(sql_gateway.open_session(properties, session_name, version=self.get_api_version()))
+
+    def heartbeat(self, session: str) -> None:
+        """Keep an idle session alive.
+
+        :param session: session handle.
+        """
+        self.run(sql_gateway.heartbeat(session, version=self.get_api_version()))
+
+    def close_session(self, session: str) -> None:
+        """Close a session (already closed or unknown is fine). INSERT jobs it started keep running.
+
+        :param session: session handle.
+        """
+        self.run(sql_gateway.close_session(session, version=self.get_api_version()))
+
+    def session_exists(self, session: str) -> bool:
+        """Whether the gateway still knows the session.
+
+        :param session: session handle.
+        """
+        return self.run(sql_gateway.session_exists(session, version=self.get_api_version()))
+
+    def get_session_config(self, session: str) -> dict[str, str]:
+        """The session's effective configuration.
+
+        :param session: session handle.
+        """
+        return self.run(sql_gateway.get_session_config(session, version=self.get_api_version()))
+
+    def configure_session(self, session: str, statement: str) -> None:
+        """Run a DDL, ``USE``, ``SET``/``RESET`` or ``ADD JAR`` statement synchronously in the session.
+
+        :param session: session handle.
+        :param statement: one statement.
+        """
+        self.run(sql_gateway.configure_session(session, statement, version=self.get_api_version()))
+
+    def execute_statement(
+        self,
+        session: str,
+        statement: str,
+        *,
+        execution_config: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """Queue one statement; returns the operation handle (errors surface when fetching).
+
+        :param session: session handle.
+        :param statement: one statement.
+        :param execution_config: configuration for this statement only.
+        :param timeout: server-side execution timeout in seconds.
+        """
+        return self.run(
+            sql_gateway.execute_statement(
+                session, statement, version=self.get_api_version(), execution_config=execution_config, timeout=timeout
+            )
+        )
+
+    def get_operation_status(self, session: str, operation: str) -> str:
+        """The operation's status.
+
+        :param session: session handle.
+        :param operation: operation handle.
+        """
+        return self.run(sql_gateway.get_operation_status(session, operation, version=self.get_api_version()))
+
+    def wait_for_operation(self, session: str, operation: str, *, timeout: float | None = None) -> str:
+        """Wait until the operation ends; returns its status, raises the typed error on ERROR.
+
+        :param session: session handle.
+        :param operation: operation handle.
+        :param timeout: seconds to wait (``None``: no limit).
+        """
+        return self.run(
+            sql_gateway.wait_for_operation(session, operation, version=self.get_api_version(), timeout=timeout)
+        )
+
+    def fetch_results(
+        self, session: str, operation: str, *, row_limit: int = 1000, timeout: float | None = None
+    ) -> StatementResult:
+        """Fetch the operation's result until EOS or ``row_limit`` rows; raises the statement's typed error.
+
+        :param session: session handle.
+        :param operation: operation handle.
+        :param row_limit: stop after this many rows (``truncated`` is then set).
+        :param timeout: seconds to wait in all (``None``: no limit).
+        """
+        return self.run(
+            sql_gateway.fetch_results(
+                session, operation, version=self.get_api_version(), row_limit=row_limit, timeout=timeout
+            )
+        )
+
+    def run_statement(
+        self, session: str, statement: str, *, row_limit: int = 1000, timeout: float | None = None
+    ) -> StatementResult:
+        """Execute one statement, fetch its result and close the operation.
+
+        :param session: session handle.
+        :param statement: one statement.
+        :param row_limit: stop after this many rows.
+        :param timeout: seconds to wait for the result (``None``: no limit).
+        """
+        return self.run(
+            sql_gateway.run_statement(
+                session, statement, version=self.get_api_version(), row_limit=row_limit, timeout=timeout
+            )
+        )
+
+    def cancel_operation(self, session: str, operation: str) -> str:
+        """Cancel a running operation; returns its status (an ended operation is left as it is).
+
+        :param session: session handle.
+        :param operation: operation handle.
+        """
+        return self.run(sql_gateway.cancel_operation(session, operation, version=self.get_api_version()))
+
+    def close_operation(self, session: str, operation: str) -> str:
+        """Release the operation (cancels a query's job, not an INSERT's); returns its status.
+
+        :param session: session handle.
+        :param operation: operation handle.
+        """
+        return self.run(sql_gateway.close_operation(session, operation, version=self.get_api_version()))
