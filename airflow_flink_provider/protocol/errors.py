@@ -204,9 +204,18 @@ _WRAPPER = re.compile(r"^<Exception on server side:\s*|\s*End of exception on se
 _SUPPRESSED = re.compile(r"^\s+Suppressed:")
 
 
+_WRAPPED = re.compile(
+    r"^[\w$]+(?:Exception|Error): ((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$).*)", re.S
+)
+
+
 def _short_class(line: str) -> str:
-    """``org.apache.x.FooException: msg`` -> ``FooException: msg``."""
-    return _QUALIFIED_CLASS.sub(r"\1", line.strip(), count=1)
+    """``org.apache.x.FooException: msg`` -> ``FooException: msg``; wrappers such as
+    ``CompletionException: org.apache.x.FooException: msg`` are unwrapped to the inner exception."""
+    text = _QUALIFIED_CLASS.sub(r"\1", line.strip(), count=1)
+    while wrapped := _WRAPPED.match(text):
+        text = _QUALIFIED_CLASS.sub(r"\1", wrapped.group(1), count=1)
+    return text
 
 
 def _exception_blocks(trace: str) -> list[list[str]]:

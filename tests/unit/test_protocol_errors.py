@@ -72,6 +72,15 @@ def test_long_messages_are_cut_to_a_dozen_lines() -> None:
     assert len(cause.splitlines()) == 13 and cause.endswith("...")
 
 
+def test_wrapper_exceptions_are_unwrapped() -> None:
+    trace = (
+        "java.util.concurrent.CompletionException: java.util.concurrent.CompletionException: "
+        "org.apache.flink.runtime.messages.FlinkJobNotFoundException: Could not find Flink job (ab)\n"
+        "\tat java.base/java.util.concurrent.CompletableFuture.encodeThrowable(CompletableFuture.java:332)\n"
+    )
+    assert root_cause(trace) == "FlinkJobNotFoundException: Could not find Flink job (ab)"
+
+
 def test_root_cause_of_plain_text_is_the_text() -> None:
     assert root_cause("  Unable to load requested file /nosuchpath. \n") == "Unable to load requested file /nosuchpath."
 

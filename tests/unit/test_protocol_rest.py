@@ -1,0 +1,318 @@
+"""REST exchanges driven without a network: request shapes and the decisions they make on answers.
+
+The answers are shaped like the real Flink 2.1.3 answers captured from the local stack; every exchange
+also runs against the real stack in tests/integration/test_hooks_rest.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_flink_provider.protocol import rest
+from airflow_flink_provider.protocol.errors import (
+    FlinkJobFailedError,
+    FlinkJobResourceError,
+    FlinkNotFoundError,
+    FlinkResourceError,
+    FlinkSavepointError,
+    FlinkSavepointNotFoundError,
+    FlinkTimeoutError,
+    error_from_response,
+)
+from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sleep
+
+pytestmark = pytest.mark.unit
+
+JOB = "0123456789abcdef0123456789abcdef"
+NO_SLOTS_TRACE = (
+    "java.util.concurrent.CompletionException: java.util.concurrent.CompletionException: "
+    "org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: Could not acquire the minimum "
+    "required resources.\n\tat java.base/java.util.concurrent.CompletableFuture.encodeThrowable"
+    "(CompletableFuture.java:332)\nCaused by: java.util.concurrent.CompletionException: org.apache.flink.runtime."
+    "jobmanager.scheduler.NoResourceAvailableException: Could not acquire the minimum required resources.\n\t... "
+    "37 more\nCaused by: org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: Could not "
+    "acquire the minimum required resources.\n"
+)
+UNKNOWN_JOB_SAVEPOINT_FAILURE = {
+    "class": "java.util.concurrent.CompletionException",
+    "stack-trace": "java.util.concurrent.CompletionException: org.apache.flink.runtime.messages."
+    f"FlinkJobNotFoundException: Could not find Flink job ({JOB})\n\tat java.base/java.util.concurrent."
+    "CompletableFuture.encodeThrowable(CompletableFuture.java:332)\n",
+}
+
+
+class Fake:
+    """Drives an exchange like a transport: answers requests from a handler, throws typed errors."""
+
+    def __init__(self, handler: Callable[[Request], Response]) -> None:
+        self.handler = handler
+        self.requests: list[Request] = []
+        self.sleeps: list[float] = []
+
+    def run(self, exchange: Exchange[Any]) -> Any:
+        try:
+            step = next(exchange)
+            while True:
+                if isinstance(step, Sleep):
+                    self.sleeps.append(step.seconds)
+                    step = exchange.send(None)
+                    continue
+                self.requests.append(step)
+                response = self.handler(step)
+                if response.ok or response.status in step.accept:
+                    step = exchange.send(response)
+                else:
+                    step = exchange.throw(error_from_response(response.status, response.body))
+        except StopIteration as stop:
+            return stop.value
+
+
+def ok(body: Any, status: int = 200) -> Response:
+    return Response(status, body, repr(body))
+
+
+def routes(table: dict[tuple[str, str], Any]) -> Callable[[Request], Response]:
+    """A handler from ``{(method, path): response or list of responses (consumed in order)}``."""
+
+    def handler(request: Request) -> Response:
+        answer = table[(request.method, request.path)]
+        if isinstance(answer, list):
+            return answer.pop(0) if len(answer) > 1 else answer[0]
+        return answer
+
+    return handler
+
+
+def job(state: str, *tasks: dict[str, int], parallelism: int = 2) -> dict[str, Any]:
+    return {"jid": JOB, "state": state, "vertices": [{"parallelism": parallelism, "tasks": t} for t in tasks]}
+
+
+def test_run_jar_sends_program_args_list_and_only_given_fields() -> None:
+    fake = Fake(routes({("POST", "/jars/abc_job.jar/run"): ok({"jobid": JOB})}))
+    job_id = fake.run(rest.run_jar("abc_job.jar", program_args=["--topic", "a b"], parallelism=2, job_id=JOB))
+    assert job_id == JOB
+    [request] = fake.requests
+    assert request.json == {"programArgsList": ["--topic", "a b"], "parallelism": 2, "jobId": JOB}
+    assert request.safe_to_repeat  # a fixed job id makes a repeated submit harmless
+
+
+def test_run_jar_without_job_id_is_not_repeated() -> None:
+    fake = Fake(routes({("POST", "/jars/j/run"): ok({"jobid": JOB})}))
+    fake.run(
+        rest.run_jar(
+            "j",
+            entry_class="a.Main",
+            savepoint_path="file:///sp",
+            allow_non_restored_state=True,
+            claim_mode="NO_CLAIM",
+            flink_configuration={"pipeline.name": "x"},
+        )
+    )
+    request = fake.requests[0]
+    assert not request.safe_to_repeat
+    assert request.json == {
+        "entryClass": "a.Main",
+        "savepointPath": "file:///sp",
+        "allowNonRestoredState": True,
+        "claimMode": "NO_CLAIM",
+        "flinkConfiguration": {"pipeline.name": "x"},
+    }
+
+
+def test_upload_jar_returns_the_stored_file_name() -> None:
+    body = {"filename": "/tmp/flink-web-x/flink-web-upload/2266b609_job.jar", "status": "success"}
+    fake = Fake(routes({("POST", "/jars/upload"): ok(body)}))
+    assert fake.run(rest.upload_jar("/local/job.jar")) == "2266b609_job.jar"
+    assert fake.requests[0].upload == "/local/job.jar"
+
+
+def test_find_job_is_none_on_404() -> None:
+    not_found = Response(404, {"errors": [f"NotFoundException: Job {JOB} not found"]}, "")
+    fake = Fake(routes({("GET", f"/jobs/{JOB}"): not_found}))
+    assert fake.run(rest.find_job(JOB)) is None
+    with pytest.raises(FlinkNotFoundError):
+        fake.run(rest.get_job(JOB))
+
+
+def test_list_jobs_filters_by_name_and_state_newest_first() -> None:
+    jobs = [
+        {"jid": "a", "name": "n", "state": "RUNNING", "start-time": 1},
+        {"jid": "b", "name": "n", "state": "FINISHED", "start-time": 3},
+        {"jid": "c", "name": "other", "state": "RUNNING", "start-time": 2},
+        {"jid": "d", "name": "n", "state": "RUNNING", "start-time": 4},
+    ]
+    fake = Fake(routes({("GET", "/jobs/overview"): ok({"jobs": jobs})}))
+    assert [j["jid"] for j in fake.run(rest.list_jobs(name="n", states=["running"]))] == ["d", "a"]
+    assert [j["jid"] for j in fake.run(rest.list_jobs())] == ["d", "b", "c", "a"]
+
+
+def test_root_cause_takes_the_newest_entry() -> None:
+    history = {
+        "exceptionHistory": {
+            "entries": [
+                {"timestamp": 1, "stacktrace": "java.lang.RuntimeException: old"},
+                {"timestamp": 5, "stacktrace": NO_SLOTS_TRACE},
+            ]
+        }
+    }
+    assert rest.root_cause_of(history) == (
+        "NoResourceAvailableException: Could not acquire the minimum required resources."
+    )
+    assert rest.root_cause_of({"exceptionHistory": {"entries": [], "truncated": False}}) is None
+    assert rest.root_cause_of({"root-exception": "java.lang.Exception: legacy 1.x"}) == "Exception: legacy 1.x"
+
+
+def test_check_job_running_with_all_tasks_does_not_read_exceptions() -> None:
+    fake = Fake(routes({("GET", f"/jobs/{JOB}"): ok(job("RUNNING", {"RUNNING": 2}, {"RUNNING": 1, "FINISHED": 1}))}))
+    assert fake.run(rest.check_job(JOB)) == "RUNNING"
+    assert len(fake.requests) == 1
+
+
+def test_check_job_failed_for_slots_raises_a_job_resource_error() -> None:
+    fake = Fake(
+        routes(
+            {
+                ("GET", f"/jobs/{JOB}"): ok(job("FAILED", {"FAILED": 1, "CANCELED": 1})),
+                ("GET", f"/jobs/{JOB}/exceptions"): ok(
+                    {"exceptionHistory": {"entries": [{"timestamp": 1, "stacktrace": NO_SLOTS_TRACE}]}}
+                ),
+            }
+        )
+    )
+    with pytest.raises(FlinkJobResourceError) as info:
+        fake.run(rest.check_job(JOB))
+    assert isinstance(info.value, FlinkJobFailedError) and isinstance(info.value, FlinkResourceError)
+    assert info.value.job_id == JOB
+
+
+@pytest.mark.parametrize("state", ["RUNNING", "RESTARTING", "CREATED"])
+def test_check_job_waiting_for_slots_raises_a_resource_error(state: str) -> None:
+    fake = Fake(
+        routes(
+            {
+                ("GET", f"/jobs/{JOB}"): ok(job(state, {"SCHEDULED": 2})),
+                ("GET", f"/jobs/{JOB}/exceptions"): ok(
+                    {"exceptionHistory": {"entries": [{"timestamp": 1, "stacktrace": NO_SLOTS_TRACE}]}}
+                ),
+            }
+        )
+    )
+    with pytest.raises(FlinkResourceError) as info:
+        fake.run(rest.check_job(JOB))
+    assert not isinstance(info.value, FlinkJobFailedError)
+    assert f"Flink job {JOB} cannot get the task slots it needs (state {state})" in info.value.message
+    assert info.value.hint is not None and "parallelism" in info.value.hint
+
+
+def test_check_job_restarting_for_another_reason_is_just_its_state() -> None:
+    fake = Fake(
+        routes(
+            {
+                ("GET", f"/jobs/{JOB}"): ok(job("RESTARTING", {"CANCELED": 2})),
+                ("GET", f"/jobs/{JOB}/exceptions"): ok(
+                    {"exceptionHistory": {"entries": [{"timestamp": 1, "stacktrace": "java.io.IOException: x"}]}}
+                ),
+            }
+        )
+    )
+    assert fake.run(rest.check_job(JOB)) == "RESTARTING"
+
+
+def test_wait_for_savepoint_polls_until_completed() -> None:
+    path = f"/jobs/{JOB}/savepoints/r1"
+    fake = Fake(
+        routes(
+            {
+                ("GET", path): [
+                    ok({"status": {"id": "IN_PROGRESS"}}),
+                    ok({"status": {"id": "IN_PROGRESS"}}),
+                    ok({"status": {"id": "COMPLETED"}, "operation": {"location": "file:/sp/savepoint-1"}}),
+                ]
+            }
+        )
+    )
+    assert fake.run(rest.wait_for_savepoint(JOB, "r1", poll_interval=0.25)) == "file:/sp/savepoint-1"
+    assert fake.sleeps == [0.25, 0.25]
+
+
+def test_savepoint_of_unknown_job_fails_as_not_found() -> None:
+    body = {"status": {"id": "COMPLETED"}, "operation": {"failure-cause": UNKNOWN_JOB_SAVEPOINT_FAILURE}}
+    fake = Fake(routes({("GET", f"/jobs/{JOB}/savepoints/r1"): ok(body)}))
+    with pytest.raises(FlinkSavepointNotFoundError) as info:
+        fake.run(rest.wait_for_savepoint(JOB, "r1"))
+    assert isinstance(info.value, FlinkSavepointError) and isinstance(info.value, FlinkNotFoundError)
+    assert info.value.message == (
+        f"Savepoint of Flink job {JOB} failed: FlinkJobNotFoundException: Could not find Flink job ({JOB})"
+    )
+
+
+def test_other_savepoint_failures_are_savepoint_errors() -> None:
+    failure = {"class": "x", "stack-trace": "org.apache.flink.runtime.checkpoint.CheckpointException: Task not running"}
+    body = {"status": {"id": "COMPLETED"}, "operation": {"failure-cause": failure}}
+    fake = Fake(routes({("GET", f"/jobs/{JOB}/savepoints/r1"): ok(body)}))
+    with pytest.raises(FlinkSavepointError) as info:
+        fake.run(rest.wait_for_savepoint(JOB, "r1"))
+    assert type(info.value) is FlinkSavepointError
+    assert info.value.root_cause == "CheckpointException: Task not running"
+
+
+def test_wait_for_savepoint_times_out() -> None:
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    fake = Fake(routes({("GET", f"/jobs/{JOB}/savepoints/r1"): ok({"status": {"id": "IN_PROGRESS"}})}))
+    with pytest.raises(FlinkTimeoutError) as info:
+        fake.run(rest.wait_for_savepoint(JOB, "r1", timeout=3, clock=clock))
+    assert not info.value.retryable
+    assert "not done after 3s" in info.value.message
+
+
+def test_trigger_and_stop_with_savepoint_payloads() -> None:
+    fake = Fake(
+        routes(
+            {
+                ("POST", f"/jobs/{JOB}/savepoints"): ok({"request-id": "r1"}, 202),
+                ("POST", f"/jobs/{JOB}/stop"): ok({"request-id": "r2"}, 202),
+                ("GET", f"/jobs/{JOB}/savepoints/r2"): ok(
+                    {"status": {"id": "COMPLETED"}, "operation": {"location": "file:/sp/2"}}
+                ),
+            }
+        )
+    )
+    assert fake.run(rest.trigger_savepoint(JOB, "file:///sp", format_type="native")) == "r1"
+    assert fake.requests[0].json == {"cancel-job": False, "target-directory": "file:///sp", "formatType": "NATIVE"}
+    assert fake.run(rest.stop_with_savepoint(JOB, drain=True)) == "file:/sp/2"
+    assert fake.requests[1].json == {"drain": True}
+
+
+def test_cancel_job_accepts_an_already_terminal_job() -> None:
+    conflict = Response(409, {"errors": ["Job cancellation failed because the job has already reached ..."]}, "")
+    fake = Fake(routes({("PATCH", f"/jobs/{JOB}"): conflict}))
+    assert fake.run(rest.cancel_job(JOB)) is None
+    assert fake.requests[0].params == {"mode": "cancel"}
+
+
+def test_jobmanager_config_becomes_a_dict() -> None:
+    body = [{"key": "parallelism.default", "value": "1"}, {"key": "rest.port", "value": "8081"}]
+    fake = Fake(routes({("GET", "/jobmanager/config"): ok(body)}))
+    assert fake.run(rest.get_jobmanager_config()) == {"parallelism.default": "1", "rest.port": "8081"}
+
+
+def test_latest_checkpoint_path() -> None:
+    with_checkpoint = {"latest": {"completed": {"external_path": "file:/ck/chk-3"}, "savepoint": None}}
+    answers = [ok(with_checkpoint), ok({"latest": {"completed": None}})]
+    fake = Fake(routes({("GET", f"/jobs/{JOB}/checkpoints"): answers}))
+    assert fake.run(rest.get_latest_checkpoint_path(JOB)) == "file:/ck/chk-3"
+    assert fake.run(rest.get_latest_checkpoint_path(JOB)) is None
+
+
+def test_ids_are_quoted_into_paths() -> None:
+    fake = Fake(lambda request: ok("out"))
+    fake.run(rest.get_taskmanager_stdout("127.0.0.1:46147-84d93a"))
+    assert fake.requests[0].path == "/taskmanagers/127.0.0.1%3A46147-84d93a/stdout"
