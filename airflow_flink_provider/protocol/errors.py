@@ -122,6 +122,10 @@ class FlinkNotFoundError(FlinkError):
     """The job, jar, savepoint trigger, session or operation is unknown to the server."""
 
 
+class FlinkDuplicateJobError(FlinkError):
+    """A job with the requested job id was already submitted (it may be running or long finished)."""
+
+
 class FlinkSqlError(FlinkError):
     """The SQL did not parse or validate.
 
@@ -202,6 +206,7 @@ _FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
 _QUALIFIED_CLASS = re.compile(r"^(?:[a-z_$][\w$]*\.)+([A-Z][\w$]*(?:Exception|Error|Throwable)?)(?=:|$)")
 _WRAPPER = re.compile(r"^<Exception on server side:\s*|\s*End of exception on server side>\s*$")
 _SUPPRESSED = re.compile(r"^\s+Suppressed:")
+_NESTED = re.compile(r"<Exception on server side:\s*(.*?)(?:\s*End of exception on server side>|$)", re.S)
 
 
 _WRAPPED = re.compile(
@@ -253,6 +258,9 @@ def root_cause(trace: str) -> str:
     lines = blocks[-1]
     while lines and not lines[-1].strip():
         lines.pop()
+    nested = _NESTED.search("\n".join(lines))
+    if nested and nested.group(1).strip():  # a REST client error quoting another server's trace
+        return root_cause(nested.group(1))
     if len(lines) > _MAX_CAUSE_LINES:
         lines = [*lines[:_MAX_CAUSE_LINES], "..."]
     return _short_class("\n".join(lines))
@@ -289,6 +297,7 @@ _MISSING_FACTORY = re.compile(
     r"|Cannot discover a connector using option: '?connector'?\s*=\s*'?(?P<option>[^'\s]*)"
     r"|Could not find any format factory for identifier '(?P<format>[^']*)'",
 )
+_DUPLICATE_JOB = re.compile(r"DuplicateJobSubmissionException|Job has already been submitted")
 _SQL = re.compile(
     r"SqlParseException|SqlParserException|SqlValidatorException|CalciteContextException"
     r"|SQL parse failed|SQL validation failed|ValidationException|Non-query expression encountered"
@@ -344,6 +353,10 @@ _SQL_SPECIFIC_HINTS = (
         "Inside a statement set only INSERT (and CREATE TABLE AS) may run: end the set with END first.",
     ),
 )
+_HINT_DUPLICATE_JOB = (
+    "A job with this job id was already submitted. Flink keeps the ids of ended jobs too (until "
+    "jobstore.expiration-time), so attach to that job (find_job) or derive a new job id for a new run."
+)
 _HINT_NOT_FOUND = (
     "Flink does not know this id: it may be mistyped, belong to another cluster, or the job may have ended "
     "and expired from the job store (jobstore.expiration-time), or the session/operation was closed."
@@ -376,6 +389,8 @@ def hint_for(text: str) -> str | None:
     if factory := _MISSING_FACTORY.search(text):
         name = factory.group("name") or factory.group("option") or factory.group("format") or ""
         return _HINT_FACTORY.format(name=name)
+    if _DUPLICATE_JOB.search(text):
+        return _HINT_DUPLICATE_JOB
     if "Request did not match expected format" in text:
         return _HINT_REQUEST_FORMAT
     if "Cannot resolve path parameter" in text:
@@ -429,6 +444,8 @@ def classify(text: str, status: int | None = None) -> type[FlinkError]:
         return FlinkNotFoundError
     if _SLOTS.search(text):
         return FlinkResourceError
+    if _DUPLICATE_JOB.search(text):
+        return FlinkDuplicateJobError
     if _MISSING_FACTORY.search(text):
         return FlinkMissingConnectorError
     if _SQL.search(text):

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
+    FlinkDuplicateJobError,
     FlinkError,
     FlinkJobFailedError,
     FlinkJobJsonParseError,
@@ -159,6 +160,14 @@ def test_sql_errors_without_position_get_specific_hints(name: str, message: str,
     assert err.line is None and err.column is None
     assert err.message.startswith(message)
     assert err.hint is not None and hint in err.hint
+
+
+def test_duplicate_job_id_is_read_through_the_nested_server_trace() -> None:
+    err = error("gw_duplicate_job")
+    assert type(err) is FlinkDuplicateJobError
+    assert err.message == "DuplicateJobSubmissionException: Job has already been submitted."
+    assert err.hint is not None and "find_job" in err.hint
+    assert not err.retryable
 
 
 def test_missing_connector_names_the_identifier() -> None:
@@ -1069,6 +1078,59 @@ SAMPLES: dict[str, tuple[int, Any]] = {
                 "\tat "
                 "org.apache.flink.runtime.resourcemanager.ResourceManager.requestTaskManagerFileUploadByType(ResourceManager.java:821)\n"
                 "\t... 5 more\n"
+            ]
+        },
+    ),
+    "gw_duplicate_job": (
+        500,
+        {
+            "errors": [
+                "Internal server error.",
+                "<Exception on server side:\n"
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "org.apache.flink.table.gateway.api.utils.SqlGatewayException: Failed to "
+                "fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.rest.handler.statement.FetchResultsHandler.handleRequest(FetchResultsHandler.java:91)\n"
+                "Caused by: org.apache.flink.table.gateway.api.utils.SqlGatewayException: "
+                "Failed to fetchResults.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.SqlGatewayServiceImpl.fetchResults(SqlGatewayServiceImpl.java:238)\n"
+                "\t... 48 more\n"
+                "Caused by: "
+                "org.apache.flink.table.gateway.service.utils.SqlExecutionException: "
+                "Failed to execute the operation 073d0e76-706e-4811-924d-2ab34024123a.\n"
+                "\tat "
+                "org.apache.flink.table.gateway.service.operation.OperationManager$Operation.processThrowable(OperationManager.java:415)\n"
+                "\t... 1 more\n"
+                "Caused by: org.apache.flink.table.api.TableException: Failed to execute "
+                "sql\n"
+                "\tat "
+                "org.apache.flink.table.api.internal.TableEnvironmentImpl.executeInternal(TableEnvironmentImpl.java:1195)\n"
+                "\t... 7 more\n"
+                "Caused by: org.apache.flink.util.FlinkException: Failed to execute job "
+                "'insert-into_default_catalog.default_database.snk'.\n"
+                "\tat "
+                "org.apache.flink.streaming.api.environment.StreamExecutionEnvironment.executeAsync(StreamExecutionEnvironment.java:2008)\n"
+                "\t... 15 more\n"
+                "Caused by: org.apache.flink.runtime.client.JobSubmissionException: Failed "
+                "to submit ExecutionPlan.\n"
+                "\tat "
+                "org.apache.flink.client.program.rest.RestClusterClient.lambda$submitJob$12(RestClusterClient.java:502)\n"
+                "\t... 3 more\n"
+                "Caused by: org.apache.flink.runtime.rest.util.RestClientException: "
+                "[Internal server error., <Exception on server side:\n"
+                "org.apache.flink.runtime.client.DuplicateJobSubmissionException: Job has "
+                "already been submitted.\n"
+                "\tat "
+                "org.apache.flink.runtime.client.DuplicateJobSubmissionException.ofGloballyTerminated(DuplicateJobSubmissionException.java:35)\n"
+                "\n"
+                "End of exception on server side>]\n"
+                "\tat "
+                "org.apache.flink.runtime.rest.RestClient.parseResponse(RestClient.java:669)\n"
+                "\t... 4 more\n"
+                "\n"
+                "End of exception on server side>",
             ]
         },
     ),
