@@ -1,0 +1,104 @@
+"""FlinkJobStateSensor against the real cluster in poke, reschedule and deferrable mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
+
+from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
+from airflow_flink_provider.protocol.errors import FlinkJobFailedError
+from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger
+from tests.integration import _flink_it as it
+from tests.integration._flink_it import context_for
+
+pytestmark = pytest.mark.integration
+
+rest, started_jobs = it.rest, it.started_jobs  # fixtures
+
+
+def start_job(rows: int | None = None) -> str:
+    """Submit a 1-slot datagen -> blackhole job (bounded when ``rows`` is given) without waiting."""
+    table = f"it_sensor_{uuid.uuid4().hex[:8]}"
+    bounded = f", 'number-of-rows' = '{rows}'" if rows else ""
+    script = (
+        f"CREATE TABLE {table}_src (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '10'{bounded});\n"
+        f"CREATE TABLE {table} (n BIGINT) WITH ('connector' = 'blackhole');\n"
+        f"INSERT INTO {table} SELECT n FROM {table}_src;\n"
+    )
+    op = FlinkSqlGatewayOperator(task_id="start", sql=script, session_properties={"parallelism.default": "1"})
+    (job_id,) = op.execute(context_for("start"))["job_ids"]
+    return str(job_id)
+
+
+def sensor(job_id: str, **kwargs: Any) -> FlinkJobStateSensor:
+    kwargs.setdefault("poke_interval", 0.5)
+    kwargs.setdefault("timeout", 90)
+    return FlinkJobStateSensor(task_id="wait", job_id=job_id, **kwargs)
+
+
+def test_poke_mode_waits_until_all_tasks_run(rest: FlinkRestHook, started_jobs: list[str]) -> None:
+    job_id = start_job()
+    started_jobs.append(job_id)
+    context = context_for("wait")
+
+    assert sensor(job_id, mode="poke").execute(context) == "RUNNING"
+
+    job = rest.get_job(job_id)
+    assert all(vertex["status"] == "RUNNING" for vertex in job["vertices"])
+    assert context["ti"].xcoms["flink_job_id"] == job_id
+
+
+def test_reschedule_mode_releases_the_worker_until_the_job_finishes(
+    rest: FlinkRestHook, started_jobs: list[str]
+) -> None:
+    job_id = start_job()
+    started_jobs.append(job_id)
+    waiting = sensor(job_id, mode="reschedule", target_states=["CANCELED"], failure_states=["FAILED"])
+
+    with pytest.raises(AirflowRescheduleException):
+        waiting.execute(context_for("wait"))
+
+    rest.cancel_job(job_id)
+    it.wait_until(lambda: rest.get_job_state(job_id) == "CANCELED")
+    assert waiting.execute(context_for("wait")) == "CANCELED"
+
+
+def test_failure_state_raises_with_the_state(rest: FlinkRestHook, started_jobs: list[str]) -> None:
+    job_id = start_job()
+    started_jobs.append(job_id)
+    rest.cancel_job(job_id)
+    it.wait_until(lambda: rest.get_job_state(job_id) == "CANCELED")
+
+    with pytest.raises(FlinkJobFailedError, match=f"Flink job {job_id} is CANCELED"):
+        sensor(job_id, mode="poke").execute(context_for("wait"))
+
+
+def test_deferrable_defers_and_the_trigger_sees_the_job_finish(started_jobs: list[str]) -> None:
+    job_id = start_job(rows=40)  # about four seconds of data
+    started_jobs.append(job_id)
+    waiting = sensor(job_id, deferrable=True, target_states=["FINISHED"])
+    context = context_for("wait")
+
+    with pytest.raises(TaskDeferred) as info:
+        waiting.execute(context)
+
+    classpath, kwargs = info.value.trigger.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    trigger = FlinkJobStateTrigger(**kwargs)
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    event = asyncio.run(asyncio.wait_for(first_event(), timeout=120))
+    assert event == {"status": "success", "job_id": job_id, "state": "FINISHED"}
+    assert waiting.execute_complete(context, event) == "FINISHED"
+    assert classpath.endswith("FlinkJobStateTrigger")
