@@ -112,3 +112,16 @@ def test_rest_hook_reads_its_connection(monkeypatch: pytest.MonkeyPatch) -> None
 def test_ui_field_behaviour_mentions_the_default_port() -> None:
     behaviour = FlinkRestHook.get_ui_field_behaviour()
     assert behaviour["placeholders"]["port"] == "8081"
+
+
+def test_async_transport_from_the_connection_without_blocking(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    async def fake_aget_connection(conn_id: str) -> Connection:
+        assert conn_id == "my_flink"
+        return conn(host="https://flink.internal/api", port=443)
+
+    monkeypatch.setattr(FlinkRestHook, "aget_connection", staticmethod(fake_aget_connection))
+    transport = asyncio.run(FlinkRestHook.aget_async_transport("my_flink"))
+    assert isinstance(transport, AsyncTransport)
+    assert transport.config.base_url == "https://flink.internal:443/api"
