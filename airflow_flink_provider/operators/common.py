@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_flink_provider.links.flink_ui import XCOM_JOB_ID_KEY
@@ -41,7 +41,7 @@ def task_identity(context: Context) -> tuple[str, str, str, str]:
 
 
 def resolve_job_id(
-    hook: FlinkRestHook, context: Context, purpose: str, log: Logger
+    hook: FlinkRestHook, context: Context, purpose: str, log: Logger, *, taken: Collection[str] = ()
 ) -> tuple[str, Mapping[str, Any] | None]:
     """Decide the job id to submit with, or find the live job an earlier try already started.
 
@@ -55,6 +55,8 @@ def resolve_job_id(
     :param context: the task's execution context.
     :param purpose: what the job is within the task, e.g. ``statement-3`` or ``job``.
     :param log: where to report the decision.
+    :param taken: ids Flink refused as already used although it no longer shows the job (its job result
+        store outlives the job archive); they are skipped like dead jobs.
     :return: ``(job_id, job)``: ``job`` is the existing job's details, or ``None`` when the caller
         must submit with ``job_id``.
     """
@@ -63,6 +65,8 @@ def resolve_job_id(
     store_key = f"{XCOM_JOB_ID_KEY}:{purpose}"
     for generation in range(MAX_GENERATIONS):
         job_id = deterministic_job_id(*parts, f"generation-{generation}")
+        if job_id in taken:
+            continue
         job = hook.find_job(job_id)
         if job is None:
             if store is not None:

@@ -23,7 +23,7 @@ from airflow_flink_provider.operators.common import (
     resolve_job_id,
     wait_for_job,
 )
-from airflow_flink_provider.protocol.errors import FlinkError
+from airflow_flink_provider.protocol.errors import FlinkDuplicateJobError, FlinkError
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
 
 if TYPE_CHECKING:
@@ -408,8 +408,10 @@ class FlinkJobSubmitOperator(BaseOperator):
             job_id, existing = resolve_job_id(rest, context, "job", self.log)
         if existing is not None:
             self.log.info("Attaching to Flink job %s (%s) instead of submitting again", job_id, existing.get("state"))
+        elif attached := self._attach_by_name(rest):
+            job_id = attached
         else:
-            job_id = self._attach_by_name(rest) or self._submit(rest, sub, job_id)
+            job_id = self._submit_fresh(context, rest, sub, job_id)
         self._job_id = job_id
         push_job_id(context, job_id)
         if self.wait_for_running:
@@ -452,6 +454,21 @@ class FlinkJobSubmitOperator(BaseOperator):
             f"A Flink job named {self.job_name!r} is already running: {', '.join(ids)}",
             hint="Stop or cancel it first, or set if_running='attach' to adopt it.",
         )
+
+    def _submit_fresh(self, context: Context, rest: FlinkRestHook, sub: Submission, job_id: str) -> str:
+        """Submit under ``job_id``; if Flink says the id was used before, under the next free generation."""
+        taken: list[str] = []
+        while True:
+            try:
+                return self._submit(rest, sub, job_id)
+            except FlinkDuplicateJobError:
+                if sub.job_id:
+                    raise
+                self.log.warning("Flink says job id %s was used before; trying the next job id", job_id)
+                taken.append(job_id)
+                job_id, existing = resolve_job_id(rest, context, "job", self.log, taken=taken)
+                if existing is not None:
+                    return job_id
 
     def _submit(self, rest: FlinkRestHook, sub: Submission, job_id: str) -> str:
         """Upload what is needed and run the jar under ``job_id``."""

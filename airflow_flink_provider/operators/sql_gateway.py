@@ -20,7 +20,7 @@ from airflow_flink_provider.operators.common import (
     task_identity,
     wait_for_job,
 )
-from airflow_flink_provider.protocol.errors import FlinkError, FlinkSqlError
+from airflow_flink_provider.protocol.errors import FlinkDuplicateJobError, FlinkError, FlinkSqlError
 from airflow_flink_provider.protocol.statements import Statement, split_statements
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
 
@@ -274,21 +274,27 @@ class FlinkSqlGatewayOperator(BaseOperator):
         """Submit a job statement under its deterministic id, or attach to the job of an earlier try."""
         gateway, session = self._gateway, self._session
         assert gateway is not None and session is not None
-        job_id, existing = resolve_job_id(rest, context, f"statement-{index}", self.log)
-        if existing is not None:
-            self.log.info(
-                "Statement %d/%d: job %s (%s) already exists; not submitting it again",
-                index,
-                total,
-                job_id,
-                existing.get("state"),
-            )
-            return job_id
-        gateway.configure_session(session, f"SET '{FIXED_JOB_ID_KEY}' = '{job_id}'")
-        try:
-            result = self._run_statement(statement, index, total, row_limit=10)
-        finally:
-            gateway.configure_session(session, f"RESET '{FIXED_JOB_ID_KEY}'")
+        taken: list[str] = []
+        while True:
+            job_id, existing = resolve_job_id(rest, context, f"statement-{index}", self.log, taken=taken)
+            if existing is not None:
+                self.log.info(
+                    "Statement %d/%d: job %s (%s) already exists; not submitting it again",
+                    index,
+                    total,
+                    job_id,
+                    existing.get("state"),
+                )
+                return job_id
+            gateway.configure_session(session, f"SET '{FIXED_JOB_ID_KEY}' = '{job_id}'")
+            try:
+                result = self._run_statement(statement, index, total, row_limit=10)
+                break
+            except FlinkDuplicateJobError:
+                self.log.warning("Flink says job id %s was used before; trying the next job id", job_id)
+                taken.append(job_id)
+            finally:
+                gateway.configure_session(session, f"RESET '{FIXED_JOB_ID_KEY}'")
         submitted = result.job_id or job_id
         if submitted != job_id:
             self.log.warning("The gateway reports job id %s, not the requested %s", submitted, job_id)

@@ -12,7 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_flink_provider.protocol.errors import FlinkError, FlinkNotFoundError, FlinkResourceError
+from airflow_flink_provider.protocol.errors import (
+    FlinkDuplicateJobError,
+    FlinkError,
+    FlinkNotFoundError,
+    FlinkResourceError,
+)
 
 _FIXED_ID = re.compile(r"SET '\$internal\.pipeline\.job-id' = '([0-9a-f]{32})'")
 
@@ -60,6 +65,7 @@ class FakeRest:
         self.jars: list[dict[str, Any]] = []
         self.slots_total, self.slots_free = slots_total, slots_free
         self.on_call: Any = None
+        self.used_ids: set[str] = set()  # ids Flink refuses although it no longer shows the job
 
     def _record(self, *call: Any) -> None:
         self.calls.append(call)
@@ -138,6 +144,8 @@ class FakeRest:
     def run_jar(self, jar_id: str, **kwargs: Any) -> str:
         self._record("run_jar", jar_id, kwargs)
         job_id = kwargs.get("job_id") or uuid.uuid4().hex
+        if job_id in self.used_ids:
+            raise FlinkDuplicateJobError(f"DuplicateJobSubmissionException: Job {job_id} has already been submitted")
         name = (kwargs.get("flink_configuration") or {}).get("pipeline.name", "job")
         self.add_job(job_id, "RUNNING", name=name)
         return job_id
@@ -230,6 +238,8 @@ class FakeGateway:
         result = FakeResult()
         if statement.upper().startswith("INSERT"):
             job_id = self.open_sessions[session].get("$internal.pipeline.job-id") or uuid.uuid4().hex
+            if job_id in self.rest.used_ids:
+                raise FlinkDuplicateJobError(f"DuplicateJobSubmissionException: Job {job_id} was submitted before")
             self.rest.add_job(job_id, "RUNNING", name=f"insert-{job_id[:4]}")
             result = FakeResult(["job id"], [[job_id]], job_id, "SUCCESS_WITH_CONTENT")
         for needle, (columns, rows) in self.rows.items():

@@ -284,6 +284,17 @@ def test_retry_after_a_failed_job_submits_a_new_generation(files: dict[str, str]
     assert rest.names().count("run_jar") == 2
 
 
+def test_id_flink_remembers_moves_to_the_next_generation(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    first = deterministic_job_id("dag", "task", "run1", "-1", "job", "generation-0")
+    rest.used_ids.add(first)
+
+    job_id = make_operator(rest, jar=files["jar"]).execute(make_context())
+
+    assert job_id == deterministic_job_id("dag", "task", "run1", "-1", "job", "generation-1")
+    assert [call[2]["job_id"] for call in rest.calls if call[0] == "run_jar"] == [first, job_id]
+
+
 def test_explicit_job_id_is_used(files: dict[str, str]) -> None:
     rest = FakeRest()
     job_id = make_operator(rest, jar=files["jar"], job_id="ABCDEF0123456789ABCDEF0123456789").execute(make_context())

@@ -127,6 +127,16 @@ def test_retry_after_failed_job_submits_next_generation(rest: FakeRest, gateway:
     assert second["job_ids"] != first["job_ids"]
 
 
+def test_id_flink_remembers_moves_to_the_next_generation(rest: FakeRest, gateway: FakeGateway) -> None:
+    rest.used_ids.add(deterministic_job_id("dag", "task", "run1", "-1", "statement-3", "generation-0"))
+
+    outcome = make_operator(rest, gateway).execute(make_context())
+
+    assert outcome["job_ids"] == [deterministic_job_id("dag", "task", "run1", "-1", "statement-3", "generation-1")]
+    configure = [call[2] for call in gateway.calls if call[0] == "configure_session"]
+    assert configure[-1] == "RESET '$internal.pipeline.job-id'" and len(configure) == 4
+
+
 def test_job_id_is_stored_before_submit(rest: FakeRest, gateway: FakeGateway) -> None:
     store = FakeStateStore()
     seen: list[dict[str, Any]] = []
