@@ -170,6 +170,11 @@ def check_slots(hook: FlinkRestHook, parallelism: int | None, log: Logger) -> No
     overview = hook.get_overview()
     total = int(overview.get("slots-total", 0))
     free = int(overview.get("slots-available", 0))
+    if total == 0:
+        raise FlinkResourceError(
+            "The Flink cluster has no TaskManager registered (0 task slots); the job was not submitted",
+            hint="Check that the TaskManagers are running and can reach the JobManager (GET /taskmanagers).",
+        )
     if parallelism > total:
         raise FlinkResourceError(
             f"Not enough task slots: the job needs {parallelism} slots (parallelism {parallelism}) but the "

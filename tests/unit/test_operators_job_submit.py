@@ -321,6 +321,13 @@ def test_too_many_slots_is_refused_before_upload(files: dict[str, str]) -> None:
     assert "upload_jar" not in rest.names() and "run_jar" not in rest.names()
 
 
+def test_no_task_manager_is_named_as_such(files: dict[str, str]) -> None:
+    rest = FakeRest(slots_total=0, slots_free=0)
+    with pytest.raises(FlinkResourceError, match="no TaskManager registered"):
+        make_operator(rest, jar=files["jar"], parallelism=1).execute(make_context())
+    assert "run_jar" not in rest.names()
+
+
 def test_wait_for_running_polls_and_fails_with_root_cause(files: dict[str, str]) -> None:
     rest = FakeRest()
     job_id = deterministic_job_id("dag", "task", "run1", "-1", "job", "generation-0")
