@@ -1,0 +1,191 @@
+"""The Variable schema of the phase 0/1 DAG families (dags/common/variables.py): rules, merging, rendering."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "dags"))
+
+from common.variables import (  # noqa: E402
+    PHASE0,
+    PHASE1,
+    Duration,
+    Settings,
+    VariableError,
+    load_variable,
+    merge,
+    parse_duration,
+    resolve,
+    run_tag,
+    validate,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def settings_for(conf: dict[str, Any] | None = None, variable: dict[str, Any] | None = None) -> Settings:
+    return resolve(PHASE1, variable, conf, tag="0123abcd", connection_bootstrap=lambda _: "127.0.0.1:9092")
+
+
+def error_for(conf: dict[str, Any]) -> str:
+    with pytest.raises(VariableError) as info:
+        settings_for(conf)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("family", [PHASE0, PHASE1], ids=lambda f: f.variable)
+def test_defaults_are_valid(family: Any) -> None:
+    parsed = validate(family, merge(family, None, None))
+    assert {key.name for key in family.keys} == set(parsed)
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("10s", 10_000), ("10 s", 10_000), ("2 min", 120_000), ("1h", 3_600_000), ("3000ms", 3000), ("0s", 0),
+     ("5 seconds", 5000), ("2M", 120_000)],
+)  # fmt: skip
+def test_durations_parse(text: str, ms: int) -> None:
+    assert parse_duration(text).ms == ms
+
+
+@pytest.mark.parametrize("text", ["10", "ten seconds", "1.5s", "10 parsecs", "", "-5s"])
+def test_durations_that_do_not_parse(text: str) -> None:
+    with pytest.raises(ValueError, match="must be a duration"):
+        parse_duration(text)
+
+
+def test_durations_must_be_whole_seconds() -> None:
+    with pytest.raises(ValueError, match="whole number of seconds"):
+        parse_duration("1500ms")
+
+
+def test_durations_must_be_strings() -> None:
+    with pytest.raises(ValueError, match="must be a duration"):
+        parse_duration(10)
+
+
+@pytest.mark.parametrize(
+    ("ms", "sql", "text"),
+    [(10_000, "INTERVAL '10' SECOND", "10s"), (0, "INTERVAL '0' SECOND", "0s"),
+     (90_000, "INTERVAL '90' SECOND", "90s"), (125_000, "INTERVAL '125' SECOND(3)", "125s"),
+     (120_000, "INTERVAL '2' MINUTE", "2m"), (9_000_000, "INTERVAL '150' MINUTE(3)", "150m"),
+     (7_200_000, "INTERVAL '2' HOUR", "2h")],
+)  # fmt: skip
+def test_duration_sql_literal_and_text(ms: int, sql: str, text: str) -> None:
+    assert Duration(ms).sql == sql
+    assert Duration(ms).text == text
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [("bad topic", "may only contain the characters [a-zA-Z0-9._-]"),
+     ("ümlaut", "may only contain the characters"),
+     (".", "must not be '.' or '..'"),
+     ("..", "must not be '.' or '..'"),
+     ("", "must be a non-empty string"),
+     ("x" * 241, "must be at most 240 characters")],
+)  # fmt: skip
+def test_topic_rules_name_the_key_and_the_rule(name: str, rule: str) -> None:
+    message = error_for({"topics": {"late_input": name}})
+    assert "topics.late_input:" in message
+    assert rule in message
+    assert "nothing was submitted" in message
+
+
+def test_longest_legal_topic_leaves_room_for_the_run_suffix() -> None:
+    settings = settings_for({"topics": {"late_input": "x" * 240}})
+    assert len(settings.topics["late_input"]) == 249
+
+
+def test_slide_larger_than_size_is_rejected() -> None:
+    message = error_for({"window_size": "10s", "window_slide": "20s"})
+    assert "window_slide: must not be larger than window_size (10s), got 20s" in message
+
+
+def test_size_must_be_a_multiple_of_slide() -> None:
+    message = error_for({"window_size": "10s", "window_slide": "3s"})
+    assert "window_slide: window_size (10s) must be a whole multiple of window_slide" in message
+
+
+@pytest.mark.parametrize("key", ["window_size", "window_slide"])
+def test_windows_must_be_positive(key: str) -> None:
+    message = error_for({key: "0s"})
+    assert f"{key}: must be at least 1s" in message
+
+
+def test_watermark_delay_may_be_zero() -> None:
+    assert settings_for({"watermark_delay": "0s"}).duration("watermark_delay").ms == 0
+
+
+@pytest.mark.parametrize(
+    ("conf", "fragment"),
+    [({"startup_mode": "newest"}, "startup_mode: must be one of ['earliest-offset', 'latest-offset', 'group-offsets']"),
+     ({"parallelism": 0}, "parallelism: must be at least 1"),
+     ({"parallelism": "2"}, "parallelism: must be an integer"),
+     ({"kafka_conn_id": "no spaces please"}, "kafka_conn_id: must be an Airflow connection id"),
+     ({"flink_bootstrap_servers": "localhost"}, "flink_bootstrap_servers: must be host:port")],
+)  # fmt: skip
+def test_other_rules(conf: dict[str, Any], fragment: str) -> None:
+    assert fragment in error_for(conf)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    message = error_for({"window_size": "soon", "topics": {"dedup_input": "a b"}, "parallelism": -1})
+    assert "window_size:" in message and "topics.dedup_input:" in message and "parallelism:" in message
+
+
+def test_unknown_keys_are_rejected_with_the_known_ones() -> None:
+    message = error_for({"windw_size": "10s", "topics": {"nope": "x"}})
+    assert "unknown key(s) ['windw_size', 'topics.nope']" in message
+    assert "window_size" in message
+
+
+def test_variable_must_be_an_object() -> None:
+    with pytest.raises(VariableError, match="must be a JSON object"):
+        settings_for(variable=["10s"])  # type: ignore[arg-type]
+
+
+def test_conf_overrides_variable_overrides_defaults_topics_per_role() -> None:
+    variable = {"window_size": "20s", "window_slide": "10s", "topics": {"late_input": "from-variable"}}
+    settings = settings_for({"window_slide": "5s", "topics": {"late_events": "from-conf"}}, variable)
+    assert settings.duration("window_size").text == "20s"
+    assert settings.duration("window_slide").text == "5s"
+    assert settings.topics["late_input"] == "from-variable-0123abcd"
+    assert settings.topics["late_events"] == "from-conf-0123abcd"
+    assert settings.topics["dedup_input"] == "phase1-dedup-input-0123abcd"
+
+
+def test_bootstrap_comes_from_the_connection_unless_set() -> None:
+    assert settings_for().bootstrap_servers == "127.0.0.1:9092"
+    assert settings_for({"flink_bootstrap_servers": "kafka:29092"}).bootstrap_servers == "kafka:29092"
+    with pytest.raises(VariableError, match=r"has no bootstrap\.servers"):
+        resolve(PHASE1, None, None, tag="t", connection_bootstrap=lambda _: None)
+
+
+def test_settings_survive_xcom() -> None:
+    settings = settings_for({"window_size": "1 min", "window_slide": "30s"})
+    data = json.loads(json.dumps(settings.to_json()))
+    assert Settings.from_json(data) == settings
+    assert data["values"]["window_size"] == "1m"
+    assert data["topics"]["late_input"].endswith("-0123abcd")
+
+
+def test_run_tag_is_stable_and_short() -> None:
+    assert run_tag("dag", "run") == run_tag("dag", "run")
+    assert run_tag("dag", "run") != run_tag("dag", "run2")
+    assert len(run_tag("dag", "run")) == 8
+    int(run_tag("dag", "run"), 16)
+
+
+def test_load_variable_reads_json_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_VAR_FLINK_PHASE1", json.dumps({"window_size": "20s"}))
+    assert load_variable("flink_phase1") == {"window_size": "20s"}
+    monkeypatch.setenv("AIRFLOW_VAR_FLINK_PHASE1", "{not json")
+    with pytest.raises(VariableError, match="Variable 'flink_phase1' is not valid JSON"):
+        load_variable("flink_phase1")
