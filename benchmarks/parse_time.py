@@ -1,0 +1,316 @@
+"""4. DAG parse time: each DAG file against an empty DAG file, parsed the way the DAG processor does it.
+
+Airflow 3's DAG processor forks a child per file from a parent that has Airflow imported; the child runs
+``airflow.dag_processing.processor._parse_file`` (``BundleDagBag`` + serialization). The harness does the
+same: one server process imports ``airflow.dag_processing.processor``, then forks a fresh child for each
+parse and times ``_parse_file`` in it. Every parse starts from the same state, so a file that imports
+something heavy at the top pays for it every time, as in production.
+
+The target (every file under 50 ms) is checked on each file's median parse time; the empty DAG file's
+time is the floor any DAG file pays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.core import BenchResult, Target, median
+
+EMPTY_DAG = textwrap.dedent(
+    """\
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="bench_empty_dag", schedule=None):
+        pass
+    """
+)
+
+SERVER = textwrap.dedent(
+    """\
+    import json, os, sys, time
+    from pathlib import Path
+
+    os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "client"
+    import structlog
+    from airflow.dag_processing import processor
+
+    log = structlog.get_logger(logger_name="task")
+
+    def parse(path, bundle):
+        began = time.perf_counter()
+        if hasattr(processor, "_parse_file") and hasattr(processor, "DagFileParseRequest"):
+            msg = processor.DagFileParseRequest(file=path, bundle_path=Path(bundle), bundle_name="bench")
+            result = processor._parse_file(msg, log)
+            seconds = time.perf_counter() - began
+            dags = len(result.serialized_dags) if result is not None else 0
+            errors = dict(result.import_errors or {}) if result is not None else {}
+            how = "processor._parse_file"
+        else:
+            from airflow.dag_processing.dagbag import BundleDagBag
+            bag = BundleDagBag(dag_folder=path, bundle_path=bundle, bundle_name="bench", load_op_links=False)
+            seconds = time.perf_counter() - began
+            dags, errors, how = len(bag.dags), dict(bag.import_errors), "BundleDagBag"
+        return {"seconds": seconds, "dags": dags, "errors": {k: str(v)[-300:] for k, v in errors.items()}, "how": how}
+
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            if request.get("stderr"):  # with -X importtime: this parse's import timings go to the file
+                fd = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+                os.dup2(fd, 2)
+            try:
+                answer = parse(request["file"], request["bundle"])
+            except BaseException as error:
+                answer = {"seconds": None, "dags": 0, "errors": {request["file"]: repr(error)[-300:]}, "how": "?"}
+            os.write(write, json.dumps(answer).encode())
+            os._exit(0)
+        os.close(write)
+        chunks = []
+        while chunk := os.read(read, 65536):
+            chunks.append(chunk)
+        os.close(read)
+        os.waitpid(pid, 0)
+        print((b"".join(chunks) or b'{"seconds": null, "dags": 0, "errors": {"?": "child died"}}').decode(), flush=True)
+    """
+)
+
+
+class ParseServer:
+    """A process that has Airflow's DAG processor imported and parses files in forked children.
+
+    :param python: the interpreter (the Airflow venv's).
+    :param env: its environment (``AIRFLOW_HOME`` etc.).
+    :param importtime: run with ``-X importtime`` (for :meth:`profile`; it slows imports down).
+    """
+
+    def __init__(
+        self, python: str = sys.executable, env: dict[str, str] | None = None, *, importtime: bool = False
+    ) -> None:
+        self.proc = subprocess.Popen(
+            [python, *(["-X", "importtime"] if importtime else []), "-c", SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env or dict(os.environ),
+        )
+        ready = self._read()
+        if not ready.get("ready"):
+            raise RuntimeError(f"parse server did not start: {ready}")
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"parse server exited ({self.proc.poll()})")
+            if line.startswith("{"):
+                return dict(json.loads(line))
+
+    def parse(self, path: Path, bundle: Path, stderr: Path | None = None) -> dict[str, Any]:
+        """Parse one file in a fresh fork; return seconds, DAG count and import errors.
+
+        :param path: the DAG file.
+        :param bundle: the bundle (DAG folder) it belongs to.
+        :param stderr: where the child's stderr goes (the import timings, with ``importtime``).
+        """
+        assert self.proc.stdin is not None
+        request = {"file": str(path), "bundle": str(bundle), "stderr": str(stderr) if stderr else None}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        """Stop the server."""
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+def parse_importtime(text: str) -> list[dict[str, Any]]:
+    """The entries of ``-X importtime`` output: module, self and cumulative microseconds, nesting depth.
+
+    :param text: stderr of a process run with ``-X importtime``.
+    """
+    entries = []
+    for line in text.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        parts = line[len("import time:") :].split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue  # the header line
+        name = parts[2].rstrip()
+        stripped = name.lstrip(" ")
+        entries.append(
+            {
+                "module": stripped,
+                "self_ms": int(parts[0]) / 1000,
+                "cumulative_ms": int(parts[1]) / 1000,
+                "depth": (len(name) - len(stripped) - 1) // 2,
+            }
+        )
+    return entries
+
+
+def top_imports(entries: Sequence[dict[str, Any]], count: int = 8) -> list[dict[str, Any]]:
+    """The slowest imports made directly by the parsed file (the shallowest level present), slowest first.
+
+    :param entries: :func:`parse_importtime`'s result.
+    :param count: how many.
+    """
+    if not entries:
+        return []
+    shallowest = min(entry["depth"] for entry in entries)
+    top = [entry for entry in entries if entry["depth"] == shallowest]
+    return sorted(top, key=lambda entry: -entry["cumulative_ms"])[:count]
+
+
+def profile_imports(files: Sequence[tuple[str, Path, Path]], workdir: Path) -> dict[str, Any]:
+    """Parse each file once more under ``-X importtime``: which imports its parse pays for.
+
+    :param files: ``(label, path, bundle folder)`` triples.
+    :param workdir: where the timing logs go.
+    """
+    server = ParseServer(importtime=True)
+    profiles: dict[str, Any] = {}
+    try:
+        for index, (label, path, bundle) in enumerate(files):
+            log = workdir / f"importtime-{index}.txt"
+            answer = server.parse(path, bundle, stderr=log)
+            entries = parse_importtime(log.read_text(errors="replace")) if log.exists() else []
+            profiles[label] = {
+                "parse_ms_with_importtime": round(answer["seconds"] * 1000, 1) if answer.get("seconds") else None,
+                "imports_ms": round(sum(e["self_ms"] for e in entries), 1),
+                "modules_imported": len(entries),
+                "slowest_imports": top_imports(entries),
+                "heaviest_modules_self": sorted(entries, key=lambda e: -e["self_ms"])[:8],
+            }
+    finally:
+        server.close()
+    return profiles
+
+
+def dag_files(folder: Path) -> list[Path]:
+    """The files Airflow would parse in ``folder`` (its own listing: ``.airflowignore``, safe-mode heuristic).
+
+    :param folder: the DAG folder.
+    """
+    from airflow.utils.file import list_py_file_paths
+
+    return sorted(Path(p) for p in list_py_file_paths(str(folder), safe_mode=True))
+
+
+def measure(server: ParseServer, files: Sequence[tuple[str, Path, Path]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Parse each file ``repeats`` times, round-robin (so background load hits all files alike).
+
+    :param server: the parse server.
+    :param files: ``(label, path, bundle folder)`` triples.
+    :param repeats: parses per file.
+    :return: per label: the times (s), DAG count, import errors and the parse method.
+    """
+    runs: dict[str, dict[str, Any]] = {label: {"seconds": [], "dags": 0, "errors": {}} for label, _, _ in files}
+    for _ in range(repeats):
+        for label, path, bundle in files:
+            answer = server.parse(path, bundle)
+            entry = runs[label]
+            if answer.get("seconds") is not None:
+                entry["seconds"].append(float(answer["seconds"]))
+            entry["dags"] = answer.get("dags", 0)
+            entry["errors"] = answer.get("errors") or entry["errors"]
+            entry["how"] = answer.get("how")
+    return runs
+
+
+def summarize_parse(runs: dict[str, dict[str, Any]], empty_label: str, limit_ms: float) -> dict[str, Any]:
+    """Per-file medians (ms), their excess over the empty DAG file, and the files over the limit (pure).
+
+    :param runs: :func:`measure`'s result.
+    :param empty_label: the empty DAG file's label.
+    :param limit_ms: the per-file target.
+    """
+    empty_times = runs.get(empty_label, {}).get("seconds") or []
+    empty_ms = median(empty_times) * 1000 if empty_times else None
+    files: dict[str, dict[str, Any]] = {}
+    for label, entry in runs.items():
+        if label == empty_label:
+            continue
+        times = entry["seconds"]
+        ms = median(times) * 1000 if times else None
+        files[label] = {
+            "median_ms": ms,
+            "over_empty_ms": (ms - empty_ms) if ms is not None and empty_ms is not None else None,
+            "vs_empty": (ms / empty_ms) if ms is not None and empty_ms else None,
+            "dags": entry["dags"],
+            "import_errors": entry["errors"],
+            "runs_ms": [round(t * 1000, 2) for t in times],
+        }
+    measured = {label: f["median_ms"] for label, f in files.items() if f["median_ms"] is not None}
+    slowest = max(measured, key=lambda label: measured[label]) if measured else None
+    return {
+        "empty_ms": empty_ms,
+        "files": files,
+        "slowest": slowest,
+        "slowest_ms": measured.get(slowest) if slowest else None,
+        "over_limit": sorted(label for label, ms in measured.items() if ms >= limit_ms),
+        "failed": sorted(label for label, f in files.items() if f["median_ms"] is None or f["import_errors"]),
+    }
+
+
+def run(opts: argparse.Namespace) -> BenchResult:
+    """Measure every DAG file of the DAG folder and the empty DAG file.
+
+    :param opts: ``dags_folder``, ``parse_repeats``.
+    """
+    from benchmarks import env
+
+    result = BenchResult("parse_time", "DAG file parse time (DAG processor's fork + _parse_file) vs an empty DAG file")
+    folder = Path(opts.dags_folder or env.ROOT / "dags").resolve()
+    files = dag_files(folder)
+    if not files:
+        result.status = "skipped"
+        result.error = f"no DAG files in {folder}"
+        return result
+    with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
+        empty = Path(tmp) / "empty_dag.py"
+        empty.write_text(EMPTY_DAG)
+        entries = [("(empty DAG file)", empty, Path(tmp))]
+        entries += [(str(path.relative_to(folder)), path, folder) for path in files]
+        server = ParseServer()
+        try:
+            runs = measure(server, entries, opts.parse_repeats)
+        finally:
+            server.close()
+        summary = summarize_parse(runs, "(empty DAG file)", 50.0)
+        slow = [entry for entry in entries if entry[0] in summary["over_limit"] or entry[0] == "(empty DAG file)"]
+        if len(slow) > 1:
+            result.profile["imports"] = profile_imports(slow, Path(tmp))
+    result.samples["files"] = summary["files"]
+    result.samples["method"] = next((r.get("how") for r in runs.values() if r.get("how")), None)
+    result.figure("empty_dag_ms", summary["empty_ms"], "ms")
+    result.figure("files", len(files))
+    result.figure("slowest_file", summary["slowest"])
+    result.figure("slowest_ms", summary["slowest_ms"], "ms")
+    result.figure("files_over_50ms", len(summary["over_limit"]))
+    if summary["failed"]:
+        result.notes.append(f"files with import errors or no measurement: {', '.join(summary['failed'])}")
+    for label, entry in summary["files"].items():
+        result.figure(f"{label} (over empty: {_ms(entry['over_empty_ms'])})", entry["median_ms"], "ms")
+    result.targets = [Target("files_over_50ms", "<=", 0, "every file < 50 ms")]
+    return result
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f} ms"
