@@ -1,0 +1,212 @@
+"""1. PyFlink submission: submit -> RUNNING with FlinkJobSubmitOperator, ``flink run -d -py`` and raw REST.
+
+All three submit the same job file and are timed from the start of the task (or request) until the job is
+RUNNING with all its tasks running, observed by polling ``GET /jobs/{id}`` at the same interval:
+
+- ``operator``: FlinkJobSubmitOperator(py_file=..., wait_for_running=True) run as a task (``taskrun``).
+- ``cli``: a BashOperator running ``flink run -d -py <job>`` (how it is done today), then the same poll.
+- ``rest``: ``POST /jars/{flink-python jar}/run`` with the PythonDriver, then the same poll.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from pathlib import Path
+
+import requests
+
+from benchmarks import env
+from benchmarks.core import BenchResult, Sample, Target, interleave, ratio, record_methods
+from benchmarks.httprec import HttpRecorder, group_calls
+from benchmarks.taskrun import bench_dag, run_task
+
+BENCH_JOB = Path(__file__).resolve().parent / "jobs" / "pyflink_datagen.py"
+PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
+
+
+def python_jar() -> Path:
+    """The flink-python jar of the stack's Flink home.
+
+    :raises FileNotFoundError: when the Flink home has none.
+    """
+    jars = sorted((env.FLINK_HOME / "opt").glob("flink-python*.jar")) + sorted(
+        (env.FLINK_HOME / "lib").glob("flink-python*.jar")
+    )
+    if not jars:
+        raise FileNotFoundError(f"no flink-python jar in {env.FLINK_HOME}/opt or lib")
+    return jars[0]
+
+
+def uploaded_jar_id(jar: Path) -> str:
+    """The id of ``jar`` on the cluster, uploading it once if no jar of that name is there.
+
+    :param jar: the local jar.
+    """
+    for item in env.rest("GET", "/jars").json().get("files", []):
+        if item.get("name") == jar.name:
+            return str(item["id"])
+    with jar.open("rb") as handle:
+        resp = env.rest("POST", "/jars/upload", files={"jarfile": (jar.name, handle, "application/x-java-archive")})
+    resp.raise_for_status()
+    return str(resp.json()["filename"]).rsplit("/", 1)[-1]
+
+
+def job_id_by_name(name: str) -> str:
+    """The id of the (only) job with this name.
+
+    :param name: the unique job name.
+    :raises LookupError: when there is none.
+    """
+    for job in env.list_jobs():
+        if job.get("name") == name:
+            return str(job["jid"])
+    raise LookupError(f"no job named {name!r} on the cluster")
+
+
+class PyFlinkMethods:
+    """The three ways of submitting, each returning a timed :class:`Sample`."""
+
+    def __init__(self, job_file: Path, job_args: list[str], poll: float, timeout: float) -> None:
+        self.job_file = job_file
+        self.job_args = job_args
+        self.poll = poll
+        self.timeout = timeout
+        self.jar = python_jar()
+        self.jar_id = uploaded_jar_id(self.jar)
+        self.cli_env, self.notes = env.flink_cli_env()
+        self.http = HttpRecorder()
+        self.last_job: str | None = None
+
+    def _name(self, method: str) -> str:
+        return env.unique(f"bench-pyflink-{method}")
+
+    def operator(self) -> Sample:
+        """FlinkJobSubmitOperator as a task, waiting for RUNNING."""
+        from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
+
+        name = self._name("operator")
+        with bench_dag("bench_pyflink_submit"):
+            task = FlinkJobSubmitOperator(
+                task_id="submit",
+                py_file=str(self.job_file),
+                python_jar=str(self.jar),
+                program_args=[*self.job_args, name],
+                wait_for_running=True,
+                poll_interval=self.poll,
+                wait_timeout=self.timeout,
+            )
+        with self.http.active():
+            outcome = run_task(task)
+        calls = self.http.take()
+        job_id = outcome.result if isinstance(outcome.result, str) else None
+        if job_id:
+            self.last_job = env.JOBS.add(job_id)
+        else:
+            self._register_by_name(name)
+        if outcome.error is not None:
+            raise outcome.error
+        phases = {f"{c['call']} (x{c['count']})": c["total_s"] for c in group_calls(calls)}
+        return Sample(outcome.seconds, phases, {"job_id": job_id, "http_calls": len(calls)})
+
+    def cli(self) -> Sample:
+        """A BashOperator running ``flink run -d -py``, then polling until RUNNING."""
+        from airflow.providers.standard.operators.bash import BashOperator
+
+        name = self._name("cli")
+        command = shlex.join(
+            [str(env.FLINK_HOME / "bin" / "flink"), "run", "-d", "-py", str(self.job_file), *self.job_args, name]
+        )
+        with bench_dag("bench_pyflink_submit"):
+            task = BashOperator(task_id="flink_run", bash_command=command, env=self.cli_env, append_env=False)
+        began = time.monotonic()
+        outcome = run_task(task)
+        exited = time.monotonic()
+        job_id = self._register_by_name(name)
+        if outcome.error is not None:
+            raise outcome.error
+        if job_id is None:
+            raise LookupError(f"`flink run` exited but no job named {name} is on the cluster")
+        running = env.wait_running(job_id, poll=self.poll, timeout=self.timeout)
+        return Sample(
+            running - began,
+            {"flink run (process)": exited - began, "exit -> RUNNING (poll)": running - exited},
+            {"job_id": job_id},
+        )
+
+    def rest(self) -> Sample:
+        """``POST /jars/{id}/run`` with the PythonDriver, then polling until RUNNING."""
+        name = self._name("rest")
+        began = time.monotonic()
+        args = ["-py", str(self.job_file), *self.job_args, name]
+        with requests.Session() as session:
+            resp = session.post(
+                f"{env.REST_URL}/jars/{self.jar_id}/run",
+                json={"entryClass": PYTHON_DRIVER, "programArgsList": args},
+                timeout=self.timeout,
+            )
+        submitted = time.monotonic()
+        if resp.status_code != 200:
+            self._register_by_name(name)
+            raise RuntimeError(f"POST /jars/run answered {resp.status_code}: {_flink_error(resp)}")
+        job_id = self.last_job = env.JOBS.add(str(resp.json()["jobid"]))
+        running = env.wait_running(job_id, poll=self.poll, timeout=self.timeout)
+        return Sample(
+            running - began,
+            {"POST /jars/{id}/run": submitted - began, "submitted -> RUNNING (poll)": running - submitted},
+            {"job_id": job_id},
+        )
+
+    def _register_by_name(self, name: str) -> str | None:
+        try:
+            self.last_job = env.JOBS.add(job_id_by_name(name))
+        except LookupError:
+            self.last_job = None
+        return self.last_job
+
+    def cleanup(self, method: str, sample: Sample | None) -> None:
+        """Cancel the job the last run started and wait until its slot is free."""
+        job_id = self.last_job
+        self.last_job = None
+        if job_id:
+            env.JOBS.cancel(job_id)
+
+
+def _flink_error(resp: requests.Response) -> str:
+    """The root cause line of a Flink REST error response."""
+    try:
+        errors = resp.json().get("errors", [])
+    except ValueError:
+        return resp.text[:300]
+    trace = "\n".join(str(e) for e in errors)
+    causes = [line for line in trace.splitlines() if line.startswith("Caused by:")]
+    return (causes[-1] if causes else trace.splitlines()[0] if trace else resp.text)[:400]
+
+
+def run(opts: argparse.Namespace) -> BenchResult:
+    """Measure and compare the three methods.
+
+    :param opts: ``repeats``, ``warmup``, ``poll_interval``, ``submit_timeout``, ``pyflink_job``,
+        ``pyflink_arg``.
+    """
+    result = BenchResult("pyflink_submit", "PyFlink submit -> RUNNING: operator vs `flink run -d -py` vs raw REST")
+    job_file = Path(opts.pyflink_job).resolve() if opts.pyflink_job else BENCH_JOB
+    methods = PyFlinkMethods(job_file, list(opts.pyflink_arg or []), opts.poll_interval, opts.submit_timeout)
+    result.notes += methods.notes
+    result.notes.append(f"job: {job_file.relative_to(env.ROOT) if job_file.is_relative_to(env.ROOT) else job_file}")
+    samples, errors = interleave(
+        {"operator": methods.operator, "cli": methods.cli, "rest": methods.rest},
+        repeats=opts.repeats,
+        warmup=opts.warmup,
+        between=methods.cleanup,
+    )
+    record_methods(result, samples, errors)
+    op, cli, raw = (result.figures.get(f"{m}_median_s") for m in ("operator", "cli", "rest"))
+    result.figure("speedup_vs_cli", ratio(cli, op), "x")
+    result.figure("operator_over_rest", ratio(op, raw), "x")
+    result.targets = [
+        Target("speedup_vs_cli", ">=", 5.0, ">= 5x faster than flink run"),
+        Target("operator_over_rest", "<=", 1.2, "<= 1.2x raw REST"),
+    ]
+    return result
