@@ -48,7 +48,7 @@ lint: venv
 	$(VENV)/bin/mypy airflow_flink_provider
 
 bench: stack-up
-	$(AIRFLOW_ENV) $(VPY) -m benchmarks.run
+	$(VENV)/bin/uv pip install -q -p $(VPY) -c $(CONSTRAINTS) -e '.[dags,bench]' && $(AIRFLOW_ENV) $(VPY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)
