@@ -293,7 +293,8 @@ def create_topics(names: Iterable[str], *, partitions: int = 1, config: Mapping[
     topics = [
         NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {})) for name in names
     ]
-    for future in kafka_admin().create_topics(topics, operation_timeout=30).values():
+    admin = kafka_admin()  # keep a reference: a collected client fails its futures with _DESTROY
+    for future in admin.create_topics(topics, operation_timeout=30).values():
         future.result()
 
 
@@ -305,6 +306,7 @@ def delete_topics(names: Iterable[str]) -> None:
     names = list(names)
     if not names:
         return
-    for future in kafka_admin().delete_topics(names, operation_timeout=30).values():
+    admin = kafka_admin()
+    for future in admin.delete_topics(names, operation_timeout=30).values():
         with contextlib.suppress(Exception):  # best-effort cleanup of our own topics
             future.result()

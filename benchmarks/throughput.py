@@ -294,8 +294,34 @@ def limited_fixture(path: str, deadline: float) -> Iterator[tuple[Any, bytes]]:
         yield pair
 
 
-def measure_load_script(factory: EventFactory, count: int, timeout: float, workdir: Path) -> dict[str, Any]:
-    """The project's fixture producer (ProduceToTopicOperator + ``fixture_messages``) writing ``count`` events.
+def project_producer_settings() -> dict[str, Any]:
+    """How the project's DAGs configure their fixture producer (task ``produce_fixture``), read from the DAGs.
+
+    :return: ``producer_function``, ``synchronous``, ``poll_timeout`` and ``delivery_callback`` of the first
+        DAG that has the task, plus ``dag_id``; ``{}`` when no DAG has it.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(env.ROOT / "dags"), safe_mode=True, load_op_links=False)
+    for dag_id in sorted(bag.dags):
+        dag = bag.dags[dag_id]
+        if dag.has_task("produce_fixture"):
+            task = dag.get_task("produce_fixture")
+            return {
+                "dag_id": dag_id,
+                **{
+                    name: getattr(task, name, None)
+                    for name in ("producer_function", "synchronous", "poll_timeout", "delivery_callback")
+                },
+            }
+    return {}
+
+
+def measure_load_script(
+    factory: EventFactory, count: int, timeout: float, workdir: Path, *, synchronous: bool | None = None
+) -> dict[str, Any]:
+    """The project's fixture producer writing ``count`` events: ProduceToTopicOperator configured as in the
+    DAGs' ``produce_fixture`` task, with ``common.fixtures.fixture_messages`` over a JSONL file.
 
     Its per-message delivery log goes to a file, as in a task's log.
 
@@ -303,11 +329,15 @@ def measure_load_script(factory: EventFactory, count: int, timeout: float, workd
     :param count: how many.
     :param timeout: stop producing after this many seconds.
     :param workdir: where the fixture file and the log go.
+    :param synchronous: override the DAGs' ``synchronous`` (for the profile), ``None`` keeps it.
     """
     from airflow.providers.apache.kafka.operators.produce import ProduceToTopicOperator
 
     from benchmarks.taskrun import bench_dag, run_task
 
+    settings = project_producer_settings()
+    if settings.get("producer_function") not in (None, "common.fixtures.fixture_messages"):
+        raise RuntimeError(f"the DAGs' producer changed to {settings['producer_function']!r}: update the benchmark")
     fixture = workdir / "load.jsonl"
     fixture.write_bytes(b"\n".join(factory.lines(count)) + b"\n")
     topic = env.unique("bench-load")
@@ -317,6 +347,7 @@ def measure_load_script(factory: EventFactory, count: int, timeout: float, workd
     saved = (logger.handlers[:], logger.propagate, logger.level)
     logger.handlers, logger.propagate = [handler], False
     logger.setLevel(logging.INFO)
+    sync = settings.get("synchronous", True) if synchronous is None else synchronous
     try:
         with bench_dag("bench_load_script"):
             task = ProduceToTopicOperator(
@@ -325,7 +356,11 @@ def measure_load_script(factory: EventFactory, count: int, timeout: float, workd
                 producer_function=limited_fixture,
                 producer_function_kwargs={"path": str(fixture), "deadline": time.monotonic() + timeout},
                 kafka_config_id="kafka_default",
+                synchronous=sync,
+                poll_timeout=settings.get("poll_timeout", 0),
             )
+        if settings.get("delivery_callback") is not None:
+            task.delivery_callback = settings["delivery_callback"]
         outcome = run_task(task)
         if outcome.error is not None:
             raise outcome.error
@@ -335,7 +370,13 @@ def measure_load_script(factory: EventFactory, count: int, timeout: float, workd
         logger.setLevel(level)
         handler.close()
         env.delete_topics([topic])
-    return {"events": produced, "seconds": outcome.seconds, "events_per_s": produced / outcome.seconds}
+    return {
+        "events": produced,
+        "seconds": outcome.seconds,
+        "events_per_s": produced / outcome.seconds,
+        "synchronous": sync,
+        "configured_as_in": settings.get("dag_id", "(no DAG has produce_fixture: operator defaults)"),
+    }
 
 
 def _topic_size(topic: str) -> int:
@@ -466,6 +507,12 @@ def run(opts: argparse.Namespace) -> BenchResult:
                 result.samples["producer_performance_load_size"] = same
             result.figure("load_script_events_per_s", load["events_per_s"], "events/s")
             result.figure("load_vs_producer_perf", ratio(load["events_per_s"], same["records_per_s"]), "x")
+            if load["synchronous"]:  # profile: what the per-message flush costs
+                unsynced = measure_load_script(factory, opts.load_events, opts.load_timeout, workdir, synchronous=False)
+                result.profile["load_script"] = {
+                    "as_configured (synchronous=True: flush after every message)": load,
+                    "same with synchronous=False": unsynced,
+                }
         finally:
             env.delete_topics(topics)
     steps = sweep(factory, opts.rates, opts.rate_seconds, result)
