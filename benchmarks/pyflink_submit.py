@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -24,6 +25,56 @@ from benchmarks.taskrun import bench_dag, run_task
 
 BENCH_JOB = Path(__file__).resolve().parent / "jobs" / "pyflink_datagen.py"
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A PyFlink job to submit: its file, its arguments and the topics it needs.
+
+    :param path: the job file.
+    :param args: program arguments; ``{name}``, ``{source_topic}`` and ``{sink_topic}`` are filled in per run
+        (``{name}`` is the unique job name the benchmark finds and cancels the job by).
+    :param topics: topic roles to create once (``source_topic``, ``sink_topic``).
+    """
+
+    path: Path
+    args: tuple[str, ...]
+    topics: tuple[str, ...] = ()
+
+    def arguments(self, name: str, topics: dict[str, str]) -> list[str]:
+        """The arguments of one run.
+
+        :param name: the run's unique job name.
+        :param topics: topic role -> name.
+        """
+        return [arg.format(name=name, **topics) for arg in self.args]
+
+
+PRESETS = {
+    "datagen": JobSpec(BENCH_JOB, ("{name}",)),
+    "orders_enrichment": JobSpec(
+        env.ROOT / "include" / "pyflink" / "orders_enrichment" / "v1.py",
+        ("--source-topic", "{source_topic}", "--sink-topic", "{sink_topic}", "--consumer-group", "{name}",
+         "--job-name", "{name}"),
+        ("source_topic", "sink_topic"),
+    ),
+}  # fmt: skip
+"""``--pyflink-job`` presets: the benchmark's datagen job (default) and the project's orders_enrichment v1."""
+
+
+def job_spec(job: str | None, args: list[str]) -> JobSpec:
+    """The job to submit from ``--pyflink-job`` (a preset or a file) and ``--pyflink-arg``.
+
+    :param job: a preset name, a file, or ``None`` for ``datagen``.
+    :param args: program arguments for a file (``{name}`` is filled in with the unique job name).
+    :raises FileNotFoundError: for a file that does not exist.
+    """
+    if job is None or job in PRESETS:
+        return PRESETS[job or "datagen"]
+    path = Path(job).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"--pyflink-job {job!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
+    return JobSpec(path, tuple(args))
 
 
 def python_jar() -> Path:
@@ -68,9 +119,10 @@ def job_id_by_name(name: str) -> str:
 class PyFlinkMethods:
     """The three ways of submitting, each returning a timed :class:`Sample`."""
 
-    def __init__(self, job_file: Path, job_args: list[str], poll: float, timeout: float) -> None:
-        self.job_file = job_file
-        self.job_args = job_args
+    def __init__(self, job: JobSpec, topics: dict[str, str], poll: float, timeout: float) -> None:
+        self.job = job
+        self.job_file = job.path
+        self.topics = topics
         self.poll = poll
         self.timeout = timeout
         self.jar = python_jar()
@@ -92,7 +144,7 @@ class PyFlinkMethods:
                 task_id="submit",
                 py_file=str(self.job_file),
                 python_jar=str(self.jar),
-                program_args=[*self.job_args, name],
+                program_args=self.job.arguments(name, self.topics),
                 wait_for_running=True,
                 poll_interval=self.poll,
                 wait_timeout=self.timeout,
@@ -116,7 +168,14 @@ class PyFlinkMethods:
 
         name = self._name("cli")
         command = shlex.join(
-            [str(env.FLINK_HOME / "bin" / "flink"), "run", "-d", "-py", str(self.job_file), *self.job_args, name]
+            [
+                str(env.FLINK_HOME / "bin" / "flink"),
+                "run",
+                "-d",
+                "-py",
+                str(self.job_file),
+                *self.job.arguments(name, self.topics),
+            ]
         )
         with bench_dag("bench_pyflink_submit"):
             task = BashOperator(task_id="flink_run", bash_command=command, env=self.cli_env, append_env=False)
@@ -139,7 +198,7 @@ class PyFlinkMethods:
         """``POST /jars/{id}/run`` with the PythonDriver, then polling until RUNNING."""
         name = self._name("rest")
         began = time.monotonic()
-        args = ["-py", str(self.job_file), *self.job_args, name]
+        args = ["-py", str(self.job_file), *self.job.arguments(name, self.topics)]
         with requests.Session() as session:
             resp = session.post(
                 f"{env.REST_URL}/jars/{self.jar_id}/run",
@@ -191,16 +250,22 @@ def run(opts: argparse.Namespace) -> BenchResult:
         ``pyflink_arg``.
     """
     result = BenchResult("pyflink_submit", "PyFlink submit -> RUNNING: operator vs `flink run -d -py` vs raw REST")
-    job_file = Path(opts.pyflink_job).resolve() if opts.pyflink_job else BENCH_JOB
-    methods = PyFlinkMethods(job_file, list(opts.pyflink_arg or []), opts.poll_interval, opts.submit_timeout)
-    result.notes += methods.notes
-    result.notes.append(f"job: {job_file.relative_to(env.ROOT) if job_file.is_relative_to(env.ROOT) else job_file}")
-    samples, errors = interleave(
-        {"operator": methods.operator, "cli": methods.cli, "rest": methods.rest},
-        repeats=opts.repeats,
-        warmup=opts.warmup,
-        between=methods.cleanup,
-    )
+    job = job_spec(opts.pyflink_job, list(opts.pyflink_arg or []))
+    topics = {role: env.unique(f"bench-pyflink-{role.split('_')[0]}") for role in job.topics}
+    env.create_topics(topics.values())
+    try:
+        methods = PyFlinkMethods(job, topics, opts.poll_interval, opts.submit_timeout)
+        result.notes += methods.notes
+        shown = job.path.relative_to(env.ROOT) if job.path.is_relative_to(env.ROOT) else job.path
+        result.notes.append(f"job: {shown} {' '.join(job.args)}")
+        samples, errors = interleave(
+            {"operator": methods.operator, "cli": methods.cli, "rest": methods.rest},
+            repeats=opts.repeats,
+            warmup=opts.warmup,
+            between=methods.cleanup,
+        )
+    finally:
+        env.delete_topics(topics.values())
     record_methods(result, samples, errors)
     op, cli, raw = (result.figures.get(f"{m}_median_s") for m in ("operator", "cli", "rest"))
     result.figure("speedup_vs_cli", ratio(cli, op), "x")

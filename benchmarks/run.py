@@ -83,9 +83,17 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--poll-interval", type=float, default=0.2, help="seconds between job-state polls, all methods")
     sub.add_argument("--submit-timeout", type=float, default=180, help="seconds one submission may take")
     sub.add_argument(
-        "--pyflink-job", default=None, help="PyFlink job file (default benchmarks/jobs/pyflink_datagen.py)"
+        "--pyflink-job",
+        default=None,
+        help="PyFlink job: preset 'datagen' (default, benchmarks/jobs/pyflink_datagen.py), 'orders_enrichment' "
+        "(include/pyflink/orders_enrichment/v1.py with fresh topics) or a job file",
     )
-    sub.add_argument("--pyflink-arg", action="append", default=[], help="program argument for the job (repeatable)")
+    sub.add_argument(
+        "--pyflink-arg",
+        action="append",
+        default=[],
+        help="program argument for a job file (repeatable; {name} becomes the unique job name): --pyflink-arg={name}",
+    )
     sub.add_argument("--sql-script", default=None, help="SQL script (default: the phase-0 scenario, see README)")
     sub.add_argument("--sql-param", action="append", default=[], help="KEY=VALUE for the script's Jinja params")
 

@@ -1,0 +1,63 @@
+"""The benchmarks' command line: selection, quick sizes, flags; the PyFlink job presets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.pyflink_submit import BENCH_JOB, PRESETS, job_spec
+from benchmarks.run import BENCHMARKS, QUICK, parse_args
+
+pytestmark = pytest.mark.unit
+
+
+def test_all_benchmarks_run_in_order_by_default() -> None:
+    assert parse_args([]).selected == list(BENCHMARKS)
+
+
+def test_only_and_skip_keep_the_run_order() -> None:
+    assert parse_args(["--only", "throughput,pyflink_submit"]).selected == ["pyflink_submit", "throughput"]
+    assert "recovery" not in parse_args(["--skip", "recovery"]).selected
+    assert parse_args(["--only", "recovery,sensor", "--skip", "sensor"]).selected == ["recovery"]
+
+
+def test_unknown_benchmark_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "nope"])
+    assert "unknown benchmark(s) ['nope']" in capsys.readouterr().err
+
+
+def test_quick_shrinks_only_sizes_left_at_their_defaults() -> None:
+    quick = parse_args(["--quick", "--events", "1234"])
+    assert quick.events == 1234  # given explicitly: kept
+    assert quick.repeats == QUICK["repeats"] and quick.rates == QUICK["rates"]
+    assert parse_args([]).repeats == 5 and parse_args([]).warmup == 1
+
+
+@pytest.mark.parametrize("text", ["0", "-5"])
+def test_sizes_must_be_positive(text: str) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--repeats", text])
+
+
+def test_rates_are_sorted_numbers() -> None:
+    assert parse_args(["--rates", "5000,1e3,20000"]).rates == [1000, 5000, 20000]
+    with pytest.raises(SystemExit):
+        parse_args(["--rates", "fast"])
+    with pytest.raises(SystemExit):
+        parse_args(["--rates", "100,-1"])
+
+
+def test_pyflink_presets_and_job_files(tmp_path: Path) -> None:
+    assert job_spec(None, []) is PRESETS["datagen"] and PRESETS["datagen"].path == BENCH_JOB
+    enrichment = job_spec("orders_enrichment", [])
+    assert enrichment.topics == ("source_topic", "sink_topic")
+    args = enrichment.arguments("bench-x", {"source_topic": "in-1", "sink_topic": "out-1"})
+    assert args[args.index("--source-topic") + 1] == "in-1" and args[args.index("--job-name") + 1] == "bench-x"
+    job = tmp_path / "job.py"
+    job.write_text("print('job')\n")
+    custom = job_spec(str(job), ["--name", "{name}"])
+    assert custom.path == job and custom.arguments("n1", {}) == ["--name", "n1"]
+    with pytest.raises(FileNotFoundError, match="neither a preset"):
+        job_spec(str(tmp_path / "missing.py"), [])
