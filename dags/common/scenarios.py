@@ -1,0 +1,310 @@
+"""The SQL scenarios of phases 0 and 1: where their files are, which topics they use, how to render them.
+
+Each scenario is a folder of ``include/sql/`` holding its Jinja SQL template(s), a JSONL fixture (one Kafka
+message value per line, malformed ones included verbatim), the expected output of every sink and a README.
+Expected outputs that depend on settings (window size, watermark delay...) live in a sub-folder named after
+those settings, e.g. ``expected/window_size=10s,watermark_delay=2s/windows.jsonl``.
+
+Run ``python dags/common/scenarios.py render <scenario> <variant>`` to print a rendered script, e.g. to paste
+it into the SQL client without Airflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``common`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common.variables import PHASE0, PHASE1, Family, Settings, resolve
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
+"""``include/sql`` of this repository."""
+
+
+class ScenarioCheckError(AssertionError):
+    """A scenario's own invariant does not hold (e.g. clean + DLQ rows != produced events)."""
+
+
+@dataclass(frozen=True)
+class Sink:
+    """A table a scenario writes, and how its output is read back.
+
+    :param name: the sink's name; its expected output is ``expected[/<settings>]/<name>.jsonl``
+        (``<name>.txt`` for print sinks).
+    :param topic: the topic role it writes to (``None`` for the print sink).
+    :param kind: ``append`` (every message is a row), ``upsert`` (messages are compacted by Kafka key, a
+        null value deletes: the result is the table's final state) or ``print`` (TaskManager stdout lines).
+    """
+
+    name: str
+    topic: str | None
+    kind: str = "append"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One SQL script of a scenario.
+
+    :param name: the variant's name; the template is ``<name>.sql.j2``.
+    :param sinks: the sinks its jobs write.
+    """
+
+    name: str
+    sinks: tuple[Sink, ...]
+
+    @property
+    def template(self) -> str:
+        """The template's file name."""
+        return f"{self.name}.sql.j2"
+
+
+Summary = Callable[[int, Mapping[str, list[Any]]], list[str]]
+"""Given the number of produced events and the rows of each sink, report lines (raise ScenarioCheckError)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario folder under ``include/sql``.
+
+    :param name: the folder's name, also the DAG's name after the ``flink_`` prefix.
+    :param family: the Variable family its settings come from.
+    :param input_topic: the topic role the fixture is produced to.
+    :param variants: its SQL scripts.
+    :param params: the settings its expected output depends on.
+    :param summary: the scenario's own accounting, reported (and checked) after the comparison.
+    """
+
+    name: str
+    family: Family
+    input_topic: str
+    variants: tuple[Variant, ...]
+    params: tuple[str, ...] = ()
+    summary: Summary | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The scenario's folder."""
+        return SQL_DIR / self.name
+
+    @property
+    def fixture(self) -> Path:
+        """The JSONL fixture: one Kafka message value per line."""
+        return self.folder / "input.jsonl"
+
+    @property
+    def dag_id(self) -> str:
+        """The id of the DAG that runs it."""
+        return f"flink_{self.name}"
+
+    def variant(self, name: str) -> Variant:
+        """The variant called ``name``.
+
+        :param name: e.g. ``dead_letter``.
+        """
+        return next(v for v in self.variants if v.name == name)
+
+    @property
+    def sinks(self) -> tuple[Sink, ...]:
+        """Every sink of every variant."""
+        return tuple(sink for variant in self.variants for sink in variant.sinks)
+
+    def topics(self) -> tuple[str, ...]:
+        """The topic roles the scenario uses: its input and every Kafka sink."""
+        return (self.input_topic, *(sink.topic for sink in self.sinks if sink.topic))
+
+    def expected_dir(self, settings: Settings) -> Path:
+        """Where the expected outputs for these settings are.
+
+        :param settings: the run's settings.
+        """
+        if not self.params:
+            return self.folder / "expected"
+        key = ",".join(f"{name}={settings.duration(name).text}" for name in self.params)
+        return self.folder / "expected" / key
+
+    def expected_path(self, sink: Sink, settings: Settings) -> Path:
+        """The expected output of one sink for these settings (it may not exist for custom settings).
+
+        :param sink: the sink.
+        :param settings: the run's settings.
+        """
+        return self.expected_dir(settings) / f"{sink.name}.{'txt' if sink.kind == 'print' else 'jsonl'}"
+
+
+def template_context(scenario: Scenario, variant: Variant, settings: Settings) -> dict[str, Any]:
+    """The names a scenario template can use.
+
+    ``topics.<role>`` (this run's topic names), ``bootstrap_servers``, ``startup_mode``, ``group_id``,
+    ``parallelism``, ``job_name``, ``print_identifier``, ``run_tag``, and for phase 1 ``window_size``,
+    ``window_slide``, ``watermark_delay`` (each with ``.sql``, the interval literal, and ``.ms``).
+
+    :param scenario: the scenario.
+    :param variant: the script being rendered.
+    :param settings: the run's settings.
+    """
+    tag = settings.tag
+    context: dict[str, Any] = {
+        "topics": settings.topics,
+        "bootstrap_servers": settings.bootstrap_servers,
+        "startup_mode": settings.values["startup_mode"],
+        "group_id": f"flink-{scenario.name}-{variant.name}-{tag}",
+        "parallelism": settings.values["parallelism"],
+        "job_name": f"{scenario.name}.{variant.name}.{tag}",
+        "print_identifier": f"{scenario.name}-{tag}",
+        "run_tag": tag,
+    }
+    for name in ("window_size", "window_slide", "watermark_delay"):
+        if name in settings.values:
+            context[name] = settings.duration(name)
+    return context
+
+
+def render(scenario: Scenario, variant: Variant, settings: Settings, **overrides: Any) -> str:
+    """Render a scenario's SQL template.
+
+    :param scenario: the scenario.
+    :param variant: which script.
+    :param settings: the run's settings.
+    :param overrides: context values to replace, e.g. ``parallelism`` for the slots failure check.
+    """
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(scenario.folder),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    context = {**template_context(scenario, variant, settings), **overrides}
+    return env.get_template(variant.template).render(**context)
+
+
+def _malformed_summary(produced: int, rows: Mapping[str, list[Any]]) -> list[str]:
+    lines = []
+    if "parsed" in rows:
+        parsed = len(rows["parsed"])
+        lines.append(
+            f"(a) json.ignore-parse-errors: {produced} events produced, {parsed} rows parsed, "
+            f"{produced - parsed} dropped silently"
+        )
+    if "clean" in rows and "dlq" in rows:
+        clean, dlq = len(rows["clean"]), len(rows["dlq"])
+        lines.append(f"(b) dead letters: {clean} clean + {dlq} in the DLQ = {clean + dlq} of {produced} produced")
+        if clean + dlq != produced:
+            raise ScenarioCheckError(f"clean ({clean}) + DLQ ({dlq}) != produced ({produced}): events were lost")
+    return lines
+
+
+def _late_summary(produced: int, rows: Mapping[str, list[Any]]) -> list[str]:
+    in_windows = sum(int(row["events"]) for row in rows["windows"])
+    late = len(rows["late"])
+    if in_windows + late != produced:
+        raise ScenarioCheckError(
+            f"events counted in windows ({in_windows}) + late events ({late}) != produced ({produced})"
+        )
+    return [f"{in_windows} events counted in windows + {late} captured as late = {produced} produced"]
+
+
+def _dedup_summary(produced: int, rows: Mapping[str, list[Any]]) -> list[str]:
+    first = {row["order_id"] for row in rows["first"]}
+    last = {row["order_id"] for row in rows["last"]}
+    lines = [f"{produced} events; keep-first kept {len(first)} orders, keep-last {len(last)}"]
+    if last - first:
+        lines.append(
+            f"orders missing from keep-first (their first event was late for the watermark): {sorted(last - first)}"
+        )
+    return lines
+
+
+PHASE0_PRINT = Scenario(
+    name="phase0_print",
+    family=PHASE0,
+    input_topic="input",
+    variants=(Variant("print", (Sink("print", None, "print"),)),),
+)
+MALFORMED_JSON = Scenario(
+    name="phase1_malformed_json",
+    family=PHASE1,
+    input_topic="malformed_input",
+    variants=(
+        Variant("ignore_parse_errors", (Sink("parsed", "malformed_parsed"),)),
+        Variant("dead_letter", (Sink("clean", "malformed_clean"), Sink("dlq", "malformed_dlq"))),
+    ),
+    summary=_malformed_summary,
+)
+SCHEMA_EVOLUTION = Scenario(
+    name="phase1_schema_evolution",
+    family=PHASE1,
+    input_topic="schema_input",
+    variants=(Variant("schema_evolution", (Sink("v1", "schema_v1"), Sink("v2", "schema_v2"))),),
+)
+EVENT_TIME_WATERMARKS = Scenario(
+    name="phase1_event_time_watermarks",
+    family=PHASE1,
+    input_topic="event_time_input",
+    variants=(Variant("windows", (Sink("tumble", "event_time_tumble"), Sink("hop", "event_time_hop"))),),
+    params=("window_size", "window_slide", "watermark_delay"),
+)
+DEDUP = Scenario(
+    name="phase1_dedup",
+    family=PHASE1,
+    input_topic="dedup_input",
+    variants=(Variant("dedup", (Sink("first", "dedup_first"), Sink("last", "dedup_last", "upsert"))),),
+    params=("watermark_delay",),
+    summary=_dedup_summary,
+)
+LATE_EVENTS = Scenario(
+    name="phase1_late_events",
+    family=PHASE1,
+    input_topic="late_input",
+    variants=(Variant("late_events", (Sink("windows", "late_windows"), Sink("late", "late_events"))),),
+    params=("window_size", "watermark_delay"),
+    summary=_late_summary,
+)
+FAILURE_CHECKS = Scenario(
+    name="phase1_failure_checks",
+    family=PHASE1,
+    input_topic="failure_input",
+    variants=(
+        Variant("strict_json", (Sink("output", "failure_output"),)),
+        Variant("too_many_slots", ()),
+        Variant("bad_sql", ()),
+    ),
+)
+
+SCENARIOS = {s.name: s for s in (PHASE0_PRINT, MALFORMED_JSON, SCHEMA_EVOLUTION, EVENT_TIME_WATERMARKS, DEDUP,
+                                 LATE_EVENTS, FAILURE_CHECKS)}  # fmt: skip
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    """``render <scenario> <variant> [--set key=json] [--tag t]``: print a rendered script."""
+    parser = argparse.ArgumentParser(description="Render a scenario's SQL script with the Variable defaults.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmd = sub.add_parser("render", help="print the rendered SQL")
+    cmd.add_argument("scenario", choices=sorted(SCENARIOS))
+    cmd.add_argument("variant")
+    cmd.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON",
+        help="""override a setting, e.g. --set window_size='"20s"' or --set topics='{"late_input": "x"}'""",
+    )  # fmt: skip
+    cmd.add_argument("--tag", default="manual", help="the run suffix appended to topic names")
+    cmd.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers as Flink sees them")
+    args = parser.parse_args(argv)
+    scenario = SCENARIOS[args.scenario]
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    settings = resolve(scenario.family, None, overrides, tag=args.tag, connection_bootstrap=lambda _: args.bootstrap)
+    print(render(scenario, scenario.variant(args.variant), settings), end="")
+
+
+if __name__ == "__main__":
+    _main()

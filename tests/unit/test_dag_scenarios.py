@@ -1,0 +1,128 @@
+"""The scenario catalogue (dags/common/scenarios.py) and the files of include/sql it points to."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_flink_provider.protocol.statements import split_statements
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "dags"))
+
+from common.fixtures import fixture_lines  # noqa: E402
+from common.scenarios import (  # noqa: E402
+    DEDUP,
+    EVENT_TIME_WATERMARKS,
+    FAILURE_CHECKS,
+    LATE_EVENTS,
+    SCENARIOS,
+    SQL_DIR,
+    Scenario,
+    render,
+)
+from common.variables import Settings, resolve  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+ALL = sorted(SCENARIOS.values(), key=lambda s: s.name)
+DOCUMENTED_SETTINGS = {
+    EVENT_TIME_WATERMARKS.name: [None, {"window_size": "20s", "window_slide": "10s"}],
+    DEDUP.name: [None, {"watermark_delay": "0s"}],
+    LATE_EVENTS.name: [None, {"watermark_delay": "5s"}],
+}
+
+
+def settings(scenario: Scenario, conf: dict[str, Any] | None = None) -> Settings:
+    return resolve(scenario.family, None, conf, tag="feedbeef", connection_bootstrap=lambda _: "127.0.0.1:9092")
+
+
+def test_every_folder_is_a_scenario() -> None:
+    assert sorted(p.name for p in SQL_DIR.iterdir() if p.is_dir()) == sorted(SCENARIOS)
+
+
+@pytest.mark.parametrize("scenario", ALL, ids=lambda s: s.name)
+def test_scenario_folder_has_its_files(scenario: Scenario) -> None:
+    assert (scenario.folder / "README.md").is_file()
+    assert fixture_lines(scenario.fixture), "the fixture is empty"
+    for variant in scenario.variants:
+        assert (scenario.folder / variant.template).is_file()
+    if scenario is FAILURE_CHECKS:
+        return  # its jobs fail on purpose: no expected rows
+    for conf in DOCUMENTED_SETTINGS.get(scenario.name, [None]):
+        for sink in scenario.sinks:
+            path = scenario.expected_path(sink, settings(scenario, conf))
+            assert path.is_file(), f"missing expected output {path.relative_to(ROOT)}"
+
+
+@pytest.mark.parametrize("scenario", ALL, ids=lambda s: s.name)
+def test_templates_render_and_split(scenario: Scenario) -> None:
+    run = settings(scenario)
+    for variant in scenario.variants:
+        sql = render(scenario, variant, run)
+        statements = split_statements(sql)
+        assert statements, variant.name
+        assert "{{" not in sql and "{%" not in sql
+        assert f"'{run.topics[scenario.input_topic]}'" in sql
+        for sink in variant.sinks:
+            if sink.topic:
+                assert f"'{run.topics[sink.topic]}'" in sql, sink.name
+        assert any(s.text.upper().startswith(("INSERT", "EXECUTE STATEMENT SET")) for s in statements)
+
+
+@pytest.mark.parametrize("scenario", ALL, ids=lambda s: s.name)
+def test_expected_jsonl_rows_are_json_objects(scenario: Scenario) -> None:
+    for path in scenario.folder.glob("expected/**/*.jsonl"):
+        for line in path.read_text().splitlines():
+            assert isinstance(json.loads(line), dict), path
+
+
+def test_window_and_watermark_settings_reach_the_sql() -> None:
+    sql = render(EVENT_TIME_WATERMARKS, EVENT_TIME_WATERMARKS.variants[0], settings(
+        EVENT_TIME_WATERMARKS, {"window_size": "2 min", "window_slide": "30s", "watermark_delay": "7s"}))  # fmt: skip
+    assert "WATERMARK FOR event_time AS event_time - INTERVAL '7' SECOND" in sql
+    assert "TUMBLE(TABLE readings, DESCRIPTOR(event_time), INTERVAL '2' MINUTE)" in sql
+    assert "HOP(TABLE readings, DESCRIPTOR(event_time), INTERVAL '30' SECOND, INTERVAL '2' MINUTE)" in sql
+
+
+def test_late_capture_uses_the_window_size_in_milliseconds() -> None:
+    sql = render(LATE_EVENTS, LATE_EVENTS.variants[0], settings(LATE_EVENTS, {"window_size": "1 min"}))
+    assert "TO_TIMESTAMP_LTZ(ts_ms - MOD(ts_ms, 60000) + 60000, 3) AS window_end" in sql
+    assert "TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '1' MINUTE)" in sql
+
+
+def test_startup_mode_and_parallelism_reach_the_sql() -> None:
+    scenario = SCENARIOS["phase1_malformed_json"]
+    sql = render(scenario, scenario.variants[0], settings(scenario, {"startup_mode": "latest-offset",
+                                                                      "parallelism": 2}))  # fmt: skip
+    assert "'scan.startup.mode' = 'latest-offset'" in sql
+    assert "SET 'parallelism.default' = '2';" in sql
+
+
+def test_job_names_carry_the_run_tag() -> None:
+    for scenario in ALL:
+        for variant in scenario.variants:
+            if "pipeline.name" in render(scenario, variant, settings(scenario)):
+                assert ".feedbeef" in render(scenario, variant, settings(scenario))
+
+
+def test_expected_outputs_follow_the_settings() -> None:
+    default = EVENT_TIME_WATERMARKS.expected_dir(settings(EVENT_TIME_WATERMARKS))
+    assert default.name == "window_size=10s,window_slide=5s,watermark_delay=2s"
+    malformed = SCENARIOS["phase1_malformed_json"]
+    assert malformed.expected_dir(settings(malformed)).name == "expected"
+
+
+def test_render_cli_prints_the_script() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "dags" / "common" / "scenarios.py"), "render", "phase1_late_events", "late_events",
+         "--set", 'watermark_delay="5s"', "--tag", "cli"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "event_time - INTERVAL '5' SECOND" in out
+    assert "'phase1-late-input-cli'" in out
