@@ -17,11 +17,18 @@ Try it: ``airflow dags test flink_deploy_pyflink -c '{"version": "v1"}'``.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowFailException
+
+# The DAG processor puts the dags folder on sys.path, a plain DagBag does not.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parent))
+
 from common import phase4
 
 from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator

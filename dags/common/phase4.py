@@ -556,12 +556,13 @@ def kafka_bootstrap(conn_id: str) -> str | None:
     return str(value) if value else None
 
 
-def settings_for_run(context: Context) -> PyflinkSettings:
+def settings_for_run(context: Context, *, params: Sequence[str] = ()) -> PyflinkSettings:
     """Read the Variable, the run conf and the Kafka connection; validate (run time only).
 
     :param context: the task's context.
+    :param params: names of the DAG's params: run conf keys that are not settings.
     """
-    conf = dict(context["dag_run"].conf or {})
+    conf = {key: value for key, value in (context["dag_run"].conf or {}).items() if key not in params}
     return resolve_pyflink(read_json_variable(PYFLINK_VARIABLE), conf, kafka_bootstrap=kafka_bootstrap)
 
 
@@ -773,6 +774,47 @@ def ensure_stopped(hook: Any, job_id: str, log: Any, *, timeout: float = 120, po
         time.sleep(poll)
     log.info("Job %s is %s", job_id, state)
     return str(state)
+
+
+# --- restore points ---------------------------------------------------------------------------------------
+
+
+def local_path(location: str) -> Path | None:
+    """The local directory of a ``file:`` URI or absolute path; ``None`` for remote storage (s3://...).
+
+    :param location: a savepoint/checkpoint location.
+    """
+    if location.startswith("file:"):
+        return Path(re.sub(r"^file:(//)?", "", location))
+    return Path(location) if location.startswith("/") else None
+
+
+def check_snapshot(location: str) -> str:
+    """Check that a savepoint or retained checkpoint exists (its ``_metadata``), when it is on local disk.
+
+    :param location: the snapshot's location.
+    :raises VariableError: a local snapshot without ``_metadata``, or not a location at all.
+    """
+    _location(location)
+    path = local_path(location)
+    if path is not None and not (path / "_metadata").is_file():
+        raise VariableError(f"{location} is not a savepoint or checkpoint: {path / '_metadata'} does not exist")
+    return location
+
+
+def latest_retained_checkpoint(checkpoint_dir: str, job_id: str) -> str | None:
+    """The newest retained checkpoint of a job in a local checkpoint directory (``<dir>/<job>/chk-N``).
+
+    For jobs the REST API has forgotten (``jobstore.expiration-time``).
+
+    :param checkpoint_dir: the checkpoint storage (``execution.checkpointing.dir``).
+    :param job_id: the job whose checkpoints to look at.
+    """
+    root = local_path(checkpoint_dir)
+    if root is None:
+        return None
+    done = [c for c in (root / job_id).glob("chk-*") if (c / "_metadata").is_file() and c.name[4:].isdigit()]
+    return str(max(done, key=lambda c: int(c.name[4:]))) if done else None
 
 
 # --- last good --------------------------------------------------------------------------------------------
