@@ -16,6 +16,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import (
+    DEAD_STATES,
     check_slots,
     parse_parallelism,
     push_job_id,
@@ -404,6 +405,11 @@ class FlinkJobSubmitOperator(BaseOperator):
         if sub.job_id:
             existing = rest.find_job(sub.job_id)
             job_id = sub.job_id
+            if existing is not None and str(existing.get("state")) in DEAD_STATES:
+                raise FlinkError(
+                    f"Flink job {job_id} already exists and is {existing.get('state')}: a job id is used once",
+                    hint="Leave job_id unset to get a fresh deterministic id per try generation, or pass a new one.",
+                )
         else:
             job_id, existing = resolve_job_id(rest, context, "job", self.log)
         if existing is not None:

@@ -219,8 +219,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
                     "Statement %d/%d (line %d, %s): %s", index, len(statements), statement.line, kind, preview
                 )
                 if kind == "job":
-                    check_slots(rest, parallelism, self.log)
-                    job_id = self._run_job_statement(context, rest, statement, index, len(statements))
+                    job_id = self._run_job_statement(context, rest, statement, index, len(statements), parallelism)
                     job_ids.append(job_id)
                     continue
                 if match := _SET_PARALLELISM.match(statement.text):
@@ -269,7 +268,13 @@ class FlinkSqlGatewayOperator(BaseOperator):
             raise locate_error(err, statement, index, total, self.sql) from err
 
     def _run_job_statement(
-        self, context: Context, rest: FlinkRestHook, statement: Statement, index: int, total: int
+        self,
+        context: Context,
+        rest: FlinkRestHook,
+        statement: Statement,
+        index: int,
+        total: int,
+        parallelism: int | None,
     ) -> str:
         """Submit a job statement under its deterministic id, or attach to the job of an earlier try."""
         gateway, session = self._gateway, self._session
@@ -286,6 +291,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
                     existing.get("state"),
                 )
                 return job_id
+            check_slots(rest, parallelism, self.log)
             gateway.configure_session(session, f"SET '{FIXED_JOB_ID_KEY}' = '{job_id}'")
             try:
                 result = self._run_statement(statement, index, total, row_limit=10)

@@ -301,6 +301,14 @@ def test_explicit_job_id_is_used(files: dict[str, str]) -> None:
     assert job_id == "abcdef0123456789abcdef0123456789"
 
 
+def test_explicit_job_id_of_a_dead_job_is_refused(files: dict[str, str]) -> None:
+    rest = FakeRest()
+    rest.add_job("a" * 32, "FAILED")
+    with pytest.raises(FlinkError, match="already exists and is FAILED"):
+        make_operator(rest, jar=files["jar"], job_id="a" * 32).execute(make_context())
+    assert "run_jar" not in rest.names()
+
+
 def test_running_job_with_the_same_name_fails_or_is_attached(files: dict[str, str]) -> None:
     rest = FakeRest()
     rest.add_job("f" * 32, "RUNNING", name="enrich")

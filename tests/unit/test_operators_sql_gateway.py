@@ -214,6 +214,14 @@ def test_too_much_parallelism_is_refused_before_the_insert(rest: FakeRest, gatew
     assert gateway.open_sessions == {}
 
 
+def test_retry_attaches_even_when_the_cluster_is_full(rest: FakeRest, gateway: FakeGateway) -> None:
+    script = "SET 'parallelism.default' = '2';\nINSERT INTO snk SELECT 1;"
+    first = make_operator(rest, gateway, sql=script).execute(make_context())
+    rest.slots_total = 1  # the job of the first try holds what there is
+
+    assert make_operator(rest, gateway, sql=script).execute(make_context()) == first
+
+
 def test_row_limit_truncates_results(rest: FakeRest, gateway: FakeGateway) -> None:
     gateway.rows["FROM big"] = (["n"], [[n] for n in range(10)])
     outcome = make_operator(rest, gateway, sql="SELECT n FROM big", result_row_limit=3).execute(make_context())
