@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk import BaseOperator
 
 from common.scenarios import SCENARIOS, ScenarioCheckError, render
 from common.variables import FAMILIES, Settings, VariableError, load_variable, resolve, run_tag
@@ -315,11 +315,12 @@ class ReportOperator(BaseOperator):
 class FindUnfinishedJobsOperator(BaseOperator):
     """This run's Flink jobs (their names end with the run tag) that are still alive, whatever failed.
 
-    Runs after everything else (trigger rule ALL_DONE); the XCom is the list the cancel task maps over.
+    A teardown task (see :func:`common.pipeline.cleanup`): it runs after everything else, whatever failed.
+    The XCom is the list the cancel task maps over.
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(task_id="find_unfinished_jobs", trigger_rule=TriggerRule.ALL_DONE, **kwargs)
+        super().__init__(task_id="find_unfinished_jobs", **kwargs)
 
     def execute(self, context: Context) -> list[str]:
         """List jobs over Flink's REST API and keep this run's live ones."""

@@ -4,7 +4,8 @@ A scenario DAG runs: validate_settings (the Variable, before anything else) -> c
 produce_fixture (ProduceToTopicOperator) -> per SQL script: render_<v> -> submit_<v>
 (FlinkSqlGatewayOperator) -> jobs_<v> -> wait_running_<v> -> wait_finished_<v> (FlinkJobStateSensor, one
 per job) -> consume_<sink> (ConsumeFromTopicOperator) -> compare_<v> -> report. Whatever happens,
-find_unfinished_jobs then cancel_jobs (FlinkCancelJobOperator) cancel this run's jobs that are still alive.
+find_unfinished_jobs then cancel_jobs (FlinkCancelJobOperator), teardown tasks, cancel this run's jobs that
+are still alive.
 
 Nothing here does I/O when a DAG file is parsed: files, Variables and connections are read by the tasks.
 """
@@ -15,7 +16,6 @@ from typing import Any
 
 from airflow.providers.apache.kafka.operators.consume import ConsumeFromTopicOperator
 from airflow.providers.apache.kafka.operators.produce import ProduceToTopicOperator
-from airflow.sdk import TriggerRule
 
 from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
 from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
@@ -118,15 +118,16 @@ def consume_sink(sink_name: str, topic_role: str) -> ConsumeFromTopicOperator:
 
 
 def cleanup(after: list[Any]) -> None:
-    """find_unfinished_jobs -> cancel_jobs, after everything else, on success and on failure.
+    """find_unfinished_jobs -> cancel_jobs: teardown tasks that run after everything else, on success and on
+    failure alike, and do not decide the run's state (a failed run stays failed, a good one succeeds).
 
     :param after: the tasks to wait for.
     """
     alive = FindUnfinishedJobsOperator()
+    cancel = FlinkCancelJobOperator.partial(task_id="cancel_jobs", timeout=60).expand(job_id=alive.output)
     after >> alive
-    FlinkCancelJobOperator.partial(task_id="cancel_jobs", trigger_rule=TriggerRule.ALL_DONE, timeout=60).expand(
-        job_id=alive.output
-    )
+    alive.as_teardown()
+    cancel.as_teardown()
 
 
 def scenario_tasks(scenario: Scenario) -> None:

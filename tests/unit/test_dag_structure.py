@@ -129,8 +129,7 @@ def test_pipeline_order(dags: dict[str, Any], dag_id: str) -> None:
         variant = compare.removeprefix("compare_")
         assert {"produce_fixture", f"submit_{variant}", f"wait_running_{variant}"} <= upstream(compare)
     assert {t.task_id for t in dag.tasks if t.task_id.startswith("compare_")} <= upstream("report")
-    cancel = dag.get_task("cancel_jobs")
-    assert cancel.trigger_rule == "all_done" and dag.get_task("find_unfinished_jobs").trigger_rule == "all_done"
+    assert dag.get_task("cancel_jobs").is_teardown and dag.get_task("find_unfinished_jobs").is_teardown
     assert "report" in upstream("cancel_jobs")
 
 
