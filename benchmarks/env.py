@@ -278,7 +278,7 @@ def kafka_admin() -> Any:
     """A confluent-kafka AdminClient for the stack's broker."""
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": BOOTSTRAP})
+    return AdminClient({"bootstrap.servers": BOOTSTRAP, "log_level": 4})
 
 
 def create_topics(names: Iterable[str], *, partitions: int = 1, config: Mapping[str, str] | None = None) -> None:

@@ -129,7 +129,7 @@ def producer(**overrides: Any) -> Any:
     """
     from confluent_kafka import Producer
 
-    return Producer({"bootstrap.servers": env.BOOTSTRAP, "linger.ms": 5, **overrides})
+    return Producer({"bootstrap.servers": env.BOOTSTRAP, "linger.ms": 5, "log_level": 4, **overrides})
 
 
 def produce_all(topic: str, values: Iterable[bytes]) -> int:
@@ -271,6 +271,7 @@ class OutputReader:
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed" if self.read_committed else "read_uncommitted",
                 "fetch.max.bytes": 52_428_800,
+                "log_level": 4,
             }
         )
         consumer.assign([TopicPartition(self.topic, 0, 0)])

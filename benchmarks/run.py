@@ -188,6 +188,23 @@ def stack_problems() -> list[str]:
     return problems
 
 
+def redirect_task_logs(path: Path) -> Path:
+    """Send the log lines of the operators under test (Airflow's handlers on stdout/stderr) to a file.
+
+    In a real task they go to the task's log file too; on the console they would bury the progress lines.
+
+    :param path: the log file.
+    """
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = path.open("a", encoding="utf-8")
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) in (sys.stdout, sys.stderr):
+            handler.setStream(stream)
+    return path
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -213,7 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     signal.signal(signal.SIGTERM, _interrupt)
     results: list[BenchResult] = []
+    task_log = redirect_task_logs(opts.out.with_suffix(".log"))
     print(f"[bench] run {env.RUN_ID}: {', '.join(opts.selected)}{' (quick sizes)' if opts.quick else ''}", flush=True)
+    print(f"[bench] task logs: {task_log}", flush=True)
     try:
         for name in opts.selected:
             results.append(run_one(name, opts))

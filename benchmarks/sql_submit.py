@@ -53,7 +53,7 @@ def phase0_script(tag: str) -> Script:
 
     scenario = SCENARIOS["phase0_print"]
     variant = scenario.variants[0]
-    settings = resolve(scenario.family, None, None, tag=tag, connection_bootstrap=env.BOOTSTRAP)
+    settings = resolve(scenario.family, None, None, tag=tag, connection_bootstrap=lambda conn_id: env.BOOTSTRAP)
     topics = [settings.topics[role] for role in scenario.topics()]
     return Script(render(scenario, variant, settings), topics, tag)
 
