@@ -179,6 +179,12 @@ def assemble_flink_home(pyflink_dir: Path, flink_jars: Path) -> None:
     :param pyflink_dir: the installed pyflink package
     :param flink_jars: the jars Maven fetched for the ``flink`` profile
     """
+    marker = FLINK_HOME / ".assembled"
+    key = f"{pyflink_dir}\n{(flink_jars / '.versions').read_text()}"
+    if marker.exists() and marker.read_text() == key:
+        step("Flink home already assembled")
+        write_flink_conf(pyflink_dir / "conf")
+        return
     step(f"assembling Flink home in {FLINK_HOME.relative_to(ROOT)}")
     for sub in ("lib", "opt", "bin"):
         shutil.rmtree(FLINK_HOME / sub, ignore_errors=True)
@@ -192,6 +198,7 @@ def assemble_flink_home(pyflink_dir: Path, flink_jars: Path) -> None:
         sub = "opt" if jar.name.startswith("flink-sql-gateway") else "lib"
         (FLINK_HOME / sub / jar.name).symlink_to(jar)
     write_flink_conf(pyflink_dir / "conf")
+    marker.write_text(key)
 
 
 def write_flink_conf(wheel_conf: Path) -> None:
@@ -335,8 +342,14 @@ def kafka_healthy() -> bool:
     return bool(meta.brokers)
 
 
-def flink_healthy() -> bool:
-    """/overview shows at least one TaskManager with free slots."""
+def jobmanager_healthy() -> bool:
+    """The JobManager's REST API answers /overview."""
+    overview = http_json(f"http://{HOST}:{PORTS['flink_rest']}/overview")
+    return bool(overview and "flink-version" in overview)
+
+
+def taskmanager_healthy() -> bool:
+    """/overview shows at least one TaskManager with slots."""
     overview = http_json(f"http://{HOST}:{PORTS['flink_rest']}/overview")
     return bool(overview and overview.get("taskmanagers", 0) >= 1 and overview.get("slots-total", 0) > 0)
 
@@ -350,24 +363,54 @@ def gateway_healthy() -> bool:
 
 @dataclass(frozen=True)
 class Component:
-    """A service of the stack: how to tell it is healthy and where it logs."""
+    """A service of the stack: how to start it, how to tell it is healthy, and where it logs.
+
+    :param name: shown in progress lines and errors
+    :param ports: TCP ports it listens on, which must be free before it starts
+    :param healthy: its health check
+    :param log: its log file, or the directory of its logs
+    :param pid_globs: its PID files under .stack/run
+    :param start: starts it in the background
+    :param timeout: seconds it gets to become healthy
+    :param log_pattern: which log of a log directory to show when it does not
+    """
 
     name: str
     ports: tuple[int, ...]
     healthy: Callable[[], bool]
     log: Path
     pid_globs: tuple[str, ...]
+    start: Callable[[], None] = lambda: None
+    timeout: float = 90
+    log_pattern: str = "*.log"
 
 
-def components() -> list[Component]:
-    """The stack's services in start order."""
+def flink_script(name: str) -> Callable[[], None]:
+    """A starter that runs one of Flink's daemon scripts with our environment.
+
+    :param name: e.g. ``jobmanager.sh``
+    """
+    return lambda: run([str(FLINK_HOME / "bin" / name), "start"], env=flink_env())
+
+
+def components(server_properties: Path | None = None) -> list[Component]:
+    """The stack's services in start order.
+
+    The TaskManager is a component of its own: when it dies (e.g. a job ran it out of memory) while the
+    JobManager lives on, `up` starts just a new TaskManager.
+
+    :param server_properties: Kafka's config, needed to start Kafka
+    """
     flink_logs = LOGS / "flink"
     return [
         Component("kafka", (PORTS["kafka"], PORTS["kafka_controller"]), kafka_healthy, LOGS / "kafka" / "server.log",
-                  ("kafka.pid",)),
-        Component("flink", (PORTS["flink_rest"],), flink_healthy, flink_logs,
-                  ("flink-*-standalonesession.pid", "flink-*-taskexecutor.pid")),
-        Component("sql-gateway", (PORTS["sql_gateway"],), gateway_healthy, flink_logs, ("flink-*-sql-gateway.pid",)),
+                  ("kafka.pid",), lambda: start_kafka(server_properties or KAFKA_CONF / "server.properties")),
+        Component("flink-jobmanager", (PORTS["flink_rest"],), jobmanager_healthy, flink_logs,
+                  ("flink-*-standalonesession.pid",), flink_script("jobmanager.sh"), 120, "*standalonesession*.log"),
+        Component("flink-taskmanager", (), taskmanager_healthy, flink_logs,
+                  ("flink-*-taskexecutor.pid",), flink_script("taskmanager.sh"), 120, "*taskexecutor*.log"),
+        Component("sql-gateway", (PORTS["sql_gateway"],), gateway_healthy, flink_logs,
+                  ("flink-*-sql-gateway.pid",), flink_script("sql-gateway.sh"), 90, "*sql-gateway*.log"),
     ]
 
 
@@ -397,23 +440,22 @@ def check_ports_free(component: Component) -> None:
             )
 
 
-def wait_healthy(component: Component, timeout: float, log_pattern: str = "*.log") -> None:
-    """Poll a component's health check until it passes or the timeout ends.
+def wait_healthy(component: Component) -> None:
+    """Poll a component's health check until it passes or its timeout ends.
 
     :param component: the component
-    :param timeout: seconds
-    :param log_pattern: which log to show on failure, for directories of logs
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + component.timeout
     started = time.monotonic()
     while time.monotonic() < deadline:
         if component.healthy():
             step(f"{component.name} is healthy ({time.monotonic() - started:.1f}s)")
             return
         time.sleep(0.5)
-    log = newest_log(component.log, log_pattern)
+    log = newest_log(component.log, component.log_pattern)
     raise StackError(
-        f"{component.name} did not become healthy within {timeout:.0f}s. Last lines of {log}:\n{log_tail(log)}"
+        f"{component.name} did not become healthy within {component.timeout:.0f}s. "
+        f"Last lines of {log}:\n{log_tail(log)}"
     )
 
 
@@ -448,27 +490,18 @@ def start_kafka(server_properties: Path) -> None:
     (RUN / "kafka.pid").write_text(f"{proc.pid}\n")
 
 
-def start_component(component: Component, server_properties: Path) -> None:
+def start_component(component: Component) -> None:
     """Start one component unless it is already healthy.
 
     :param component: the component
-    :param server_properties: Kafka's config, needed for kafka only
     """
     if component.healthy():
         step(f"{component.name} already running and healthy")
         return
     check_ports_free(component)
     step(f"starting {component.name}")
-    if component.name == "kafka":
-        start_kafka(server_properties)
-        wait_healthy(component, 90)
-    elif component.name == "flink":
-        run([str(FLINK_HOME / "bin" / "jobmanager.sh"), "start"], env=flink_env())
-        run([str(FLINK_HOME / "bin" / "taskmanager.sh"), "start"], env=flink_env())
-        wait_healthy(component, 120, "*standalonesession*.log")
-    else:
-        run([str(FLINK_HOME / "bin" / "sql-gateway.sh"), "start"], env=flink_env())
-        wait_healthy(component, 90, "*sql-gateway*.log")
+    component.start()
+    wait_healthy(component)
 
 
 def pids_of(component: Component) -> list[tuple[Path, int]]:
@@ -631,8 +664,8 @@ def cmd_up(skip_airflow: bool) -> None:
     assemble_flink_home(pyflink_dir, flink_jars)
     server_properties = write_kafka_conf()
     format_kafka_storage(server_properties)
-    for component in components():
-        start_component(component, server_properties)
+    for component in components(server_properties):
+        start_component(component)
     if not skip_airflow:
         ensure_airflow()
     step(f"stack is up in {time.monotonic() - started:.1f}s: Kafka {HOST}:{PORTS['kafka']}, "
@@ -660,7 +693,7 @@ def cmd_status() -> int:
         all_ok &= ok
         pids = ", ".join(str(pid) for _, pid in pids_of(component) if alive(pid)) or "-"
         ports = ",".join(str(p) for p in component.ports)
-        print(f"{component.name:<12} {'healthy' if ok else 'DOWN':<8} ports {ports:<10} pids {pids}")
+        print(f"{component.name:<18} {'healthy' if ok else 'DOWN':<8} ports {ports:<10} pids {pids}")
     return 0 if all_ok else 1
 
 

@@ -116,7 +116,8 @@ def run_pipeline(events: int) -> tuple[list[dict[str, Any]], str]:
     deadline = time.monotonic() + 60
     while len(got) < events // 2 and time.monotonic() < deadline:
         msg = consumer.poll(1.0)
-        if msg is not None and msg.error() is None:
-            got.append(json.loads(msg.value()))
+        value = msg.value() if msg is not None and msg.error() is None else None
+        if value is not None:
+            got.append(json.loads(value))
     consumer.close()
     return sorted(got, key=lambda r: r["id"]), state

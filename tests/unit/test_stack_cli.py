@@ -19,7 +19,7 @@ def test_busy_port_names_the_port_and_the_component(tmp_path: Path) -> None:
         port = squatter.getsockname()[1]
         component = cli.Component("sql-gateway", (port,), lambda: False, tmp_path / "none.log", ())
         with pytest.raises(cli.StackError) as err:
-            cli.start_component(component, tmp_path / "server.properties")
+            cli.start_component(component)
     message = str(err.value)
     assert f"port {port} on 127.0.0.1 is already in use" in message
     assert "sql-gateway cannot start" in message
@@ -29,10 +29,10 @@ def test_busy_port_names_the_port_and_the_component(tmp_path: Path) -> None:
 def test_unhealthy_component_reports_its_log_tail(tmp_path: Path) -> None:
     log = tmp_path / "flink.log"
     log.write_text("\n".join(f"line {i}" for i in range(100)) + "\nCaused by: java.net.BindException\n")
-    component = cli.Component("flink", (), lambda: False, log, ())
+    component = cli.Component("flink-taskmanager", (), lambda: False, log, (), timeout=0.6)
     with pytest.raises(cli.StackError) as err:
-        cli.wait_healthy(component, timeout=0.6)
-    assert "flink did not become healthy within 1s" in str(err.value)
+        cli.wait_healthy(component)
+    assert "flink-taskmanager did not become healthy within 1s" in str(err.value)
     assert "Caused by: java.net.BindException" in str(err.value)
     assert "line 60" not in str(err.value)
 
@@ -56,12 +56,32 @@ def test_generated_flink_config_binds_loopback_and_has_slots_and_state_dirs(
     assert conf["restart-strategy.type"] == '"exponential-delay"'
 
 
+def test_up_restarts_only_the_dead_part(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    started: list[str] = []
+    health = {"flink-jobmanager": True, "flink-taskmanager": False}
+
+    def component(name: str, ports: tuple[int, ...]) -> cli.Component:
+        def start() -> None:
+            started.append(name)
+            health[name] = True
+
+        return cli.Component(name, ports, lambda: health[name], tmp_path, (), start, timeout=2)
+
+    # The JobManager holds its port and is healthy; only the TaskManager (no port) is started again.
+    for part in (component("flink-jobmanager", (cli.PORTS["flink_rest"],)), component("flink-taskmanager", ())):
+        cli.start_component(part)
+    assert started == ["flink-taskmanager"]
+
+
 def test_kafka_config_is_single_node_kraft_on_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "KAFKA_CONF", tmp_path / "kafka")
     monkeypatch.setattr(cli, "LOGS", tmp_path / "logs")
     props = dict(line.split("=", 1) for line in cli.write_kafka_conf().read_text().splitlines())
     assert props["process.roles"] == "broker,controller"
     assert props["listeners"].startswith("PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:")
-    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                "transaction.state.log.min.isr"):
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+    ):
         assert props[key] == "1"
