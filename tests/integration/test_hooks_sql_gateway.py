@@ -1,0 +1,247 @@
+"""FlinkSqlGatewayHook against the real local SQL Gateway (and the REST API to check the jobs it starts).
+
+Every job a test starts is cancelled in a finalizer; sessions are closed. Each test uses at most 2 slots.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+from airflow_flink_provider.hooks.sql_gateway import FlinkSqlGatewayHook
+from airflow_flink_provider.protocol.errors import (
+    FlinkDuplicateJobError,
+    FlinkMissingConnectorError,
+    FlinkNotFoundError,
+    FlinkSqlError,
+    FlinkTimeoutError,
+)
+from airflow_flink_provider.protocol.job_ids import deterministic_job_id
+from airflow_flink_provider.protocol.statements import split_statements
+
+pytestmark = pytest.mark.integration
+
+VALUES = "SELECT * FROM (VALUES (1,'a'),(2,'b')) AS t(id, name)"
+TERMINAL = {"FINISHED", "CANCELED", "FAILED"}
+
+
+@pytest.fixture
+def gateway() -> FlinkSqlGatewayHook:
+    return FlinkSqlGatewayHook()
+
+
+@pytest.fixture
+def rest() -> FlinkRestHook:
+    return FlinkRestHook()
+
+
+@pytest.fixture
+def jobs(rest: FlinkRestHook) -> Iterator[list[str]]:
+    """Job ids a test started; every one still running is cancelled afterwards."""
+    started: list[str] = []
+    yield started
+    for job_id in started:
+        if rest.find_job(job_id) is not None:
+            rest.cancel_job(job_id)
+
+
+@pytest.fixture
+def session(gateway: FlinkSqlGatewayHook) -> Iterator[str]:
+    handle = gateway.open_session({"parallelism.default": "1"}, session_name=f"it-{uuid.uuid4().hex[:8]}")
+    yield handle
+    gateway.close_session(handle)
+
+
+def wait_for_state(rest: FlinkRestHook, job_id: str, states: set[str], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = rest.get_job_state(job_id)
+        if state in states or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def test_api_version_and_info(gateway: FlinkSqlGatewayHook, rest: FlinkRestHook) -> None:
+    assert gateway.get_api_version() == "v4"
+    info = gateway.get_info()
+    assert info["productName"] == "Apache Flink"
+    assert info["version"] == rest.get_overview()["flink-version"]
+    assert gateway.test_connection()[0]
+
+
+def test_bounded_query_returns_exact_rows(
+    gateway: FlinkSqlGatewayHook, rest: FlinkRestHook, session: str, jobs: list[str]
+) -> None:
+    result = gateway.run_statement(session, VALUES)
+    assert result.job_id is not None
+    jobs.append(result.job_id)
+    assert result.columns == ["id", "name"]
+    assert result.rows == [[1, "a"], [2, "b"]]
+    assert result.as_dicts() == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    assert result.is_query_result and not result.truncated
+    assert result.result_kind == "SUCCESS_WITH_CONTENT"
+    assert re.fullmatch(r"[0-9a-f]{32}", result.job_id)
+    assert wait_for_state(rest, result.job_id, TERMINAL) == "FINISHED"
+
+
+def test_streaming_aggregate_applies_retractions(gateway: FlinkSqlGatewayHook, session: str, jobs: list[str]) -> None:
+    result = gateway.run_statement(
+        session, "SELECT name, COUNT(*) AS c FROM (VALUES (1,'a'),(2,'b'),(3,'a')) AS t(id, name) GROUP BY name"
+    )
+    jobs.append(str(result.job_id))
+    assert sorted(result.rows) == [["a", 2], ["b", 1]]
+    assert result.changelog.get("UPDATE_BEFORE") == result.changelog.get("UPDATE_AFTER") == 1
+
+
+def test_execute_then_wait_then_fetch(gateway: FlinkSqlGatewayHook, session: str, jobs: list[str]) -> None:
+    operation = gateway.execute_statement(session, VALUES, execution_config={"pipeline.name": "it-values"})
+    assert gateway.wait_for_operation(session, operation, timeout=60) == "FINISHED"
+    assert gateway.get_operation_status(session, operation) == "FINISHED"
+    result = gateway.fetch_results(session, operation, row_limit=1)
+    jobs.append(str(result.job_id))
+    assert result.rows == [[1, "a"]] and result.truncated
+    assert gateway.close_operation(session, operation) == "CLOSED"
+    with pytest.raises(FlinkNotFoundError, match="Can not find the submitted operation"):
+        gateway.get_operation_status(session, operation)
+
+
+def test_parse_error_has_line_and_column_that_map_to_the_script(gateway: FlinkSqlGatewayHook, session: str) -> None:
+    script = "SET 'pipeline.name' = 'x';\n\nSELECT id,\n  name\nFROMM (VALUES (1, 'a')) AS t(id, name);"
+    statements = split_statements(script)
+    gateway.configure_session(session, statements[0].text)
+    with pytest.raises(FlinkSqlError) as info:
+        gateway.run_statement(session, statements[1].text)
+    err = info.value
+    assert err.message.startswith('ParseException: Encountered "(" at line 3, column 7.')
+    assert (err.line, err.column) == (3, 7)
+    assert statements[1].script_position(err.line, err.column) == (5, 7)
+    assert script.splitlines()[4][6] == "("
+    assert err.status == 500 and err.hint is not None and "line 3, column 7" in err.hint
+
+
+def test_validation_error_names_the_column(gateway: FlinkSqlGatewayHook, session: str) -> None:
+    operation = gateway.execute_statement(session, "SELECT id,\n nope FROM (VALUES (1)) AS t(id)")
+    with pytest.raises(FlinkSqlError) as info:
+        gateway.wait_for_operation(session, operation, timeout=60)
+    assert info.value.message == "SqlValidatorException: Column 'nope' not found in any table"
+    assert (info.value.line, info.value.column) == (2, 2)
+    assert gateway.get_operation_status(session, operation) == "ERROR"
+
+
+def test_missing_connector(gateway: FlinkSqlGatewayHook, session: str) -> None:
+    gateway.configure_session(session, "CREATE TEMPORARY TABLE bad_conn (id INT) WITH ('connector' = 'nosuch')")
+    with pytest.raises(FlinkMissingConnectorError) as info:
+        gateway.run_statement(session, "SELECT * FROM bad_conn")
+    assert "Could not find any factory for identifier 'nosuch'" in info.value.message
+    assert "kafka" in info.value.message.splitlines()  # Flink lists the factories it has
+    assert info.value.hint is not None and "'nosuch'" in info.value.hint
+
+
+def test_configure_session_set_ddl_and_refusal(gateway: FlinkSqlGatewayHook, session: str) -> None:
+    gateway.configure_session(session, "SET 'table.exec.state.ttl' = '1 h'")
+    gateway.configure_session(session, "CREATE TEMPORARY VIEW v AS SELECT 1 AS x")
+    assert gateway.get_session_config(session)["table.exec.state.ttl"] == "1 h"
+    assert gateway.run_statement(session, "SHOW VIEWS").rows == [["v"]]
+    with pytest.raises(FlinkSqlError) as info:
+        gateway.configure_session(session, "SELECT 1")
+    assert "Unsupported statement for configuring session" in info.value.message
+    assert info.value.hint is not None and "execute_statement" in info.value.hint
+
+
+def test_session_lifecycle(gateway: FlinkSqlGatewayHook) -> None:
+    handle = gateway.open_session({"pipeline.name": "it-session"})
+    try:
+        assert gateway.session_exists(handle)
+        gateway.heartbeat(handle)
+        assert gateway.get_session_config(handle)["pipeline.name"] == "it-session"
+    finally:
+        gateway.close_session(handle)
+    assert not gateway.session_exists(handle)
+    gateway.close_session(handle)  # closing again is fine
+    with pytest.raises(FlinkNotFoundError, match=f"Session '{handle}' does not exist"):
+        gateway.execute_statement(handle, "SELECT 1")
+    with pytest.raises(FlinkNotFoundError):
+        gateway.heartbeat(handle)
+
+
+def test_unbounded_query_is_cut_at_the_row_limit_and_its_job_cancelled(
+    gateway: FlinkSqlGatewayHook, rest: FlinkRestHook, session: str, jobs: list[str]
+) -> None:
+    gateway.configure_session(
+        session, "CREATE TEMPORARY TABLE ticks (n BIGINT) WITH ('connector'='datagen', 'rows-per-second'='20')"
+    )
+    started = time.monotonic()
+    result = gateway.run_statement(session, "SELECT n FROM ticks", row_limit=5, timeout=60)
+    assert result.job_id is not None
+    jobs.append(result.job_id)
+    assert result.truncated and len(result.rows) == 5
+    assert time.monotonic() - started < 30
+    assert wait_for_state(rest, result.job_id, TERMINAL, timeout=30) == "CANCELED"  # closing the operation did it
+
+
+def test_fetch_timeout_on_a_slow_unbounded_query(gateway: FlinkSqlGatewayHook, session: str, jobs: list[str]) -> None:
+    gateway.configure_session(
+        session, "CREATE TEMPORARY TABLE slow (n BIGINT) WITH ('connector'='datagen', 'rows-per-second'='1')"
+    )
+    operation = gateway.execute_statement(session, "SELECT n FROM slow")
+    try:
+        with pytest.raises(FlinkTimeoutError, match="no end of result after 3s"):
+            gateway.fetch_results(session, operation, row_limit=1000, timeout=3)
+    finally:
+        gateway.close_operation(session, operation)
+
+
+def test_insert_with_fixed_job_id_and_duplicate_refused(
+    gateway: FlinkSqlGatewayHook, rest: FlinkRestHook, session: str, jobs: list[str]
+) -> None:
+    job_id = deterministic_job_id("it", "insert", uuid.uuid4().hex)
+    jobs.append(job_id)
+    gateway.configure_session(
+        session, "CREATE TEMPORARY TABLE src (n BIGINT) WITH ('connector'='datagen', 'rows-per-second'='1')"
+    )
+    gateway.configure_session(session, "CREATE TEMPORARY TABLE snk (n BIGINT) WITH ('connector'='blackhole')")
+    gateway.configure_session(session, f"SET '$internal.pipeline.job-id' = '{job_id}'")
+    result = gateway.run_statement(session, "INSERT INTO snk SELECT n FROM src")
+    assert result.job_id == job_id
+    assert result.columns == ["job id"] and result.rows == [[job_id]]
+    assert wait_for_state(rest, job_id, {"RUNNING"} | TERMINAL) == "RUNNING"  # closing the operation did not stop it
+    started = time.monotonic()
+    with pytest.raises(FlinkDuplicateJobError) as info:
+        gateway.run_statement(session, "INSERT INTO snk SELECT n FROM src")
+    assert info.value.message == "DuplicateJobSubmissionException: Job has already been submitted."
+    assert time.monotonic() - started < 10  # not retried
+    rest.cancel_job(job_id)
+    assert wait_for_state(rest, job_id, TERMINAL) == "CANCELED"
+    with pytest.raises(FlinkDuplicateJobError):  # the id stays taken after the job ended
+        gateway.run_statement(session, "INSERT INTO snk SELECT n FROM src")
+
+
+@pytest.mark.parametrize(
+    "statement_set",
+    [
+        "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a VALUES (1);\nINSERT INTO b VALUES (2);\nEND",
+        "BEGIN STATEMENT SET;\nINSERT INTO a VALUES (1);\nINSERT INTO b VALUES (2);\nEND",
+    ],
+)
+def test_statement_sets_run_as_one_job(
+    gateway: FlinkSqlGatewayHook, rest: FlinkRestHook, session: str, jobs: list[str], statement_set: str
+) -> None:
+    gateway.configure_session(session, "CREATE TEMPORARY TABLE a (x INT) WITH ('connector'='blackhole')")
+    gateway.configure_session(session, "CREATE TEMPORARY TABLE b (x INT) WITH ('connector'='blackhole')")
+    [statement] = split_statements(statement_set + ";")
+    result = gateway.run_statement(session, statement.text)
+    assert result.job_id is not None
+    jobs.append(result.job_id)
+    assert wait_for_state(rest, result.job_id, TERMINAL) == "FINISHED"
+    assert len(rest.get_job(result.job_id)["vertices"]) >= 2  # both sinks in the one job
+
+
+def test_cancel_of_a_finished_operation_is_tolerated(gateway: FlinkSqlGatewayHook, session: str) -> None:
+    operation = gateway.execute_statement(session, "SET 'pipeline.name' = 'x'")
+    assert gateway.wait_for_operation(session, operation, timeout=30) == "FINISHED"
+    assert gateway.cancel_operation(session, operation) == "FINISHED"
