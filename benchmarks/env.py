@@ -271,6 +271,27 @@ def jobs_of_others() -> list[dict[str, Any]]:
     return [job for job in list_jobs() if job.get("state") in ACTIVE_STATES and RUN_ID not in str(job.get("name"))]
 
 
+def stack_problems() -> list[str]:
+    """What of the local stack does not answer: Flink REST with a TaskManager, the gateway, Kafka."""
+    problems = []
+    try:
+        overview = rest("GET", "/overview", timeout=5).json()
+        if int(overview.get("taskmanagers", 0)) < 1 or int(overview.get("slots-total", 0)) < 1:
+            problems.append(f"Flink at {REST_URL} has no TaskManager with slots")
+    except (requests.RequestException, ValueError):
+        problems.append(f"Flink REST at {REST_URL} does not answer")
+    try:
+        requests.get(f"{GATEWAY_URL}/v1/info", timeout=5).raise_for_status()
+    except requests.RequestException:
+        problems.append(f"the SQL Gateway at {GATEWAY_URL} does not answer")
+    try:
+        if not kafka_admin().list_topics(timeout=5).brokers:
+            problems.append(f"Kafka at {BOOTSTRAP} has no broker")
+    except Exception:
+        problems.append(f"Kafka at {BOOTSTRAP} does not answer")
+    return problems
+
+
 # ---------------------------------------------------------------------------------------------- Kafka
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import env, kafkatools
+from benchmarks.console import say
 from benchmarks.core import BenchResult, Target
 from benchmarks.events import EventFactory, load_templates, order_id_of
 from benchmarks.throughput import render_job
@@ -332,7 +333,7 @@ def run(opts: argparse.Namespace) -> BenchResult:
         job_id = gateway.submit(script)[0]
         env.wait_running(job_id, poll=0.2)
         before_id = wait_checkpoints(job_id, 2, timeout=max(60, 10 * ci))
-        print(f"[bench]   killing TaskManager pid {tm_pid} (checkpoint {before_id} done)", flush=True)
+        say(f"[bench]   killing TaskManager pid {tm_pid} (checkpoint {before_id} done)")
         timeline.kill = time.time()
         os.kill(tm_pid, signal.SIGKILL)
         killed = True

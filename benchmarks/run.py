@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from benchmarks.console import redirect_stdout_to, say
 from benchmarks.core import BenchResult, build_report, machine_info, render_table, write_json
 
 BENCHMARKS = {
@@ -159,7 +160,7 @@ def run_one(name: str, opts: argparse.Namespace) -> BenchResult:
     from benchmarks import env
 
     began = time.monotonic()
-    print(f"[bench] {name} ...", flush=True)
+    say(f"[bench] {name} ...")
     try:
         result: BenchResult = importlib.import_module(BENCHMARKS[name]).run(opts)
     except Exception as error:
@@ -170,39 +171,15 @@ def run_one(name: str, opts: argparse.Namespace) -> BenchResult:
     if cancelled:
         result.notes.append(f"cancelled {len(cancelled)} leftover job(s): {', '.join(cancelled)}")
     result.seconds = round(time.monotonic() - began, 1)
-    print(f"[bench] {name}: {result.status} in {result.seconds:.0f}s", flush=True)
+    say(f"[bench] {name}: {result.status} in {result.seconds:.0f}s")
     return result
 
 
 def stack_problems() -> list[str]:
     """What is missing from the local stack for the benchmarks (empty when all is up)."""
-    from stack import cli as stack_cli
+    from benchmarks import env
 
-    problems = []
-    if not stack_cli.flink_healthy():
-        problems.append("Flink REST on 127.0.0.1:8081 is not healthy")
-    if not stack_cli.gateway_healthy():
-        problems.append("SQL Gateway on 127.0.0.1:8083 is not healthy")
-    if not stack_cli.kafka_healthy():
-        problems.append("Kafka on 127.0.0.1:9092 is not healthy")
-    return problems
-
-
-def redirect_task_logs(path: Path) -> Path:
-    """Send the log lines of the operators under test (Airflow's handlers on stdout/stderr) to a file.
-
-    In a real task they go to the task's log file too; on the console they would bury the progress lines.
-
-    :param path: the log file.
-    """
-    import logging
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stream = path.open("a", encoding="utf-8")
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) in (sys.stdout, sys.stderr):
-            handler.setStream(stream)
-    return path
+    return env.stack_problems()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -230,9 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     signal.signal(signal.SIGTERM, _interrupt)
     results: list[BenchResult] = []
-    task_log = redirect_task_logs(opts.out.with_suffix(".log"))
-    print(f"[bench] run {env.RUN_ID}: {', '.join(opts.selected)}{' (quick sizes)' if opts.quick else ''}", flush=True)
-    print(f"[bench] task logs: {task_log}", flush=True)
+    task_log = redirect_stdout_to(opts.out.with_suffix(".log"))
+    say(f"[bench] run {env.RUN_ID}: {', '.join(opts.selected)}{' (quick sizes)' if opts.quick else ''}")
+    say(f"[bench] task logs: {task_log}")
     try:
         for name in opts.selected:
             results.append(run_one(name, opts))
@@ -244,15 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = build_report(results, settings=settings, started=started, machine=machine)
     path = write_json(opts.out, report)
     write_json(RESULTS_DIR / "latest.json", report)
-    print()
-    print(render_table(results))
-    print()
+    say("")
+    say(render_table(results))
+    say("")
     summary = report["summary"]
-    print(
+    say(
         f"[bench] {summary['targets_met']} target(s) met, {summary['targets_missed']} missed, "
         f"{summary['targets_unmeasured']} not measured; {len(summary['errors'])} error(s). "
         f"{report['duration_s']:.0f}s. JSON: {path}",
-        flush=True,
     )
     if summary["errors"]:
         return 1

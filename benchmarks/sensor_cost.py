@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from benchmarks import env, gateway
+from benchmarks.console import say
 from benchmarks.core import BenchResult, Target
 from benchmarks.proxy import CountingProxy
 from benchmarks.taskrun import SlotLog, bench_dag, run_task, run_trigger
@@ -210,7 +211,7 @@ def run(opts: argparse.Namespace) -> BenchResult:
                     job_id, deferrable=deferrable, seconds=opts.sensor_seconds, interval=opts.sensor_interval,
                     proxy=proxy,
                 )  # fmt: skip
-                print(f"[bench]   {mode}: {time.monotonic() - began:.0f}s, {modes[mode]['polls']} polls", flush=True)
+                say(f"[bench]   {mode}: {time.monotonic() - began:.0f}s, {modes[mode]['polls']} polls")
     finally:
         os.environ.pop(f"AIRFLOW_CONN_{CONN_ID.upper()}", None)
         env.JOBS.cancel(job_id)

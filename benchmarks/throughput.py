@@ -28,6 +28,7 @@ from typing import Any
 import requests
 
 from benchmarks import env, gateway, kafkatools
+from benchmarks.console import say
 from benchmarks.core import BenchResult, Target, percentile, ratio
 from benchmarks.events import EventFactory, load_templates, order_id_of
 
@@ -438,10 +439,9 @@ def sweep(factory: EventFactory, rates: Sequence[int], seconds: float, result: B
                 drain_s=time.monotonic() - drain_began, backpressure=bp,
             )  # fmt: skip
             steps.append(step)
-            print(
+            say(
                 f"[bench]   rate {rate:>7}/s: in {step.input_rate:,.0f}/s, out {step.throughput:,.0f}/s, "
                 f"p50 {step.latency_p50_ms} ms, drained {drained}",
-                flush=True,
             )
             if not drained:
                 result.notes.append(f"sweep stopped at {rate}/s: the job did not drain its input (saturated)")

@@ -61,3 +61,18 @@ def test_pyflink_presets_and_job_files(tmp_path: Path) -> None:
     assert custom.path == job and custom.arguments("n1", {}) == ["--name", "n1"]
     with pytest.raises(FileNotFoundError, match="neither a preset"):
         job_spec(str(tmp_path / "missing.py"), [])
+
+
+def test_progress_stays_on_the_terminal_while_stdout_goes_to_the_log(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "task.log"
+    code = (
+        "import subprocess, sys; from pathlib import Path; from benchmarks.console import redirect_stdout_to, say; "
+        f"redirect_stdout_to(Path({str(log)!r})); print('task line', flush=True); say('[bench] progress'); "
+        "subprocess.run(['echo', 'child output'])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout == "[bench] progress\n"
+    assert log.read_text() == "task line\nchild output\n"
