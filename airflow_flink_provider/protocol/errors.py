@@ -202,7 +202,7 @@ class FlinkJobJsonParseError(FlinkJobFailedError, FlinkJsonParseError):
 # --- reading server traces -------------------------------------------------------------------------
 
 _CAUSED_BY = "Caused by:"
-_FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
+_FRAME = re.compile(r"^\s+(at (?!\[)|\.\.\. \d+ more)")
 _QUALIFIED_CLASS = re.compile(r"^(?:[a-z_$][\w$]*\.)+([A-Z][\w$]*(?:Exception|Error|Throwable)?)(?=:|$)")
 _WRAPPER = re.compile(r"^<Exception on server side:\s*|\s*End of exception on server side>\s*$")
 _SUPPRESSED = re.compile(r"^\s+Suppressed:")
@@ -306,8 +306,7 @@ _SQL = re.compile(
 )
 _POSITION = re.compile(r"\b(?:at|From) line (\d+), column (\d+)", re.IGNORECASE)
 _JSON = re.compile(
-    r"Failed to deserialize JSON|JsonParseException|JsonMappingException|MismatchedInputException"
-    r"|Unexpected character .* in JSON",
+    r"Failed to deserialize JSON|Json\w*Exception|MismatchedInputException|Unexpected character .* in JSON",
 )
 _NOT_FOUND = re.compile(
     r"NotFoundException|FlinkJobNotFoundException|Could not find Flink job"
@@ -357,6 +356,15 @@ _HINT_DUPLICATE_JOB = (
     "A job with this job id was already submitted. Flink keeps the ids of ended jobs too (until "
     "jobstore.expiration-time), so attach to that job (find_job) or derive a new job id for a new run."
 )
+_MISSING_JVM_OPENS = re.compile(
+    r"Could not initialize class org\.apache\.flink\.datastream\.impl\.ExecutionContextEnvironment"
+    r"|does not \"opens java\.\w+\" to unnamed module"
+)
+_HINT_JVM_OPENS = (
+    "The JobManager's JVM runs without Flink's --add-opens flags (env.java.default-opts.all in Flink's "
+    "config.yaml), so on Java 17 no jar can be run through the REST API. Start the cluster with them "
+    "(e.g. --add-opens=java.base/java.util=ALL-UNNAMED) and restart the JobManager."
+)
 _HINT_NOT_FOUND = (
     "Flink does not know this id: it may be mistyped, belong to another cluster, or the job may have ended "
     "and expired from the job store (jobstore.expiration-time), or the session/operation was closed."
@@ -391,6 +399,8 @@ def hint_for(text: str) -> str | None:
         return _HINT_FACTORY.format(name=name)
     if _DUPLICATE_JOB.search(text):
         return _HINT_DUPLICATE_JOB
+    if _MISSING_JVM_OPENS.search(text):
+        return _HINT_JVM_OPENS
     if "Request did not match expected format" in text:
         return _HINT_REQUEST_FORMAT
     if "Cannot resolve path parameter" in text:
@@ -450,7 +460,7 @@ def classify(text: str, status: int | None = None) -> type[FlinkError]:
         return FlinkMissingConnectorError
     if _SQL.search(text):
         return FlinkSqlError
-    if _JSON.search(text):
+    if _JSON.search(text) and "Request did not match expected format" not in text:
         return FlinkJsonParseError
     if _NOT_FOUND.search(text):
         return FlinkNotFoundError

@@ -275,6 +275,26 @@ def test_sql_position_takes_the_first_mention() -> None:
 # --- job failures -------------------------------------------------------------------------------
 
 
+def test_real_bad_json_job_failure() -> None:
+    from airflow_flink_provider.protocol.rest import root_cause_of
+
+    cause = root_cause_of(sample("job_exceptions_bad_json")[1])
+    assert cause == (
+        "JsonEOFException: Unexpected end-of-input within/between Object entries\n"
+        " at [Source: UNKNOWN; line: 1, column: 19]"
+    )
+    err = job_failed_error("ab" * 16, cause)
+    assert isinstance(err, FlinkJobJsonParseError) and isinstance(err, FlinkJsonParseError)
+    assert err.hint is not None and "json.ignore-parse-errors" in err.hint
+
+
+def test_jar_run_on_a_jobmanager_without_add_opens() -> None:
+    err = error("rest_jar_run_without_add_opens")
+    assert type(err) is FlinkError and err.status == 400 and not err.retryable
+    assert err.message.startswith("ExceptionInInitializerError")
+    assert err.hint is not None and "--add-opens" in err.hint
+
+
 def test_job_failed_for_lack_of_slots_is_both_kinds() -> None:
     err = job_failed_error("ab" * 16, "NoResourceAvailableException: Could not acquire the minimum required resources.")
     assert isinstance(err, FlinkJobResourceError)
@@ -1131,6 +1151,137 @@ SAMPLES: dict[str, tuple[int, Any]] = {
                 "\t... 4 more\n"
                 "\n"
                 "End of exception on server side>",
+            ]
+        },
+    ),
+    "job_exceptions_bad_json": (
+        200,
+        {
+            "exceptionHistory": {
+                "entries": [
+                    {
+                        "concurrentExceptions": [
+                            {
+                                "endpoint": "localhost:36407",
+                                "exceptionName": "java.io.IOException",
+                                "failureLabels": {},
+                                "stacktrace": "java.io.IOException: "
+                                "Failed "
+                                "to "
+                                "deserialize "
+                                "consumer "
+                                "record "
+                                "due "
+                                "to\n"
+                                "\t"
+                                "at "
+                                "org.apache.flink.connector.kafka.source.reader.KafkaRecordEmitter.emitRecord(KafkaRecordEmitter.java:56)\n"
+                                "Caused "
+                                "by: "
+                                "java.io.IOException: "
+                                "Failed "
+                                "to "
+                                "deserialize "
+                                "JSON "
+                                '\'{"id": '
+                                "2, "
+                                '"name": '
+                                "'.\n"
+                                "\t"
+                                "at "
+                                "org.apache.flink.formats.json.JsonParserRowDataDeserializationSchema.deserialize(JsonParserRowDataDeserializationSchema.java:101)\n"
+                                "\t"
+                                "... "
+                                "14 "
+                                "more\n"
+                                "Caused "
+                                "by: "
+                                "org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.io.JsonEOFException: "
+                                "Unexpected "
+                                "end-of-input "
+                                "within/between "
+                                "Object "
+                                "entries\n"
+                                " at "
+                                "[Source: "
+                                "UNKNOWN; "
+                                "line: "
+                                "1, "
+                                "column: "
+                                "19]\n"
+                                "\t"
+                                "at "
+                                "org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.base.ParserMinimalBase._reportInvalidEOF(ParserMinimalBase.java:641)\n"
+                                "\t"
+                                "... "
+                                "16 "
+                                "more\n",
+                                "taskManagerId": "127.0.0.1:37199-ecbdb7",
+                                "taskName": "Source: src[453] -> sink[454]: Writer (1/1) - execution #0",
+                                "timestamp": 1795786221954,
+                            }
+                        ],
+                        "exceptionName": "org.apache.flink.runtime.JobException",
+                        "failureLabels": {},
+                        "stacktrace": "org.apache.flink.runtime.JobException: "
+                        "Recovery is suppressed by "
+                        "NoRestartBackoffTimeStrategy\n"
+                        "\tat "
+                        "org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler.handleFailure(ExecutionFailureHandler.java:219)\n"
+                        "Caused by: "
+                        "java.io.IOException: Failed "
+                        "to deserialize consumer "
+                        "record due to\n"
+                        "\tat "
+                        "org.apache.flink.connector.kafka.source.reader.KafkaRecordEmitter.emitRecord(KafkaRecordEmitter.java:56)\n"
+                        "Caused by: "
+                        "java.io.IOException: Failed "
+                        'to deserialize JSON \'{"id": '
+                        '2, "name": \'.\n'
+                        "\tat "
+                        "org.apache.flink.formats.json.JsonParserRowDataDeserializationSchema.deserialize(JsonParserRowDataDeserializationSchema.java:101)\n"
+                        "\t... 14 more\n"
+                        "Caused by: "
+                        "org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.io.JsonEOFException: "
+                        "Unexpected end-of-input "
+                        "within/between Object "
+                        "entries\n"
+                        " at [Source: UNKNOWN; line: "
+                        "1, column: 19]\n"
+                        "\tat "
+                        "org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.base.ParserMinimalBase._reportInvalidEOF(ParserMinimalBase.java:641)\n"
+                        "\t... 16 more\n",
+                        "timestamp": 1795786221955,
+                    }
+                ],
+                "truncated": False,
+            }
+        },
+    ),
+    "rest_jar_run_without_add_opens": (
+        400,
+        {
+            "errors": [
+                "org.apache.flink.runtime.rest.handler.RestHandlerException: "
+                "Could not execute application.\n"
+                "\tat "
+                "org.apache.flink.runtime.webmonitor.handlers.JarRunHandler.lambda$handleRequest$1(JarRunHandler.java:114)\n"
+                "Caused by: java.util.concurrent.CompletionException: "
+                "java.lang.NoClassDefFoundError: Could not initialize class "
+                "org.apache.flink.datastream.impl.ExecutionContextEnvironment\n"
+                "\tat "
+                "java.base/java.util.concurrent.CompletableFuture.encodeThrowable(CompletableFuture.java:315)\n"
+                "\t... 1 more\n"
+                "Caused by: java.lang.NoClassDefFoundError: Could not "
+                "initialize class "
+                "org.apache.flink.datastream.impl.ExecutionContextEnvironment\n"
+                "\tat "
+                "org.apache.flink.client.ClientUtils.executeProgram(ClientUtils.java:101)\n"
+                "\t... 1 more\n"
+                "Caused by: java.lang.ExceptionInInitializerError: Exception "
+                "java.lang.ExceptionInInitializerError [in thread "
+                '"flink-jar-runner-thread-1"]\n'
+                "\t... 6 more\n"
             ]
         },
     ),
