@@ -311,6 +311,9 @@ def create_topics(names: Iterable[str], *, partitions: int = 1, config: Mapping[
     """
     from confluent_kafka.admin import NewTopic
 
+    names = list(names)
+    if not names:
+        return
     topics = [
         NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {})) for name in names
     ]

@@ -224,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("")
     say(render_table(results))
     say("")
+    for result in results:
+        if result.status != "ok":
+            say(f"[bench] {result.name} {result.status}: {(result.error or '')[:800]}")
     summary = report["summary"]
     say(
         f"[bench] {summary['targets_met']} target(s) met, {summary['targets_missed']} missed, "
