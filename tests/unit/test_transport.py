@@ -260,9 +260,7 @@ def silent_server() -> Iterator[tuple[int, list[int]]]:
     server.close()
 
 
-def test_sync_refused_connection_is_retried_even_for_post(
-    closed_port: int, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_sync_refused_connection_is_retried_even_for_post(closed_port: int, caplog: pytest.LogCaptureFixture) -> None:
     transport = SyncTransport(config(base_url=f"http://127.0.0.1:{closed_port}"))
     with caplog.at_level(logging.WARNING), pytest.raises(FlinkConnectionError) as info:
         transport.run(one(Request("POST", "/sessions/s/statements", json={})))
