@@ -11,6 +11,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -208,9 +209,15 @@ def write_flink_conf(wheel_conf: Path) -> None:
     """
     conf = FLINK_HOME / "conf"
     conf.mkdir(parents=True, exist_ok=True)
+    # Flink on Java 17 needs the wheel's --add-opens/--add-exports flags: without them running a jar over
+    # REST fails in ExecutionContextEnvironment's static initialiser.
+    java_opts = re.search(r"^\s+all:\s*(--add-\S.*)$", (wheel_conf / "config.yaml").read_text(), re.MULTILINE)
+    if java_opts is None:
+        raise StackError(f"no env.java.opts.all in {wheel_conf / 'config.yaml'}: cannot start Flink on Java 17")
     flink = CONFIG["flink"]
     python = FLINK_VENV / "bin" / "python"
     settings = {
+        "env.java.opts.all": java_opts.group(1).strip(),
         "jobmanager.rpc.address": HOST,
         "jobmanager.bind-host": HOST,
         "jobmanager.memory.process.size": flink["jobmanager_memory"],

@@ -44,6 +44,8 @@ def test_generated_flink_config_binds_loopback_and_has_slots_and_state_dirs(
     wheel_conf.mkdir()
     for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties", "log4j-session.properties"):
         (wheel_conf / name).write_text("# log4j\n")
+    opens = "--add-opens=java.base/java.util=ALL-UNNAMED"
+    (wheel_conf / "config.yaml").write_text(f"env:\n  java:\n    opts:\n      all: {opens}\n")
     home = tmp_path / "flink"
     monkeypatch.setattr(cli, "FLINK_HOME", home)
     cli.write_flink_conf(wheel_conf)
@@ -54,6 +56,7 @@ def test_generated_flink_config_binds_loopback_and_has_slots_and_state_dirs(
     assert conf["execution.checkpointing.dir"].startswith('"file:///')
     assert conf["execution.checkpointing.savepoint-dir"].endswith('/state/savepoints"')
     assert conf["restart-strategy.type"] == '"exponential-delay"'
+    assert conf["env.java.opts.all"] == f'"{opens}"'
 
 
 def test_up_restarts_only_the_dead_part(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
