@@ -25,6 +25,7 @@ def plot_sweep(steps: Sequence[SweepStep], path: Path, *, title: str) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     from benchmarks.throughput import backpressure_starts
 
@@ -42,7 +43,13 @@ def plot_sweep(steps: Sequence[SweepStep], path: Path, *, title: str) -> Path:
         if points:
             right.plot(*zip(*points, strict=True), linestyle=style, marker="s", color="tab:red", label=label)
     right.set_yscale("log")
+    right.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     right.set_ylabel("end-to-end latency (ms, log)", color="tab:red")
+    if x and max(x) >= 10 * min(x) > 0:
+        left.set_xscale("log")
+        left.set_yscale("log")
+        for axis in (left.xaxis, left.yaxis):
+            axis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
     knee = backpressure_starts(ordered)
     if knee is not None:
         left.axvline(knee, color="tab:orange", linewidth=2, alpha=0.7, label=f"back-pressure from {knee:,.0f}/s")

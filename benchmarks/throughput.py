@@ -104,6 +104,7 @@ class SweepStep:
     :param produced: events produced.
     :param expected_outputs: of them, those the filter keeps.
     :param outputs_in_step: outputs appended before the step ended.
+    :param outputs_total: outputs of the step's events seen by the end of the drain.
     :param latency_p50_ms: median output append time - event time.
     :param latency_p99_ms: 99th percentile of it.
     :param latency_max_ms: the worst.
@@ -118,6 +119,7 @@ class SweepStep:
     produced: int
     expected_outputs: int
     outputs_in_step: int
+    outputs_total: int
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     latency_max_ms: float | None
@@ -180,6 +182,7 @@ def analyse_step(
         produced=produced,
         expected_outputs=expected,
         outputs_in_step=in_step,
+        outputs_total=len(seen),
         latency_p50_ms=percentile(latencies, 50) if latencies else None,
         latency_p99_ms=percentile(latencies, 99) if latencies else None,
         latency_max_ms=max(latencies) if latencies else None,
@@ -204,8 +207,21 @@ def backpressure_starts(steps: Sequence[SweepStep]) -> float | None:
     return None
 
 
+def _ratio(value: Any) -> float | None:
+    """A ratio from Flink's JSON: ``None`` for a missing or ``"NaN"`` value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number  # NaN
+
+
 def sample_backpressure(job_id: str) -> dict[str, Any]:
-    """Flink's back-pressure view of each vertex: level and the highest subtask ratios.
+    """Flink's back-pressure view of each vertex: level, and the highest subtask back-pressured, busy and
+    idle ratios (``None`` where Flink has no value, e.g. busy for source tasks).
+
+    Flink computes these from task metrics that the REST API refreshes every
+    ``metrics.fetcher.update-interval`` (10 s by default): a sample can describe the previous seconds.
 
     :param job_id: the job.
     """
@@ -215,10 +231,16 @@ def sample_backpressure(job_id: str) -> dict[str, Any]:
         for vertex in job.get("vertices", []):
             data = env.rest("GET", f"/jobs/{job_id}/vertices/{vertex['id']}/backpressure", timeout=10).json()
             subtasks = data.get("subtasks") or []
+
+            def highest(key: str, subtasks: list[dict[str, Any]] = subtasks) -> float | None:
+                values = [v for v in (_ratio(s.get(key)) for s in subtasks) if v is not None]
+                return max(values) if values else None
+
             sample[str(vertex.get("name", vertex["id"]))[:60]] = {
-                "level": data.get("backpressureLevel") or data.get("backpressure-level"),
-                "ratio": max((float(s.get("ratio", 0)) for s in subtasks), default=None),
-                "busy": max((float(s.get("busyRatio", 0)) for s in subtasks), default=None),
+                "level": data.get("backpressureLevel") or data.get("backpressure-level") or data.get("status"),
+                "backpressured": highest("ratio"),
+                "busy": highest("busyRatio"),
+                "idle": highest("idleRatio"),
             }
     except (requests.RequestException, ValueError, KeyError) as error:
         sample["error"] = {"level": None, "message": str(error)[:200]}
@@ -253,10 +275,9 @@ def measure_backlog(factory: EventFactory, events: int, topic_in: str, result: B
             job_name = env.unique("bench-phase0-backlog")
             began = time.time()
             job = _start_job(render_job(job_name=job_name, input_topic=topic_in, output_topic=topic_out))
-            env.wait_running(job, poll=0.2)
-            running = time.time()
             complete = reader.wait_for(expected, stall=30, timeout=max(300, events / 1000))
             backpressure = sample_backpressure(job)
+            details = env.get_job(job) or {}
             env.JOBS.cancel(job)
         finally:
             reader.stop()
@@ -264,6 +285,9 @@ def measure_backlog(factory: EventFactory, events: int, topic_in: str, result: B
         if not complete:
             raise RuntimeError(f"the pipeline stalled: {len(ids)}/{expected} outputs after 30 s without progress")
         first, last = min(times), max(times)
+        # Flink's own clock of the job: when it switched to RUNNING (the REST view of tasks lags by up to
+        # web.refresh-interval, so polling would misplace it).
+        running = float((details.get("timestamps") or {}).get("RUNNING") or began * 1000) / 1000
         steady = events / max(1e-3, (last - first) / 1000)
         wall = events / max(1e-3, last / 1000 - running)
         result.figure("pipeline_events_per_s", steady, "events/s")
@@ -418,9 +442,13 @@ def sweep(factory: EventFactory, rates: Sequence[int], seconds: float, result: B
         job = _start_job(render_job(job_name=env.unique("bench-phase0-sweep"), input_topic=topic_in,
                                     output_topic=topic_out))  # fmt: skip
         env.wait_running(job, poll=0.2)
+        # Warm-up, not recorded: the source's Kafka consumer and the sink's producer start on the first events.
+        first, end, _ = producer.run(rates[0], 3)
+        if not reader.wait_for(factory.count_passing(first, end), stall=10, timeout=60):
+            result.notes.append(f"sweep warm-up: {reader.count}/{factory.count_passing(first, end)} outputs arrived")
         for rate in rates:
             bp: dict[str, Any] = {}
-            sampler = threading.Timer(seconds * 0.6, lambda target, jid: target.update(sample_backpressure(jid)),
+            sampler = threading.Timer(seconds * 0.9, lambda target, jid: target.update(sample_backpressure(jid)),
                                       args=(bp, job))  # fmt: skip
             sampler.start()
             start_ms = time.time() * 1000

@@ -199,7 +199,7 @@ def test_step_analysis_throughput_and_latency() -> None:
     )
     assert step.produced == 10 and step.expected_outputs == 5
     assert step.input_rate == pytest.approx(10.0)
-    assert step.outputs_in_step == 4
+    assert step.outputs_in_step == 4 and step.outputs_total == 5
     assert step.throughput == pytest.approx(4 / 0.5 / 1.0)  # 4 outputs at a 50 % pass rate, over 1 s
     # latencies: 50, 60, 100 (batch at 10 000), 100, 700 (batch at 10 500)
     assert step.latency_p50_ms == pytest.approx(100)
@@ -215,7 +215,7 @@ def test_step_analysis_ignores_outputs_of_other_steps() -> None:
 
 
 def _step(rate: float, throughput: float, level: str = "ok", drained: bool = True) -> SweepStep:
-    return SweepStep(rate, rate, throughput, 0, 0, 0, None, None, None, drained, 0.0, {"Source": {"level": level}})
+    return SweepStep(rate, rate, throughput, 0, 0, 0, 0, None, None, None, drained, 0.0, {"Source": {"level": level}})
 
 
 def test_backpressure_starts_at_the_first_rate_the_job_cannot_follow() -> None:
@@ -277,3 +277,12 @@ def test_timeline_keeps_the_first_time_of_each_event() -> None:
     timeline.mark("failure_noticed", 150.0)
     assert timeline.since_kill() == {"failure_noticed": 1.25, "running_again": 12.5}
     assert list(timeline.since_kill()) == ["failure_noticed", "running_again"]
+
+
+def test_sweep_plot_is_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from benchmarks.plot import plot_sweep
+
+    steps = [_step(1000, 1000), _step(20000, 15000, drained=False)]
+    path = plot_sweep(steps, tmp_path / "out" / "sweep.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
