@@ -181,28 +181,60 @@ def start_taskmanager(pid_file: Path) -> float:
     return time.time()
 
 
-def registered_taskmanagers() -> int:
-    """TaskManagers the JobManager knows."""
+def taskmanager_ids() -> set[str] | None:
+    """Ids of the TaskManagers the JobManager has registered (``None`` when the REST API does not answer).
+
+    A killed TaskManager stays registered until the JobManager notices (heartbeat), so recovery is judged
+    by ids: the old one gone, a new one there.
+    """
     try:
-        return int(env.rest("GET", "/overview", timeout=5).json().get("taskmanagers", 0))
+        return {str(tm["id"]) for tm in env.rest("GET", "/taskmanagers", timeout=5).json().get("taskmanagers", [])}
     except Exception:
-        return 0
+        return None
 
 
-def ensure_taskmanager(pid_file: Path, timeout: float = 120) -> bool:
-    """Leave the cluster with a registered TaskManager: start one if none runs; wait for registration.
+def ensure_taskmanager(pid_file: Path, old_ids: set[str], timeout: float = 120) -> bool:
+    """Leave the cluster with a live TaskManager: start one if none runs; wait until a new one registered.
 
     :param pid_file: the TaskManager's PID file.
-    :param timeout: seconds to wait for it to register.
+    :param old_ids: the ids of TaskManagers from before the kill.
+    :param timeout: seconds to wait for the registration.
     """
     if not any(is_taskmanager(pid) for pid in read_pids(pid_file)):
         start_taskmanager(pid_file)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if registered_taskmanagers() >= 1:
+        if (taskmanager_ids() or set()) - old_ids:
             return True
         time.sleep(0.5)
     return False
+
+
+def wait_for_ids(seen: list[int], expected: set[int], *, stall: float, timeout: float) -> bool:
+    """Wait until every expected id was seen (duplicates do not count), or progress stalls.
+
+    :param seen: the ids read so far (appended to by the reader thread).
+    :param expected: the ids that must show up.
+    :param stall: give up after this many seconds without a new expected id.
+    :param timeout: give up after this many seconds in all.
+    """
+    deadline = time.monotonic() + timeout
+    found: set[int] = set()
+    read = 0
+    last_change = time.monotonic()
+    while True:
+        fresh = seen[read:]
+        read += len(fresh)
+        before = len(found)
+        found.update(i for i in fresh if i in expected)
+        now = time.monotonic()
+        if len(found) != before:
+            last_change = now
+        if len(found) == len(expected):
+            return True
+        if now - last_change > stall or now > deadline:
+            return False
+        time.sleep(0.1)
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -249,12 +281,15 @@ def wait_checkpoints(job_id: str, count: int, timeout: float) -> int:
     raise TimeoutError(f"job {job_id} did not complete {count} checkpoints in {timeout:.0f}s")
 
 
-def follow_recovery(job_id: str, timeline: Timeline, before_id: int, timeout: float) -> dict[str, Any]:
+def follow_recovery(
+    job_id: str, timeline: Timeline, before_id: int, old_tms: set[str], timeout: float
+) -> dict[str, Any]:
     """Poll the job after the kill until it runs again with a new completed checkpoint.
 
     :param job_id: the job.
     :param timeline: where the moments go.
     :param before_id: the latest completed checkpoint before the kill.
+    :param old_tms: the TaskManager ids registered before the kill.
     :param timeout: seconds.
     """
     states: list[str] = []
@@ -269,9 +304,13 @@ def follow_recovery(job_id: str, timeline: Timeline, before_id: int, timeout: fl
             states.append(state)
         if not running:
             left_running = True
-            timeline.mark("failure_noticed", now)
-        if "tm_registered" not in timeline.events and registered_taskmanagers() >= 1:
-            timeline.mark("tm_registered", now)
+            timeline.mark("job_left_running", now)
+        ids = taskmanager_ids()
+        if ids is not None:
+            if not ids & old_tms:
+                timeline.mark("old_tm_unregistered", now)
+            if ids - old_tms:
+                timeline.mark("new_tm_registered", now)
         if running and left_running:
             timeline.mark("running_again", now)
         if "running_again" in timeline.events:
@@ -302,6 +341,7 @@ def run(opts: argparse.Namespace) -> BenchResult:
         )
         return result
     pid_file, tm_pid = taskmanager()
+    old_tms = taskmanager_ids() or set()
     factory = EventFactory(load_templates())
     ci = opts.checkpoint_interval
     topic_in, topic_out = env.unique("bench-rec-in"), env.unique("bench-rec-out")
@@ -341,24 +381,25 @@ def run(opts: argparse.Namespace) -> BenchResult:
             time.sleep(0.01)
         timeline.mark("tm_process_gone")
         timeline.mark("tm_start_script_returned", start_taskmanager(pid_file))
-        recovery = follow_recovery(job_id, timeline, before_id, opts.recovery_timeout)
+        recovery = follow_recovery(job_id, timeline, before_id, old_tms, opts.recovery_timeout)
         time.sleep(2 * ci)  # the job keeps running past the recovery
         producer.stop()
         delivered = list(producer.delivered)
-        expected = sum(1 for i in delivered if factory.passes(i))
-        complete = reader.wait_for(expected, stall=3 * ci + 15, timeout=opts.recovery_timeout)
-        time.sleep(ci)  # duplicates would show up after the expected count
+        expected = {i for i in delivered if factory.passes(i)}
+        complete = wait_for_ids(seen, expected, stall=3 * ci + 15, timeout=opts.recovery_timeout)
+        time.sleep(2 * ci)  # one more checkpoint: late duplicates would be committed by now
         env.JOBS.cancel(job_id)
     finally:
         producer.stop()
         reader.stop()
-        if killed and not ensure_taskmanager(pid_file):
+        if killed and not ensure_taskmanager(pid_file, old_tms):
             result.notes.append("the TaskManager did not register again: check .stack/logs/flink")
         env.delete_topics([topic_in, topic_out])
     counts = account(delivered, seen, factory.passes)
     moments = timeline.since_kill()
     result.figure("recovery_s", moments.get("new_checkpoint"), "s")
     result.figure("running_again_s", moments.get("running_again"), "s")
+    result.figure("failure_noticed_s", moments.get("job_left_running"), "s")
     result.figure("lost_events", counts["lost"])
     result.figure("duplicated_events", counts["duplicated"])
     result.figure("unexpected_events", counts["unexpected"])

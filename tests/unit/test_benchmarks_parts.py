@@ -12,7 +12,15 @@ from benchmarks.env import java_opts_missing, job_is_running
 from benchmarks.events import EventFactory, load_templates, order_id_of, passes_filter
 from benchmarks.httprec import Call, group_calls, normalize_path
 from benchmarks.kafkatools import parse_consumer_performance, parse_producer_performance
-from benchmarks.recovery import Timeline, account, drop_dead_pids, ident_of, new_checkpoint, read_pids
+from benchmarks.recovery import (
+    Timeline,
+    account,
+    drop_dead_pids,
+    ident_of,
+    new_checkpoint,
+    read_pids,
+    wait_for_ids,
+)
 from benchmarks.throughput import SweepStep, analyse_step, backpressure_starts, render_job
 
 pytestmark = pytest.mark.unit
@@ -286,3 +294,9 @@ def test_sweep_plot_is_a_png(tmp_path: Path) -> None:
     steps = [_step(1000, 1000), _step(20000, 15000, drained=False)]
     path = plot_sweep(steps, tmp_path / "out" / "sweep.png", title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_waiting_for_ids_ignores_duplicates_and_gives_up_on_a_stall() -> None:
+    assert wait_for_ids([1, 1, 2, 3, 9], {1, 2, 3}, stall=1, timeout=5) is True
+    # 3 never comes; the duplicates of 1 do not make up for it
+    assert wait_for_ids([1, 1, 1, 2], {1, 2, 3}, stall=0.3, timeout=5) is False
