@@ -17,6 +17,7 @@ Try it: ``airflow dags test flink_deploy_pyflink -c '{"version": "v1"}'``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,8 @@ from common import phase4
 
 from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
+
+log = logging.getLogger("airflow.task")
 
 with DAG(
     dag_id="flink_deploy_pyflink",
@@ -81,7 +84,7 @@ with DAG(
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
         policy = phase4.PyflinkSettings.from_json(settings).health()
-        verdict = phase4.health_gate(FlinkRestHook(), job_id, policy, context["ti"].log)
+        verdict = phase4.health_gate(FlinkRestHook(), job_id, policy, log)
         if not verdict["healthy"]:
             cause = f" Root cause: {verdict['root_cause']}" if verdict["root_cause"] else ""
             raise AirflowFailException(f"Job {job_id} is not healthy: {verdict['reason']}.{cause}")

@@ -20,6 +20,7 @@ The job's other settings (topics, windows, checkpoints, health thresholds) come 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -54,6 +55,8 @@ PARAMS = {
         description="A job of the same name still runs: fail, stop it with a savepoint, or cancel it.",
     ),
 }
+
+log = logging.getLogger("airflow.task")
 
 with DAG(
     dag_id="flink_recover_from_savepoint",
@@ -96,7 +99,7 @@ with DAG(
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
         from airflow_flink_provider.protocol.errors import FlinkNotFoundError
 
-        params, log = context["params"], context["ti"].log
+        params = context["params"]
         choice = params["restore_from"]
         if choice == "savepoint":
             if not params["savepoint_path"]:
@@ -129,7 +132,7 @@ with DAG(
         """Make room: a job of the same name must not run next to the restored one."""
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
-        params, log = context["params"], context["ti"].log
+        params = context["params"]
         hook = FlinkRestHook()
         name = phase4.PyflinkSettings.from_json(settings).job_name
         running = [job for job in phase4.running_jobs(hook.list_jobs(), name) if job["job_id"] != job_id]
@@ -155,7 +158,7 @@ with DAG(
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
         policy = phase4.PyflinkSettings.from_json(settings).health()
-        verdict = phase4.health_gate(FlinkRestHook(), job_id, policy, context["ti"].log)
+        verdict = phase4.health_gate(FlinkRestHook(), job_id, policy, log)
         if not verdict["healthy"]:
             cause = f" Root cause: {verdict['root_cause']}" if verdict["root_cause"] else ""
             raise AirflowFailException(f"Restored job {job_id} is not healthy: {verdict['reason']}.{cause}")

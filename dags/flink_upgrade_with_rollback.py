@@ -28,6 +28,7 @@ Try it: ``airflow dags test flink_upgrade_with_rollback -c '{"version": "v2"}'``
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +46,8 @@ from common import phase4
 
 from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
 from airflow_flink_provider.operators.savepoint import FlinkStopJobOperator, FlinkTriggerSavepointOperator
+
+log = logging.getLogger("airflow.task")
 
 with DAG(
     dag_id="flink_upgrade_with_rollback",
@@ -65,7 +68,7 @@ with DAG(
         target = settings["version"]
         fault = settings["fault_injection"] == "savepoint_failure"
         if fault:
-            context["ti"].log.warning("fault_injection=savepoint_failure: the first stop-with-savepoint will fail")
+            log.warning("fault_injection=savepoint_failure: the first stop-with-savepoint will fail")
         return {
             "settings": settings.to_json(),
             "target_version": target,
@@ -99,7 +102,7 @@ with DAG(
             raise AirflowFailException(f"{job['name']} ({job['job_id']}) is {job['state']}: not upgrading it now")
         last_good = phase4.read_json_variable(phase4.last_good_variable(resolved.job_name))
         if not last_good or last_good.get("version") != job["version"]:
-            context["ti"].log.warning(
+            log.warning(
                 "The last good record (%s) is not the running version %s: the rollback target is the running "
                 "version, whose savepoint this upgrade takes",
                 last_good,
@@ -128,11 +131,11 @@ with DAG(
         try:
             job = FlinkRestHook().find_job(old_job_id)
         except (FlinkConnectionError, FlinkTimeoutError) as err:
-            ti.log.warning("Flink REST API unreachable (%s): transient, retrying the stop", err)
+            log.warning("Flink REST API unreachable (%s): transient, retrying the stop", err)
             return "retry_stop_with_savepoint"
         state = job["state"] if job else "UNKNOWN (Flink does not know the job)"
         if state in ("RUNNING", "FINISHED"):
-            ti.log.warning("The stop failed but job %s is %s: transient, retrying the stop", old_job_id, state)
+            log.warning("The stop failed but job %s is %s: transient, retrying the stop", old_job_id, state)
             return "retry_stop_with_savepoint"
         ti.xcom_push(key="problem", value=f"the job to upgrade ({old_job_id}) is {state}")
         return "abort_and_page"
@@ -153,7 +156,7 @@ with DAG(
         location = ti.xcom_pull(task_ids="stop_with_savepoint") or ti.xcom_pull(task_ids="retry_stop_with_savepoint")
         if not location:
             raise AirflowFailException("No savepoint from stop_with_savepoint or retry_stop_with_savepoint")
-        ti.log.info("Restoring from savepoint %s", location)
+        log.info("Restoring from savepoint %s", location)
         return str(location)
 
     @task
@@ -163,7 +166,7 @@ with DAG(
 
         ti = context["ti"]
         policy = phase4.PyflinkSettings.from_json(settings).health()
-        verdict = phase4.health_gate(FlinkRestHook(), job_id, policy, ti.log)
+        verdict = phase4.health_gate(FlinkRestHook(), job_id, policy, log)
         ti.xcom_push(key="verdict", value=verdict)
         if not verdict["healthy"]:
             cause = f" Root cause: {verdict['root_cause']}" if verdict["root_cause"] else ""
@@ -172,11 +175,13 @@ with DAG(
 
     @task.branch(trigger_rule=TriggerRule.NONE_SKIPPED)
     def check_health(**context: Any) -> list[str]:
-        """Keep the new version if the gate passed; otherwise roll back (nothing to do without a savepoint)."""
+        """Keep the new version if the gate passed; otherwise roll back (fail if no savepoint was ever taken)."""
         ti = context["ti"]
         if not ti.xcom_pull(task_ids="savepoint_ready"):
-            ti.log.error("No savepoint was taken, so nothing was submitted and the old job was not stopped")
-            return []
+            raise AirflowFailException(
+                "No savepoint was taken (retry_stop_with_savepoint failed), so nothing was submitted: the old job "
+                "was not stopped by this run. See retry_stop_with_savepoint's log."
+            )
         verdict = ti.xcom_pull(task_ids="health_gate", key="verdict")
         return ["savepoint_new_version"] if verdict and verdict["healthy"] else ["cancel_new_version"]
 
@@ -202,7 +207,7 @@ with DAG(
         """Make sure the failed version does not run (it may never have started, or be FAILED already)."""
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
-        return phase4.ensure_stopped(FlinkRestHook(), job_id, context["ti"].log)
+        return phase4.ensure_stopped(FlinkRestHook(), job_id, log)
 
     @task
     def verify_rollback(settings: dict[str, Any], job_id: str, **context: Any) -> dict[str, Any]:
@@ -210,9 +215,7 @@ with DAG(
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
         ti = context["ti"]
-        verdict = phase4.health_gate(
-            FlinkRestHook(), job_id, phase4.PyflinkSettings.from_json(settings).health(), ti.log
-        )
+        verdict = phase4.health_gate(FlinkRestHook(), job_id, phase4.PyflinkSettings.from_json(settings).health(), log)
         ti.xcom_push(key="verdict", value=verdict)
         if not verdict["healthy"]:
             raise AirflowFailException(f"The rolled back job {job_id} is not healthy either: {verdict['reason']}")

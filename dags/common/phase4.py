@@ -8,6 +8,8 @@ Variables (JSON):
 
 - ``flink_phase4_pyflink``: what to run and how (see :data:`PYFLINK_RULES`); ``dag_run.conf`` keys
   override it for one run.
+- ``flink_phase4_sql``: which SQL scenario flink_deploy_sql submits and how it is watched
+  (:data:`SQL_RULES`); the scenario's own settings come from its phase 0/1 Variable.
 - ``flink_phase4_last_good__<job_name>``: written by the DAGs once a version passed the health gate:
   ``{"job_name", "version", "job_id", "savepoint", "restored_from", "recorded_at", "dag_id", "run_id"}``.
 """
@@ -250,6 +252,45 @@ PYFLINK_RULES: tuple[Rule, ...] = (
         _nullable(_choice(*FAULTS)),
         "Drills only: savepoint_failure makes the upgrade's first stop-with-savepoint fail (retry branch).",
     ),
+)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a JSON object, got {value!r}")
+    return dict(value)
+
+
+SQL_VARIABLE = "flink_phase4_sql"
+
+SQL_RULES: tuple[Rule, ...] = (
+    Rule(
+        "scenario",
+        "phase1_event_time_watermarks",
+        _string(_NAME, "a scenario folder under include/sql"),
+        "The SQL scenario (a folder of include/sql) to submit.",
+    ),
+    Rule(
+        "variant",
+        "windows",
+        _string(_NAME, "a script of the scenario"),
+        "Which of the scenario's scripts (<variant>.sql.j2).",
+    ),
+    Rule(
+        "settings",
+        None,
+        _nullable(_object),
+        "Overrides of the scenario's own Variable (flink_phase1/flink_phase0): topics, window_size, "
+        "window_slide, watermark_delay, parallelism...",
+    ),
+    Rule(
+        "wait_for",
+        "FINISHED",
+        _choice("RUNNING", "FINISHED"),
+        "The state the jobs must reach: FINISHED for the bounded phase 1 scripts, RUNNING for streaming ones.",
+    ),
+    Rule("max_restarts", 0, _integer(0), "Restarts of a job tolerated while it is watched."),
+    Rule("timeout", "5 min", _duration(1000), "How long the jobs may take to reach wait_for."),
 )
 
 
@@ -745,6 +786,56 @@ def health_gate(
                 **asdict(look),
             }
         sleep(policy.poll_seconds)
+
+
+def watch_until(
+    hook: Any,
+    job_id: str,
+    target: str,
+    *,
+    max_restarts: int,
+    timeout: float,
+    poll: float,
+    log: Any,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Follow a job until it reaches ``target`` (RUNNING with all tasks, or FINISHED), watching its restarts.
+
+    A job that FINISHED while RUNNING was awaited (a bounded job) counts as reaching it.
+
+    :param hook: a ``FlinkRestHook``.
+    :param job_id: the job.
+    :param target: ``RUNNING`` or ``FINISHED``.
+    :param max_restarts: restarts tolerated.
+    :param timeout: seconds to wait.
+    :param poll: seconds between looks.
+    :param log: where to report.
+    :param clock: monotonic clock (tests).
+    :param sleep: sleep function (tests).
+    :return: ``{"job_id", "ok", "reason", "root_cause", "state", "checkpoints", "restarts"}``.
+    """
+    deadline = clock() + timeout
+    last = ""
+    while True:
+        look = observe(hook, job_id)
+        if look.state != last:
+            log.info("Job %s is %s (%d restart(s))", job_id, look.state, look.restarts)
+            last = look.state
+        reached = look.state == "FINISHED" or (target == "RUNNING" and look.state == "RUNNING" and look.tasks_running)
+        if look.restarts > max_restarts:
+            ok, reason = False, f"restarted {look.restarts} time(s); max_restarts is {max_restarts}"
+        elif reached:
+            ok, reason = True, f"reached {look.state}"
+        elif look.state in ENDED_STATES:
+            ok, reason = False, f"ended {look.state} instead of reaching {target}"
+        elif clock() >= deadline:
+            ok, reason = False, f"did not reach {target} within {timeout:g}s (last state {look.state})"
+        else:
+            sleep(poll)
+            continue
+        cause = hook.get_root_cause(job_id) if not ok or look.restarts else None
+        return {"job_id": job_id, "ok": ok, "reason": reason, "root_cause": cause, **asdict(look)}
 
 
 def ensure_stopped(hook: Any, job_id: str, log: Any, *, timeout: float = 120, poll: float = 1) -> str | None:

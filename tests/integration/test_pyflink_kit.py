@@ -261,7 +261,7 @@ class AirflowHome:
         self.home.mkdir()
         self.dags.mkdir()
         for name in ("common", "flink_deploy_pyflink.py", "flink_upgrade_with_rollback.py",
-                     "flink_recover_from_savepoint.py"):  # fmt: skip
+                     "flink_recover_from_savepoint.py", "flink_deploy_sql.py"):  # fmt: skip
             (self.dags / name).symlink_to(ROOT / "dags" / name)
         (base / "driver.py").write_text(DRIVER)
         self.driver = base / "driver.py"
@@ -274,6 +274,7 @@ class AirflowHome:
                 "PYTHONPATH": f"{ROOT}{os.pathsep}{self.dags}",
                 "AIRFLOW_CONN_FLINK_DEFAULT": os.environ["AIRFLOW_CONN_FLINK_DEFAULT"],
                 "AIRFLOW_CONN_KAFKA_DEFAULT": os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"],
+                "AIRFLOW_CONN_FLINK_SQL_GATEWAY_DEFAULT": os.environ["AIRFLOW_CONN_FLINK_SQL_GATEWAY_DEFAULT"],
             }
         )
         airflow = str(Path(sys.executable).with_name("airflow"))
@@ -325,7 +326,7 @@ class DagResult:
         files = sorted(self.home.glob(f"logs/dag_id={self.dag_id}/run_id={self.run_id}/task_id={task_id}/*"))
         return "\n".join(path.read_text(errors="replace") for path in files) + self.output
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return f"{self.dag_id} {self.state}: {json.dumps(self.states, indent=1)}\n{self.output[-6000:]}"
 
 
