@@ -34,7 +34,7 @@ from common.operators import (
 from common.scenarios import Scenario
 
 SENSOR_POKE_SECONDS = 2
-CONSUME_POLL_SECONDS = 8
+CONSUME_POLL_SECONDS = 4
 """The consumer stops after this long without a new message (the jobs have finished by then)."""
 
 

@@ -1,0 +1,228 @@
+"""The phase 0 and phase 1 DAGs, run end to end against the real stack as a user runs them.
+
+Each DAG run happens in a subprocess with the project's Airflow environment (``stack/cli.py env``): either
+``airflow dags test`` itself, or the same ``dag.test()`` through a small driver that also prints the task
+states and the XComs the assertions need. Settings are given the way users give them: the Variable (as an
+``AIRFLOW_VAR_<NAME>`` environment variable, which Airflow reads before its database) or the run conf.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from stack.smoke import BOOTSTRAP, FLINK
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "dags"))
+
+from common.compare import load_expected  # noqa: E402
+from common.scenarios import EVENT_TIME_WATERMARKS, PHASE0_PRINT, SCENARIOS  # noqa: E402
+from common.variables import Settings  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+CONSUMER_CONN = {
+    "conn_type": "kafka",
+    "extra": {"bootstrap.servers": BOOTSTRAP, "group.id": "airflow-flink-practice-tests",
+              "auto.offset.reset": "earliest", "enable.auto.commit": "false"},
+}  # fmt: skip
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+
+dags, dag_id, conf = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+bag = BundleDagBag(dag_folder=str(dags / f"{sys.argv[4]}.py"), bundle_path=dags, bundle_name="dags-folder")
+dag = bag.dags[dag_id]
+dr = dag.test(run_conf=conf)
+with create_session() as session:
+    tis = dr.get_task_instances(session=session)
+    states = {ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): str(ti.state) for ti in tis}
+    xcoms = {}
+    for row in session.scalars(XComModel.get_many(run_id=dr.run_id, key="return_value", dag_ids=dag_id)):
+        if row.map_index < 0:
+            xcoms[row.task_id] = XComModel.deserialize_value(row)
+print("DRIVER-RESULT " + json.dumps({"state": str(dr.state), "run_id": dr.run_id, "tasks": states,
+                                     "xcoms": xcoms}, default=str))
+"""
+
+
+def airflow_env(variables: dict[str, Any] | None = None) -> dict[str, str]:
+    """The project's Airflow environment plus the test's consumer connection and Variables.
+
+    :param variables: Variable name -> JSON value, passed as AIRFLOW_VAR_<NAME>.
+    """
+    out = subprocess.run([sys.executable, str(ROOT / "stack" / "cli.py"), "env"], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_VAR_")}
+    env.update(re.findall(r"^export (\w+)=(.*)$", out, flags=re.M))
+    env["AIRFLOW_CONN_KAFKA_PRACTICE_CONSUMER"] = json.dumps(CONSUMER_CONN)
+    for name, value in (variables or {}).items():
+        env[f"AIRFLOW_VAR_{name.upper()}"] = json.dumps(value)
+    return env
+
+
+@dataclass
+class DagRunResult:
+    """One DAG run: its state, task states, XComs and the whole console output (the task logs).
+
+    :param state: the run's final state.
+    :param tasks: task id (``[i]`` for mapped ones) -> state.
+    :param xcoms: task id -> return value, for unmapped tasks.
+    :param output: stdout and stderr of the run.
+    """
+
+    state: str
+    tasks: dict[str, str]
+    xcoms: dict[str, Any]
+    output: str
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the run validated."""
+        return Settings.from_json(self.xcoms["validate_settings"])
+
+
+def run_dag(dag_id: str, conf: dict[str, Any] | None = None, variables: dict[str, Any] | None = None,
+            timeout: float = 420) -> DagRunResult:  # fmt: skip
+    """Run a DAG with ``dag.test()`` in a subprocess.
+
+    :param dag_id: the DAG.
+    :param conf: the run conf.
+    :param variables: Variables to set.
+    :param timeout: seconds.
+    """
+    file_name = dag_id.removeprefix("flink_")
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(ROOT / "dags"), dag_id, json.dumps(conf or {}), file_name],
+        capture_output=True, text=True, env=airflow_env(variables), cwd=ROOT, timeout=timeout, check=False,
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    marker = next((line for line in proc.stdout.splitlines() if line.startswith("DRIVER-RESULT ")), None)
+    assert marker is not None, f"the driver did not finish (exit {proc.returncode}):\n{output[-5000:]}"
+    data = json.loads(marker.removeprefix("DRIVER-RESULT "))
+    return DagRunResult(data["state"], data["tasks"], data["xcoms"], output)
+
+
+def jobs_of_run(tag: str) -> list[dict[str, Any]]:
+    """The Flink jobs whose names carry a run tag.
+
+    :param tag: the run tag.
+    """
+    jobs = requests.get(f"{FLINK}/jobs/overview", timeout=10).json()["jobs"]
+    return [job for job in jobs if re.search(rf"\.{tag}(\.|$)", job["name"])]
+
+
+def assert_succeeded(run: DagRunResult) -> None:
+    failed = {task: state for task, state in run.tasks.items() if state not in {"success", "skipped"}}
+    assert run.state == "success" and not failed, f"{run.state}, {failed}\n{run.output[-6000:]}"
+
+
+def test_phase0_with_airflow_dags_test_shows_the_print_output() -> None:
+    """What `make demo` runs: the CLI, exit code 0, the print sink's lines in the log, the job cancelled."""
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "airflow"), "dags", "test", PHASE0_PRINT.dag_id],
+        capture_output=True, text=True, env=airflow_env(), cwd=ROOT, timeout=300, check=False,
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    tag = re.search(r"run tag ([0-9a-f]{8})", output)
+    assert tag is not None, output[-3000:]
+    expected = load_expected(PHASE0_PRINT.folder / "expected" / "print.txt")
+    for row in expected:
+        assert f"phase0_print-{tag.group(1)}> {row}" in output
+    jobs = jobs_of_run(tag.group(1))
+    assert jobs and {job["state"] for job in jobs} == {"CANCELED"}, jobs
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    ["flink_phase1_malformed_json", "flink_phase1_schema_evolution", "flink_phase1_dedup",
+     "flink_phase1_late_events"],
+)  # fmt: skip
+def test_phase1_dag_matches_its_expected_output(dag_id: str) -> None:
+    run = run_dag(dag_id)
+    assert_succeeded(run)
+    scenario = SCENARIOS[dag_id.removeprefix("flink_")]
+    for variant in scenario.variants:
+        rows = run.xcoms[f"compare_{variant.name}"]
+        for sink in variant.sinks:
+            assert len(rows[sink.name]) == len(load_expected(scenario.expected_path(sink, run.settings)))
+    assert "Report:" in run.output
+    assert {job["state"] for job in jobs_of_run(run.settings.tag)} == {"FINISHED"}
+    assert "cancel_jobs" not in run.tasks or run.tasks["cancel_jobs"] == "skipped"
+
+
+def test_editing_the_variable_changes_the_windows_and_the_results() -> None:
+    default = run_dag(EVENT_TIME_WATERMARKS.dag_id)
+    assert_succeeded(default)
+    edited = run_dag(EVENT_TIME_WATERMARKS.dag_id,
+                     variables={"flink_phase1": {"window_size": "20s", "window_slide": "10s"}})  # fmt: skip
+    assert_succeeded(edited)
+
+    def window_seconds(run: DagRunResult) -> set[float]:
+        rows = run.xcoms["compare_windows"]["tumble"] + run.xcoms["compare_windows"]["hop"]
+        return {(datetime.fromisoformat(r["window_end"]) - datetime.fromisoformat(r["window_start"])).total_seconds()
+                for r in rows}  # fmt: skip
+
+    assert window_seconds(default) == {10}
+    assert window_seconds(edited) == {20}
+    assert default.xcoms["compare_windows"]["tumble"] != edited.xcoms["compare_windows"]["tumble"]
+    assert "window_size=20s,window_slide=10s,watermark_delay=2s" in edited.output
+
+
+def test_a_bad_variable_fails_the_first_task_before_anything_is_submitted() -> None:
+    bad = {"topics": {"late_input": "bad topic!"}, "window_slide": "20s"}
+    run = run_dag("flink_phase1_late_events", variables={"flink_phase1": bad})
+    assert run.state == "failed"
+    assert run.tasks["validate_settings"] == "failed"
+    assert run.tasks["submit_late_events"] == "upstream_failed"
+    assert run.tasks["create_topics"] == "upstream_failed"
+    assert "topics.late_input: may only contain the characters [a-zA-Z0-9._-]" in run.output
+    assert "window_slide: must not be larger than window_size (10s), got 20s" in run.output
+
+
+def test_a_mismatch_fails_the_comparison_with_a_readable_diff() -> None:
+    run = run_dag("flink_phase1_dedup", conf={"startup_mode": "latest-offset"})
+    assert run.state == "failed"
+    assert run.tasks["compare_dedup"] == "failed"
+    assert run.tasks["report"] == "upstream_failed"
+    assert "Output differs from the expected rows:" in run.output
+    assert re.search(r"sink 'first' \(phase1-dedup-first-[0-9a-f]{8}\) vs phase1_dedup/expected/watermark_delay=2s/"
+                     r"first.jsonl: expected 3 rows, got 0 \(0 matched\)", run.output)  # fmt: skip
+    assert '    - {"order_id": "o1", "status": "created", "ts_ms": 1704067201000}' in run.output
+    assert "startup_mode is latest-offset: the expected rows assume earliest-offset" in run.output
+
+
+def test_failure_checks_fail_the_documented_way() -> None:
+    run = run_dag("flink_phase1_failure_checks")
+    assert run.state == "failed"
+    assert run.tasks["wait_finished_strict_json[0]"] == "failed"
+    assert run.tasks["submit_too_many_slots"] == "failed"
+    assert run.tasks["submit_bad_sql"] == "failed"
+    # 1. the job's root cause (the parse error) and a hint
+    assert re.search(r"Flink job [0-9a-f]{32} is FAILED: JsonParseException: Unexpected character", run.output)
+    assert re.search(r"Hint: .*'json.ignore-parse-errors' = 'true'", run.output)
+    # 2. refused before submitting, with a hint
+    slots = requests.get(f"{FLINK}/overview", timeout=10).json()["slots-total"]
+    assert f"Not enough task slots: the job needs {slots + 1} slots" in run.output
+    assert re.search(r"Hint: Not enough task slots: .*Lower the parallelism", run.output)
+    # 3. the script line and column of the unexpected FROM
+    script = (SCENARIOS["phase1_failure_checks"].folder / "bad_sql.sql.j2").read_text().splitlines()
+    line = next(i for i, text in enumerate(script, start=1) if text == "FROM orders;") - 1  # the {#- -#} header
+    assert re.search(rf"Statement \d/\d failed at script line {line}, column 1: .*near the keyword 'FROM'", run.output)
+    assert not [job for job in jobs_of_run(run.settings.tag) if job["state"] not in {"FAILED", "CANCELED"}]
