@@ -242,6 +242,65 @@ class RateProducer:
         self._producer.flush(60)
 
 
+def _producer_process(conn: Any, topic: str, templates: list[dict[str, Any]]) -> None:
+    """The body of :class:`ProducerProcess`: run ``(rate, seconds)`` commands until ``None``."""
+    from benchmarks.events import EventFactory
+
+    factory = EventFactory(templates)
+    batches: list[tuple[int, int]] = []
+
+    def make(order_id: int, ts_ms: int) -> bytes:
+        if not batches or batches[-1][1] != ts_ms:
+            batches.append((order_id, ts_ms))
+        return factory.value(order_id, ts_ms)
+
+    producer = RateProducer(topic, make)
+    while (command := conn.recv()) is not None:
+        rate, seconds = command
+        batches.clear()
+        start_ms = time.time() * 1000
+        first, end, elapsed = producer.run(rate, seconds)
+        conn.send((first, end, start_ms, start_ms + elapsed * 1000, list(batches), producer.failed[-3:]))
+    producer.stop()
+
+
+class ProducerProcess:
+    """A :class:`RateProducer` of phase-0 events in a process of its own, so the benchmark's reader thread
+    (and the GIL) does not cap the input rate.
+
+    :param topic: the topic.
+    :param templates: the event templates (:class:`~benchmarks.events.EventFactory`).
+    """
+
+    def __init__(self, topic: str, templates: list[dict[str, Any]]) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # no fork: the parent runs librdkafka threads
+        self._conn, child = context.Pipe()
+        self._proc = context.Process(target=_producer_process, args=(child, topic, templates), daemon=True)
+        self._proc.start()
+
+    def run(self, rate: float, seconds: float) -> tuple[int, int, float, float, list[tuple[int, int]], list[str]]:
+        """Produce at ``rate`` for ``seconds``.
+
+        :param rate: events per second.
+        :param seconds: how long.
+        :return: first id, end id, start and end (epoch ms), ``(first id, ts_ms)`` per batch, delivery errors.
+        """
+        self._conn.send((rate, seconds))
+        if not self._conn.poll(seconds + 120):
+            raise TimeoutError("the producer process did not answer")
+        return self._conn.recv()
+
+    def close(self) -> None:
+        """Stop the process."""
+        if self._proc.is_alive():
+            self._conn.send(None)
+            self._proc.join(60)
+        if self._proc.is_alive():
+            self._proc.terminate()
+
+
 @dataclass
 class OutputReader:
     """Read a topic from the start in a background thread, keeping what each message says.

@@ -110,7 +110,12 @@ def parser() -> argparse.ArgumentParser:
     thr.add_argument("--events", type=_positive_int, default=200_000, help="events in the backlog runs")
     thr.add_argument("--load-events", type=_positive_int, default=50_000, help="events the load script produces")
     thr.add_argument("--load-timeout", type=float, default=120, help="seconds the load script may run")
-    thr.add_argument("--rates", type=_rates, default=[1000, 5000, 10000, 20000, 40000, 80000], help="input rates")
+    thr.add_argument(
+        "--rates",
+        type=_rates,
+        default=[1000, 5000, 10000, 20000, 40000, 80000, 120000, 160000, 240000],
+        help="input rates",
+    )
     thr.add_argument("--rate-seconds", type=float, default=10, help="seconds at each input rate")
 
     rec = p.add_argument_group("recovery (6): kills the TaskManager, lead only")

@@ -192,17 +192,30 @@ def analyse_step(
     )
 
 
+LATENCY_GROWTH = 5.0
+"""A median latency this many times the lowest rate's (and over 100 ms) means events queue up."""
+
+
 def backpressure_starts(steps: Sequence[SweepStep]) -> float | None:
     """The lowest input rate at which the pipeline no longer keeps up, or ``None`` if it always did.
 
-    Not keeping up: Flink reports back-pressure (level ``high``), or the outputs did not drain, or the
-    throughput fell below 90 % of the input rate.
+    Not keeping up: Flink reports back-pressure (level ``high``), the outputs did not drain, the throughput
+    fell below 90 % of the input rate, or events queue: the median latency grew over 100 ms and
+    ``LATENCY_GROWTH`` times the lowest rate's (the phase-0 job is one chained task, so its queue is the
+    input topic, which Flink's back-pressure level does not show).
 
     :param steps: the sweep's steps.
     """
-    for step in sorted(steps, key=lambda s: s.input_rate):
+    ordered = sorted(steps, key=lambda s: s.input_rate)
+    base = next((s.latency_p50_ms for s in ordered if s.latency_p50_ms is not None), None)
+    for step in ordered:
         levels = {str(v.get("level", "")).lower() for v in step.backpressure.values()}
-        if "high" in levels or not step.drained or step.throughput < 0.9 * step.input_rate:
+        queued = (
+            base is not None
+            and step.latency_p50_ms is not None
+            and step.latency_p50_ms > max(100.0, LATENCY_GROWTH * base)
+        )
+        if "high" in levels or not step.drained or step.throughput < 0.9 * step.input_rate or queued:
             return step.input_rate
     return None
 
@@ -430,20 +443,13 @@ def sweep(factory: EventFactory, rates: Sequence[int], seconds: float, result: B
     steps: list[SweepStep] = []
     appends = Appends()
     reader = kafkatools.OutputReader(topic_out, appends.add).start()
-    batches: list[tuple[int, int]] = []
-
-    def make(order_id: int, ts_ms: int) -> bytes:
-        if not batches or batches[-1][1] != ts_ms:
-            batches.append((order_id, ts_ms))
-        return factory.value(order_id, ts_ms)
-
-    producer = kafkatools.RateProducer(topic_in, make)
+    producer = kafkatools.ProducerProcess(topic_in, factory.templates)
     try:
         job = _start_job(render_job(job_name=env.unique("bench-phase0-sweep"), input_topic=topic_in,
                                     output_topic=topic_out))  # fmt: skip
         env.wait_running(job, poll=0.2)
         # Warm-up, not recorded: the source's Kafka consumer and the sink's producer start on the first events.
-        first, end, _ = producer.run(rates[0], 3)
+        first, end, *_ = producer.run(rates[0], 3)
         if not reader.wait_for(factory.count_passing(first, end), stall=10, timeout=60):
             result.notes.append(f"sweep warm-up: {reader.count}/{factory.count_passing(first, end)} outputs arrived")
         for rate in rates:
@@ -451,10 +457,10 @@ def sweep(factory: EventFactory, rates: Sequence[int], seconds: float, result: B
             sampler = threading.Timer(seconds * 0.9, lambda target, jid: target.update(sample_backpressure(jid)),
                                       args=(bp, job))  # fmt: skip
             sampler.start()
-            start_ms = time.time() * 1000
-            first, end, elapsed = producer.run(rate, seconds)
-            end_ms = start_ms + elapsed * 1000
+            first, end, start_ms, end_ms, batches, failures = producer.run(rate, seconds)
             sampler.join()
+            if failures:
+                result.notes.append(f"producer errors at {rate}/s: {failures}")
             expected = factory.count_passing(first, end)
             drain_began = time.monotonic()
             drained = reader.wait_for(
@@ -469,14 +475,14 @@ def sweep(factory: EventFactory, rates: Sequence[int], seconds: float, result: B
             steps.append(step)
             say(
                 f"[bench]   rate {rate:>7}/s: in {step.input_rate:,.0f}/s, out {step.throughput:,.0f}/s, "
-                f"p50 {step.latency_p50_ms} ms, drained {drained}",
+                f"p50 {step.latency_p50_ms} ms, p99 {step.latency_p99_ms} ms, drained {drained}"
             )
             if not drained:
                 result.notes.append(f"sweep stopped at {rate}/s: the job did not drain its input (saturated)")
                 break
         env.JOBS.cancel(job)
     finally:
-        producer.stop()
+        producer.close()
         reader.stop()
         env.delete_topics([topic_in, topic_out])
     return steps

@@ -222,8 +222,10 @@ def test_step_analysis_ignores_outputs_of_other_steps() -> None:
     assert step.outputs_in_step == 1 and step.latency_max_ms == 30
 
 
-def _step(rate: float, throughput: float, level: str = "ok", drained: bool = True) -> SweepStep:
-    return SweepStep(rate, rate, throughput, 0, 0, 0, 0, None, None, None, drained, 0.0, {"Source": {"level": level}})
+def _step(
+    rate: float, throughput: float, level: str = "ok", drained: bool = True, p50: float | None = None
+) -> SweepStep:
+    return SweepStep(rate, rate, throughput, 0, 0, 0, 0, p50, None, None, drained, 0.0, {"Source": {"level": level}})
 
 
 def test_backpressure_starts_at_the_first_rate_the_job_cannot_follow() -> None:
@@ -231,6 +233,12 @@ def test_backpressure_starts_at_the_first_rate_the_job_cannot_follow() -> None:
     assert backpressure_starts([_step(20000, 20000, "high"), _step(1000, 1000)]) == 20000
     assert backpressure_starts([_step(1000, 1000), _step(5000, 4000), _step(9000, 9000, drained=False)]) == 5000
     assert backpressure_starts([_step(1000, 1000), _step(5000, 5000, drained=False)]) == 5000
+
+
+def test_backpressure_shows_as_queueing_latency() -> None:
+    steps = [_step(1000, 1000, p50=10), _step(80000, 80000, p50=45), _step(160000, 160000, p50=220)]
+    assert backpressure_starts(steps) == 160000  # 45 ms is not queueing: under 100 ms
+    assert backpressure_starts([_step(1000, 1000, p50=40), _step(9000, 9000, p50=150)]) is None  # < 5x
 
 
 # ---------------------------------------------------------------------------------------------- recovery
