@@ -181,6 +181,26 @@ def wait_running(job_id: str, *, poll: float, timeout: float = 180) -> float:
             time.sleep(poll)
 
 
+def tasks_running_at(job_id: str) -> float | None:
+    """When the job's last subtask switched to RUNNING, by Flink's own clock (epoch seconds), or ``None``.
+
+    Polling ``GET /jobs/{id}`` learns it up to ``web.refresh-interval`` later (the REST API's cache); this
+    reads the subtasks' state timestamps instead.
+
+    :param job_id: a job that has run.
+    """
+    job = get_job(job_id)
+    moments = []
+    for vertex in (job or {}).get("vertices", []):
+        data = rest("GET", f"/jobs/{job_id}/vertices/{vertex['id']}/subtasktimes").json()
+        for subtask in data.get("subtasks", []):
+            running = int((subtask.get("timestamps") or {}).get("RUNNING") or 0)
+            if running <= 0:
+                return None
+            moments.append(running)
+    return max(moments) / 1000 if moments else None
+
+
 def root_cause(job_id: str) -> str:
     """The last line of the root exception of a failed job, for error messages."""
     try:

@@ -17,6 +17,7 @@ import argparse
 import shlex
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 from benchmarks import env
 from benchmarks.core import BenchResult, Sample, Target, interleave, median, ratio, record_methods
 from benchmarks.httprec import HttpRecorder, group_calls
+from benchmarks.pyflink_submit import flink_clock, flink_clock_figures
 from benchmarks.taskrun import bench_dag, run_task
 
 
@@ -113,6 +115,7 @@ class SqlMethods:
         script = self.script()
         with bench_dag("bench_sql_submit"):
             task = FlinkSqlGatewayOperator(task_id="run_sql", sql=script.text, poll_interval=self.poll)
+        began_epoch = time.time()
         with self.http.active():
             outcome = run_task(task)
         calls = self.http.take()
@@ -126,11 +129,9 @@ class SqlMethods:
         running = max(env.wait_running(job, poll=self.poll, timeout=self.opts.submit_timeout) for job in jobs)
         phases = {f"{c['call']} (x{c['count']})": c["total_s"] for c in group_calls(calls)}
         phases["returned -> RUNNING (poll)"] = running - returned
-        return Sample(
-            outcome.seconds,
-            phases,
-            {"job_ids": jobs, "http_calls": len(calls), "to_running_s": running - outcome.started},
-        )
+        to_running = running - outcome.started
+        detail = {"job_ids": jobs, "http_calls": len(calls), "to_running_s": to_running}
+        return Sample(outcome.seconds, phases, {**detail, **flink_clock(jobs[-1], began_epoch, to_running)})
 
     def cli(self) -> Sample:
         """A BashOperator running ``sql-client.sh gateway -f``."""
@@ -146,6 +147,7 @@ class SqlMethods:
         with bench_dag("bench_sql_submit"):
             task = BashOperator(task_id="sql_client", bash_command=command, env=self.cli_env, append_env=False,
                                 cwd=str(self.workdir))  # fmt: skip
+        began_epoch = time.time()
         outcome = run_task(task)
         jobs = self._jobs_named(script.marker)
         self.last_jobs = [env.JOBS.add(j) for j in jobs]
@@ -157,7 +159,11 @@ class SqlMethods:
         return Sample(
             outcome.seconds,
             {"sql-client.sh (process)": outcome.seconds, "exit -> RUNNING (poll)": running - outcome.ended},
-            {"job_ids": jobs, "to_running_s": running - outcome.started},
+            {
+                "job_ids": jobs,
+                "to_running_s": running - outcome.started,
+                **flink_clock(jobs[-1], began_epoch, running - outcome.started),
+            },
         )
 
     def cleanup(self, method: str, sample: Sample | None) -> None:
@@ -187,6 +193,7 @@ def run(opts: argparse.Namespace) -> BenchResult:
         finally:
             env.delete_topics(methods.topics)
     record_methods(result, samples, errors)
+    flink_clock_figures(result, samples)
     for method, runs in samples.items():
         to_running = [s.detail["to_running_s"] for s in runs if "to_running_s" in s.detail]
         if to_running:
