@@ -157,7 +157,7 @@ with DAG(
         if not location:
             raise AirflowFailException("No savepoint from stop_with_savepoint or retry_stop_with_savepoint")
         log.info("Restoring from savepoint %s", location)
-        return str(location)
+        return phase4.normalize_location(str(location))
 
     @task
     def health_gate(settings: dict[str, Any], job_id: str, **context: Any) -> dict[str, Any]:
@@ -228,7 +228,7 @@ with DAG(
         verdict = ti.xcom_pull(task_ids="health_gate", key="verdict") or {}
         rollback = ti.xcom_pull(task_ids="verify_rollback", key="verdict") or {}
         why = verdict.get("reason") or "submit_new_version failed (see its log)"
-        cause = verdict.get("root_cause") or "none recorded in the job's exception history"
+        cause = (verdict.get("root_cause") or "none recorded in the job's exception history").rstrip(".")
         if rollback.get("healthy"):
             status = f"rolled back to {previous} (job {rollback['job_id']}), which is healthy: {rollback['reason']}"
         else:

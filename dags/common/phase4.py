@@ -55,7 +55,7 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _VERSION = re.compile(r"[A-Za-z0-9_]{1,50}")
 _TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _BOOTSTRAP = re.compile(r"[a-zA-Z0-9._-]+:\d{1,5}(,[a-zA-Z0-9._-]+:\d{1,5})*")
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/\S+")
 
 
 # --- the Variable's schema --------------------------------------------------------------------------------
@@ -880,17 +880,30 @@ def local_path(location: str) -> Path | None:
     return Path(location) if location.startswith("/") else None
 
 
+def normalize_location(location: str) -> str:
+    """A snapshot location in the ``file:///path`` form (Flink reports local ones as ``file:/path``).
+
+    The provider's operators accept only ``scheme://...`` URIs or absolute paths as ``savepoint_path``.
+
+    :param location: a savepoint/checkpoint location.
+    """
+    return re.sub(r"^file:/(?!/)", "file:///", location)
+
+
 def check_snapshot(location: str) -> str:
     """Check that a savepoint or retained checkpoint exists (its ``_metadata``), when it is on local disk.
 
     :param location: the snapshot's location.
     :raises VariableError: a local snapshot without ``_metadata``, or not a location at all.
     """
-    _location(location)
+    try:
+        _location(location)
+    except ValueError as err:
+        raise VariableError(f"not a snapshot location: {err}") from None
     path = local_path(location)
     if path is not None and not (path / "_metadata").is_file():
         raise VariableError(f"{location} is not a savepoint or checkpoint: {path / '_metadata'} does not exist")
-    return location
+    return normalize_location(location)
 
 
 def latest_retained_checkpoint(checkpoint_dir: str, job_id: str) -> str | None:
