@@ -123,6 +123,11 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--checkpoint-interval", type=float, default=2, help="seconds between checkpoints")
     rec.add_argument("--recovery-timeout", type=float, default=240, help="seconds to wait for recovery")
     rec.add_argument(
+        "--recovery-dry-run",
+        action="store_true",
+        help="everything but the kill: checks the exactly-once job and the event accounting (safe on a shared cluster)",
+    )
+    rec.add_argument(
         "--force-recovery", action="store_true", help="kill the TaskManager even though other jobs run on the cluster"
     )
     return p
