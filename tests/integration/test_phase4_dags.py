@@ -6,6 +6,7 @@
   intact (same exact check), and the run fails with the broken version's root cause.
 - A stop-with-savepoint that fails (injected) takes the retry branch; neither that nor a retried submit
   starts a second job.
+- flink_recover_from_savepoint restores a cancelled job from its latest retained checkpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from tests.integration.test_pyflink_kit import (
     pyflink_variable,
     read_rows,
     topics,
+    wait_checkpoints,
+    wait_state,
     without,
 )
 
@@ -189,3 +192,28 @@ class _TI:
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed = (key, value)
+
+
+def test_recover_from_the_latest_checkpoint_after_a_cancel(
+    airflow_home: AirflowHome, topics: Topics, jobs: Jobs
+) -> None:
+    deployment = Deployment(airflow_home, topics, jobs, "p4-rc")
+    v1 = deployment.deploy_v1()
+    first = produce_first_batch(deployment)
+    seen = int(deployment.rest.get_checkpoints(v1)["counts"]["completed"])
+    wait_checkpoints(deployment.rest, v1, seen + 2)  # one complete checkpoint after all of the first batch
+    deployment.rest.cancel_job(v1)
+    wait_state(deployment.rest, v1, {"CANCELED"})
+
+    run = deployment.run("flink_recover_from_savepoint", restore_from="latest_checkpoint", checkpoint_of_job=v1)
+    assert run.state == "success", run
+    checkpoint = run.xcom("find_restore_point")
+    assert f"/{v1}/chk-" in checkpoint
+    restored_id = run.xcom("submit_restored")
+    assert [(job["jid"], job["name"]) for job in deployment.active()] == [(restored_id, f"{deployment.name}@v1")]
+    restored = deployment.rest.get_checkpoints(restored_id)["latest"]["restored"]["external_path"]
+    assert restored.removeprefix("file:") == checkpoint.removeprefix("file://")
+    good = run.variables[f"flink_phase4_last_good__{deployment.name}"]
+    assert (good["version"], good["job_id"], good["restored_from"]) == ("v1", restored_id, checkpoint)
+
+    check_whole_run(deployment, first, "v1")

@@ -302,3 +302,51 @@ def test_schema_table_lists_every_key() -> None:
     table = phase4.schema_markdown(phase4.PYFLINK_RULES)
     for rule in phase4.PYFLINK_RULES:
         assert f"| `{rule.key}` |" in table
+
+
+def test_snapshot_locations(tmp_path: Path) -> None:
+    assert phase4.normalize_location("file:/data/sp-1") == "file:///data/sp-1"
+    assert phase4.normalize_location("file:///data/sp-1") == "file:///data/sp-1"
+    assert phase4.normalize_location("s3://bucket/sp-1") == "s3://bucket/sp-1"
+    assert phase4.local_path("file:/data/sp") == phase4.local_path("file:///data/sp") == Path("/data/sp")
+    assert phase4.local_path("s3://bucket/sp") is None
+    savepoint = tmp_path / "savepoint-1"
+    savepoint.mkdir()
+    with pytest.raises(VariableError, match="_metadata does not exist"):
+        phase4.check_snapshot(f"file:{savepoint}")
+    (savepoint / "_metadata").write_bytes(b"")
+    assert phase4.check_snapshot(f"file:{savepoint}") == f"file://{savepoint}"
+    assert phase4.check_snapshot("s3://bucket/sp-1") == "s3://bucket/sp-1"
+    with pytest.raises(VariableError, match="not a snapshot location"):
+        phase4.check_snapshot("relative/path")
+
+
+def test_latest_retained_checkpoint(tmp_path: Path) -> None:
+    job = "a" * 32
+    for number, complete in ((2, True), (10, True), (11, False)):
+        folder = tmp_path / job / f"chk-{number}"
+        folder.mkdir(parents=True)
+        if complete:
+            (folder / "_metadata").write_bytes(b"")
+    (tmp_path / job / "shared").mkdir()
+    assert phase4.latest_retained_checkpoint(f"file://{tmp_path}", job) == str(tmp_path / job / "chk-10")
+    assert phase4.latest_retained_checkpoint(f"file://{tmp_path}", "b" * 32) is None
+    assert phase4.latest_retained_checkpoint("s3://bucket/checkpoints", job) is None
+
+
+def test_watch_until_finished_and_failures() -> None:
+    clock = iter(range(0, 1000))
+    done = phase4.watch_until(FakeHook(["RUNNING", "FINISHED"]), "j", "FINISHED", max_restarts=0, timeout=60,
+                              poll=0, log=LOG, clock=lambda: float(next(clock)), sleep=lambda s: None)  # fmt: skip
+    assert (done["ok"], done["state"], done["reason"]) == (True, "FINISHED", "reached FINISHED")
+    failed = phase4.watch_until(FakeHook(["FAILED"], failures=1), "j", "FINISHED", max_restarts=3, timeout=60,
+                                poll=0, log=LOG, clock=lambda: float(next(clock)), sleep=lambda s: None)  # fmt: skip
+    assert (failed["ok"], failed["reason"]) == (False, "ended FAILED instead of reaching FINISHED")
+    assert failed["root_cause"] == "StateMigrationException: incompatible"
+    restarts = phase4.watch_until(FakeHook(["RESTARTING"], failures=2), "j", "RUNNING", max_restarts=1,
+                                  timeout=60, poll=0, log=LOG, clock=lambda: 0.0, sleep=lambda s: None)  # fmt: skip
+    assert restarts["reason"] == "restarted 2 time(s); max_restarts is 1"
+    ticks = iter([0.0, 0.0, 100.0])
+    late = phase4.watch_until(FakeHook(["RESTARTING"]), "j", "RUNNING", max_restarts=0, timeout=60, poll=0,
+                              log=LOG, clock=lambda: next(ticks), sleep=lambda s: None)  # fmt: skip
+    assert late["reason"] == "did not reach RUNNING within 60s (last state RESTARTING)"
