@@ -133,7 +133,7 @@ class Key:
             "topic": f"[a-zA-Z0-9._-], 1-{KAFKA_TOPIC_MAX - TOPIC_SUFFIX_LENGTH} chars, not '.' or '..'",
             "duration": "whole seconds, e.g. '10s', '2 min', '1h'",
             "int": "integer",
-            "choice": " | ".join(self.choices),
+            "choice": "one of " + ", ".join(self.choices),
             "conn_id": "an Airflow connection id",
             "bootstrap": "host:port[,host:port...]",
         }

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "dags"))
 
 from common.variables import (  # noqa: E402
+    FAMILIES,
     PHASE0,
     PHASE1,
     Duration,
@@ -23,6 +24,7 @@ from common.variables import (  # noqa: E402
     parse_duration,
     resolve,
     run_tag,
+    schema_markdown,
     validate,
 )
 
@@ -189,3 +191,7 @@ def test_load_variable_reads_json_at_run_time(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AIRFLOW_VAR_FLINK_PHASE1", "{not json")
     with pytest.raises(VariableError, match="Variable 'flink_phase1' is not valid JSON"):
         load_variable("flink_phase1")
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_docs_show_the_current_schema(name: str) -> None:
+    docs = (ROOT / "docs" / "local-setup.md").read_text()
+    assert schema_markdown(FAMILIES[name]) in docs, "regenerate the table in docs/local-setup.md"
