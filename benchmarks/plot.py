@@ -11,12 +11,12 @@ if TYPE_CHECKING:
 
 
 def plot_sweep(steps: Sequence[SweepStep], path: Path, *, title: str) -> Path:
-    """Throughput (left axis) and latency p50/p99 (right axis, log) against the achieved input rate.
+    """Achieved input and throughput (left axis), latency p50/p99 (right axis, log) against the offered rate.
 
-    The rate from which the pipeline stops keeping up is marked, so a reader sees where back-pressure
-    starts.
+    The first offered rate the pipeline does not keep up with is marked, so a reader sees where
+    back-pressure starts: throughput flattens under the offered rate and latency climbs.
 
-    :param steps: the sweep's steps.
+    :param steps: the sweep's steps, in the order they ran.
     :param path: the PNG to write.
     :param title: the plot's title.
     :raises ImportError: when matplotlib is not installed.
@@ -27,19 +27,20 @@ def plot_sweep(steps: Sequence[SweepStep], path: Path, *, title: str) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib import ticker
 
-    from benchmarks.throughput import backpressure_starts
+    from benchmarks.throughput import saturation
 
-    ordered = sorted(steps, key=lambda s: s.input_rate)
-    x = [s.input_rate for s in ordered]
+    ordered = sorted(steps, key=lambda s: s.target_rate)
+    x = [s.target_rate for s in ordered]
     fig, left = plt.subplots(figsize=(9, 5.5))
-    left.plot(x, x, linestyle=":", color="grey", label="ideal (output = input)")
+    left.plot(x, x, linestyle=":", color="grey", label="asked (offered) rate")
+    left.plot(x, [s.input_rate for s in ordered], marker=".", color="tab:green", label="input achieved")
     left.plot(x, [s.throughput for s in ordered], marker="o", color="tab:blue", label="throughput")
-    left.set_xlabel("input rate (events/s)")
-    left.set_ylabel("throughput (input events/s processed)", color="tab:blue")
+    left.set_xlabel("offered input rate (events/s)")
+    left.set_ylabel("events/s", color="tab:blue")
     left.grid(True, alpha=0.3)
     right = left.twinx()
     for attr, style, label in (("latency_p50_ms", "-", "latency p50"), ("latency_p99_ms", "--", "latency p99")):
-        points = [(s.input_rate, getattr(s, attr)) for s in ordered if getattr(s, attr) is not None]
+        points = [(s.target_rate, getattr(s, attr)) for s in ordered if getattr(s, attr) is not None]
         if points:
             right.plot(*zip(*points, strict=True), linestyle=style, marker="s", color="tab:red", label=label)
     right.set_yscale("log")
@@ -50,9 +51,11 @@ def plot_sweep(steps: Sequence[SweepStep], path: Path, *, title: str) -> Path:
         left.set_yscale("log")
         for axis in (left.xaxis, left.yaxis):
             axis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    knee = backpressure_starts(ordered)
-    if knee is not None:
-        left.axvline(knee, color="tab:orange", linewidth=2, alpha=0.7, label=f"back-pressure from {knee:,.0f}/s")
+    kept_up_to, saturated = saturation(ordered)
+    if saturated is not None:
+        kept = f", kept up to {kept_up_to:,.0f}/s" if kept_up_to else ""
+        left.axvline(saturated.target_rate, color="tab:orange", linewidth=2, alpha=0.7,
+                     label=f"back-pressure: saturated at {saturated.target_rate:,.0f}/s offered{kept}")  # fmt: skip
     handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     labels = left.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
     left.legend(handles, labels, loc="upper left", fontsize="small")

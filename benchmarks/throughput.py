@@ -196,28 +196,39 @@ LATENCY_GROWTH = 5.0
 """A median latency this many times the lowest rate's (and over 100 ms) means events queue up."""
 
 
-def backpressure_starts(steps: Sequence[SweepStep]) -> float | None:
-    """The lowest input rate at which the pipeline no longer keeps up, or ``None`` if it always did.
+def keeps_up(step: SweepStep, base_p50: float | None) -> bool:
+    """Whether the pipeline kept up with a step's input.
 
     Not keeping up: Flink reports back-pressure (level ``high``), the outputs did not drain, the throughput
     fell below 90 % of the input rate, or events queue: the median latency grew over 100 ms and
-    ``LATENCY_GROWTH`` times the lowest rate's (the phase-0 job is one chained task, so its queue is the
-    input topic, which Flink's back-pressure level does not show).
+    ``LATENCY_GROWTH`` times ``base_p50`` (the phase-0 job is one chained task, so its queue is the input
+    topic, which Flink's back-pressure level does not show).
 
-    :param steps: the sweep's steps.
+    :param step: the step.
+    :param base_p50: the median latency at the lowest rate.
     """
-    ordered = sorted(steps, key=lambda s: s.input_rate)
-    base = next((s.latency_p50_ms for s in ordered if s.latency_p50_ms is not None), None)
-    for step in ordered:
-        levels = {str(v.get("level", "")).lower() for v in step.backpressure.values()}
-        queued = (
-            base is not None
-            and step.latency_p50_ms is not None
-            and step.latency_p50_ms > max(100.0, LATENCY_GROWTH * base)
-        )
-        if "high" in levels or not step.drained or step.throughput < 0.9 * step.input_rate or queued:
-            return step.input_rate
-    return None
+    levels = {str(v.get("level", "")).lower() for v in step.backpressure.values()}
+    queued = (
+        base_p50 is not None
+        and step.latency_p50_ms is not None
+        and step.latency_p50_ms > max(100.0, LATENCY_GROWTH * base_p50)
+    )
+    return not ("high" in levels or not step.drained or step.throughput < 0.9 * step.input_rate or queued)
+
+
+def saturation(steps: Sequence[SweepStep]) -> tuple[float | None, SweepStep | None]:
+    """Where back-pressure starts: the highest input rate kept up with before the first step (in the
+    sweep's order of target rates) that was not kept up with, and that step (``None`` if all were).
+
+    :param steps: the sweep's steps, in the order they ran (ascending target rates).
+    """
+    base = next((s.latency_p50_ms for s in steps if s.latency_p50_ms is not None), None)
+    kept: list[float] = []
+    for step in steps:
+        if not keeps_up(step, base):
+            return (max(kept) if kept else None), step
+        kept.append(step.input_rate)
+    return (max(kept) if kept else None), None
 
 
 def _ratio(value: Any) -> float | None:
@@ -551,9 +562,16 @@ def run(opts: argparse.Namespace) -> BenchResult:
             env.delete_topics(topics)
     steps = sweep(factory, opts.rates, opts.rate_seconds, result)
     result.samples["sweep"] = [asdict(step) for step in steps]
-    knee = backpressure_starts(steps)
-    result.figure("backpressure_from_events_per_s", knee if knee is not None else f"> {max(opts.rates)}/s",
-                  "events/s" if knee is not None else "")  # fmt: skip
+    kept_up_to, saturated = saturation(steps)
+    result.figure("kept_up_to_events_per_s", kept_up_to, "events/s")
+    if saturated is not None:
+        result.figure("saturated_at_events_per_s", saturated.target_rate, "events/s")
+        result.notes.append(
+            f"saturated at the {saturated.target_rate:,.0f}/s step: input reached {saturated.input_rate:,.0f}/s, "
+            f"throughput {saturated.throughput:,.0f}/s, latency p50 {saturated.latency_p50_ms} ms"
+        )
+    else:
+        result.figure("saturated_at_events_per_s", f"not within {max(opts.rates):,}/s")
     if steps:
         from benchmarks.plot import plot_sweep
 

@@ -21,7 +21,7 @@ from benchmarks.recovery import (
     read_pids,
     wait_for_ids,
 )
-from benchmarks.throughput import SweepStep, analyse_step, backpressure_starts, render_job
+from benchmarks.throughput import SweepStep, analyse_step, render_job, saturation
 
 pytestmark = pytest.mark.unit
 
@@ -228,17 +228,29 @@ def _step(
     return SweepStep(rate, rate, throughput, 0, 0, 0, 0, p50, None, None, drained, 0.0, {"Source": {"level": level}})
 
 
-def test_backpressure_starts_at_the_first_rate_the_job_cannot_follow() -> None:
-    assert backpressure_starts([_step(1000, 1000), _step(5000, 4990)]) is None
-    assert backpressure_starts([_step(20000, 20000, "high"), _step(1000, 1000)]) == 20000
-    assert backpressure_starts([_step(1000, 1000), _step(5000, 4000), _step(9000, 9000, drained=False)]) == 5000
-    assert backpressure_starts([_step(1000, 1000), _step(5000, 5000, drained=False)]) == 5000
+def _knee(steps: list[SweepStep]) -> tuple[float | None, float | None]:
+    kept_up_to, saturated = saturation(steps)
+    return kept_up_to, (saturated.target_rate if saturated else None)
 
 
-def test_backpressure_shows_as_queueing_latency() -> None:
+def test_saturation_is_the_first_step_the_job_cannot_follow() -> None:
+    assert _knee([_step(1000, 1000), _step(5000, 4990)]) == (5000, None)
+    assert _knee([_step(1000, 1000), _step(20000, 20000, "high")]) == (1000, 20000)
+    assert _knee([_step(1000, 1000), _step(5000, 4000), _step(9000, 9000, drained=False)]) == (1000, 5000)
+    assert _knee([_step(1000, 1000), _step(5000, 5000, drained=False)]) == (1000, 5000)
+    assert _knee([_step(1000, 500)]) == (None, 1000)
+
+
+def test_saturation_shows_as_queueing_latency() -> None:
     steps = [_step(1000, 1000, p50=10), _step(80000, 80000, p50=45), _step(160000, 160000, p50=220)]
-    assert backpressure_starts(steps) == 160000  # 45 ms is not queueing: under 100 ms
-    assert backpressure_starts([_step(1000, 1000, p50=40), _step(9000, 9000, p50=150)]) is None  # < 5x
+    assert _knee(steps) == (80000, 160000)  # 45 ms is not queueing: under 100 ms
+    assert _knee([_step(1000, 1000, p50=40), _step(9000, 9000, p50=150)]) == (9000, None)  # < 5x
+
+
+def test_a_saturated_box_may_achieve_less_input_than_the_step_before() -> None:
+    asked_240k = SweepStep(240000, 127000, 127000, 0, 0, 0, 0, 1268, None, None, True, 0.0, {})
+    steps = [_step(1000, 1000, p50=9), _step(160000, 158000, p50=57), asked_240k]
+    assert _knee(steps) == (160000, 240000)
 
 
 # ---------------------------------------------------------------------------------------------- recovery
