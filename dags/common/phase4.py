@@ -940,6 +940,9 @@ def record_last_good(record: Mapping[str, Any]) -> None:
     from airflow.sdk import Variable
 
     value = {**record, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    for key in ("savepoint", "restored_from"):
+        if value.get(key):
+            value[key] = normalize_location(str(value[key]))
     Variable.set(
         last_good_variable(str(record["job_name"])),
         json.dumps(value, sort_keys=True),
