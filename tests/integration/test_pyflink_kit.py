@@ -169,18 +169,6 @@ def job_args(source: str, sink: str, job_name: str, **overrides: Any) -> list[st
     return args
 
 
-def client_java_opts() -> str:
-    """The JVM options the Flink client needs on Java 17 (``env.java.opts.all`` of Flink's own config.yaml).
-
-    The stack's generated config.yaml leaves them out; the ``flink`` CLI then cannot run any program.
-    """
-    wheel_conf = ROOT / ".stack" / "venvs" / "flink" / "lib" / "python3.11" / "site-packages" / "pyflink" / "conf"
-    for line in (wheel_conf / "config.yaml").read_text().splitlines():
-        if line.strip().startswith("all: --add-"):
-            return line.split("all:", 1)[1].strip()
-    raise AssertionError("no env.java.opts.all in the PyFlink wheel's config.yaml")
-
-
 def flink_run(version: str, args: list[str], *, job_id: str, savepoint: str | None = None) -> str:
     """``flink run -d -py include/pyflink/orders_enrichment/<version>.py <args>`` (detached) with a fixed id.
 
@@ -194,8 +182,7 @@ def flink_run(version: str, args: list[str], *, job_id: str, savepoint: str | No
     if savepoint:
         command += ["-s", savepoint]
     command += ["-py", str(JOBS / "orders_enrichment" / f"{version}.py"), *args]
-    env = {**os.environ, "FLINK_ENV_JAVA_OPTS": client_java_opts()}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, f"flink run failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     return done.stdout
 

@@ -9,10 +9,13 @@ and cancelled orders, orders with quantity 0, known products of several categori
 from __future__ import annotations
 
 import csv
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package, also when run as a script
 
 from orders_enrichment.jobkit import DEFAULT_PRODUCTS
 
@@ -125,3 +128,55 @@ def totals(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
         for key in ("orders", "units", "revenue_cents"):
             result[row["category"]][key] += int(row[key])
     return dict(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``produce`` the dataset to Kafka, ``consume`` a sink topic, or print the ``expected`` windows.
+
+    :param argv: the arguments; default ``sys.argv[1:]``.
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="The orders-enrichment test dataset: produce it or its oracle.")
+    parser.add_argument("command", choices=("produce", "consume", "expected"))
+    parser.add_argument("--first", type=int, default=0, help="number of the first order")
+    parser.add_argument("--count", type=int, default=40, help="how many orders (one per second of event time)")
+    parser.add_argument("--close", action="store_true", help="end with a heartbeat that closes every window")
+    parser.add_argument("--topic", default="orders", help="produce/consume: the topic")
+    parser.add_argument("--bootstrap-servers", default="127.0.0.1:9092", help="produce/consume: the brokers")
+    parser.add_argument("--window-seconds", type=int, default=10, help="expected: the job's window size")
+    args = parser.parse_args(argv)
+    events = orders(args.first, args.count)
+    close = events[-1]["ts"] + args.window_seconds * 1000
+    if args.command == "produce":
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": args.bootstrap_servers, "enable.idempotence": True})
+        for event in [*events, heartbeat(close)] if args.close else events:
+            producer.produce(args.topic, json.dumps(event).encode())
+        return 0 if producer.flush(30) == 0 else 1
+    if args.command == "consume":
+        import uuid
+
+        from confluent_kafka import Consumer
+
+        consumer = Consumer({"bootstrap.servers": args.bootstrap_servers, "group.id": f"show-{uuid.uuid4().hex}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+        consumer.subscribe([args.topic])
+        idle = 0
+        while idle < 10:  # stop after 5 s without a message
+            message = consumer.poll(0.5)
+            idle = idle + 1 if message is None or message.error() else 0
+            if idle == 0:
+                sys.stdout.write(message.value().decode() + "\n")
+        consumer.close()
+        return 0
+    watermark = close if args.close else events[-1]["ts"]
+    for row in expected_windows(events, load_products(), args.window_seconds * 1000, watermark=watermark):
+        sys.stdout.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
