@@ -151,13 +151,13 @@ PYFLINK_RULES: tuple[Rule, ...] = (
         "job",
         "orders_enrichment",
         _string(_NAME, "a job folder under include/pyflink"),
-        "The job family: the folder include/pyflink/<job>/ with its versions <version>.py.",
+        "The job family: the folder `include/pyflink/<job>/` with its versions `<version>.py`.",
     ),
     Rule(
         "job_name",
         "orders_enrichment",
         _string(_NAME, "[A-Za-z0-9_.-]{1,100}"),
-        "Base of the Flink job name <job_name>@<version>; the running job is found by it.",
+        "Base of the Flink job name `<job_name>@<version>`; the running job is found by it.",
     ),
     Rule(
         "version",
@@ -244,13 +244,13 @@ PYFLINK_RULES: tuple[Rule, ...] = (
         "python_jar",
         None,
         _nullable(_local_file),
-        "The flink-python jar to submit with; null: $FLINK_STACK_HOME/opt/flink-python-*.jar.",
+        "The flink-python jar to submit with; null: `$FLINK_STACK_HOME/opt/flink-python-*.jar`.",
     ),
     Rule(
         "fault_injection",
         None,
         _nullable(_choice(*FAULTS)),
-        "Drills only: savepoint_failure makes the upgrade's first stop-with-savepoint fail (retry branch).",
+        "Drills only: `savepoint_failure` makes the upgrade's first stop-with-savepoint fail (retry branch).",
     ),
 )
 
@@ -274,7 +274,7 @@ SQL_RULES: tuple[Rule, ...] = (
         "variant",
         "windows",
         _string(_NAME, "a script of the scenario"),
-        "Which of the scenario's scripts (<variant>.sql.j2).",
+        "Which of the scenario's scripts (`<variant>.sql.j2`).",
     ),
     Rule(
         "settings",

@@ -1,0 +1,97 @@
+"""The phase 4 DAGs without Flink: they parse without I/O, the upgrade's branches and trigger rules are the
+playbook's, and playbooks/rollback-retry.md has a section per task and the current settings tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import socket
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "dags"))
+
+from common import phase4  # noqa: E402
+
+pytestmark = pytest.mark.unit
+
+DAG_FILES = ("flink_deploy_pyflink", "flink_upgrade_with_rollback", "flink_recover_from_savepoint", "flink_deploy_sql")
+PLAYBOOK = (ROOT / "playbooks" / "rollback-retry.md").read_text()
+
+
+def _forbidden(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("I/O at DAG parse time")
+
+
+def load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Import a DAG file with Variables, connections and sockets forbidden."""
+    from airflow.sdk import BaseHook, Variable
+
+    monkeypatch.setattr(Variable, "get", _forbidden)
+    monkeypatch.setattr(BaseHook, "get_connection", _forbidden)
+    monkeypatch.setattr(socket, "create_connection", _forbidden)
+    spec = importlib.util.spec_from_file_location(f"dag_{name}", ROOT / "dags" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def dags() -> dict[str, Any]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return {name: load(name, monkeypatch).dag for name in DAG_FILES}
+
+
+def test_dags_parse_without_io(dags: dict[str, Any]) -> None:
+    assert set(dags) == set(DAG_FILES)
+    for name, dag in dags.items():
+        assert dag.dag_id == name
+        assert dag.schedule is None
+
+
+def test_upgrade_branches_and_trigger_rules(dags: dict[str, Any]) -> None:
+    dag = dags["flink_upgrade_with_rollback"]
+    task = dag.task_dict
+    assert task["check_stop"].downstream_task_ids == {"savepoint_taken", "retry_stop_with_savepoint", "abort_and_page"}
+    assert task["check_health"].downstream_task_ids == {"savepoint_new_version", "cancel_new_version"}
+    assert task["savepoint_ready"].upstream_task_ids == {"savepoint_taken", "retry_stop_with_savepoint"}
+    rules = {task_id: str(t.trigger_rule.value if hasattr(t.trigger_rule, "value") else t.trigger_rule)
+             for task_id, t in task.items()}  # fmt: skip
+    assert rules["check_stop"] == "all_done_min_one_success"
+    assert rules["savepoint_ready"] == "none_failed_min_one_success"
+    assert rules["check_health"] == rules["fail_upgrade"] == "none_skipped"
+    assert task["retry_stop_with_savepoint"].retries == 3
+    assert task["stop_with_savepoint"].retries == 0
+    for task_id in ("retry_stop_with_savepoint", "submit_new_version", "rollback_to_previous_version"):
+        assert isinstance(task[task_id].retry_policy, phase4.FlinkRetryPolicy), task_id
+    # The rollback restores the same savepoint as the upgrade.
+    assert "savepoint_ready" in task["rollback_to_previous_version"].upstream_task_ids
+    assert "savepoint_ready" in task["submit_new_version"].upstream_task_ids
+    assert {t.task_id for t in dag.leaves} == {"abort_and_page", "record_last_good", "fail_upgrade"}
+
+
+def test_playbook_has_a_section_per_task(dags: dict[str, Any]) -> None:
+    sections = set(re.findall(r"^### `(\w+)`", PLAYBOOK, flags=re.MULTILINE))
+    tasks = {task_id for dag in dags.values() for task_id in dag.task_dict}
+    assert tasks - sections == set(), "tasks without a playbook section"
+    assert sections - tasks == set(), "playbook sections of tasks that do not exist"
+    upgrade = PLAYBOOK.split("## The upgrade, task by task")[1].split("\n## ")[0]
+    order = re.findall(r"^### `(\w+)`", upgrade, flags=re.MULTILINE)
+    dag = dags["flink_upgrade_with_rollback"]
+    assert sorted(order) == sorted(dag.task_dict), "the upgrade section covers exactly the upgrade's tasks"
+    for task_id in order:  # in an order the DAG can run them: every upstream task comes first
+        assert all(order.index(up) < order.index(task_id) for up in dag.task_dict[task_id].upstream_task_ids)
+
+
+@pytest.mark.parametrize(("variable", "rules"), [("flink_phase4_pyflink", phase4.PYFLINK_RULES),
+                                                 ("flink_phase4_sql", phase4.SQL_RULES)])  # fmt: skip
+def test_playbook_settings_tables_are_current(variable: str, rules: tuple[phase4.Rule, ...]) -> None:
+    match = re.search(rf"<!-- table: {variable} .*?-->\n(.*?)\n<!-- end table -->", PLAYBOOK, flags=re.DOTALL)
+    assert match, f"no table for {variable}"
+    assert match.group(1).strip() == phase4.schema_markdown(rules)
