@@ -225,6 +225,9 @@ def write_flink_conf(wheel_conf: Path) -> None:
         "taskmanager.bind-host": HOST,
         "taskmanager.numberOfTaskSlots": flink["task_slots"],
         "taskmanager.memory.process.size": flink["taskmanager_memory"],
+        # Every SQL job loads generated classes and every PyFlink job a Python runner into the one long-lived
+        # TaskManager; the default 256m metaspace ran out during the test suite.
+        "taskmanager.memory.jvm-metaspace.size": "768m",
         "rest.address": HOST,
         "rest.bind-address": HOST,
         "rest.port": PORTS["flink_rest"],
@@ -591,24 +594,34 @@ CONNECTIONS = {
         "conn_type": "kafka",
         "extra": json.dumps({"bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "group.id": "airflow-flink"}),
     },
+    # The phase 1 DAGs read sink topics from the beginning: sink rows are written before the consumer joins.
+    "kafka_practice_consumer": {
+        "conn_type": "kafka",
+        "extra": json.dumps({
+            "bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "group.id": "airflow-flink-practice",
+            "auto.offset.reset": "earliest", "enable.auto.commit": "false",
+        }),
+    },
 }
 
 
 def ensure_airflow() -> None:
-    """Migrate Airflow's SQLite metadata DB under .stack/airflow and create the stack's connections."""
+    """Migrate Airflow's SQLite metadata DB under .stack/airflow and (re)create the stack's connections."""
     airflow = Path(sys.executable).parent / "airflow"
     env = airflow_env()
-    marker = AIRFLOW_HOME / ".initialised"
-    if marker.exists():
+    conn_file = AIRFLOW_HOME / "connections.json"
+    wanted = json.dumps(CONNECTIONS, indent=2)
+    if conn_file.exists() and conn_file.read_text() == wanted:
         step("Airflow home already initialised")
         return
-    step(f"initialising Airflow home in {AIRFLOW_HOME.relative_to(ROOT)} (SQLite)")
+    step(f"initialising Airflow home in {AIRFLOW_HOME.relative_to(ROOT)} (SQLite) and its connections")
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     run([str(airflow), "db", "migrate"], env=env)
-    conn_file = AIRFLOW_HOME / "connections.json"
-    conn_file.write_text(json.dumps(CONNECTIONS, indent=2))
-    run([str(airflow), "connections", "import", "--overwrite", str(conn_file)], env=env)
-    marker.touch()
+    conn_file.unlink(missing_ok=True)
+    pending = AIRFLOW_HOME / "connections.pending.json"
+    pending.write_text(wanted)
+    run([str(airflow), "connections", "import", "--overwrite", str(pending)], env=env)
+    pending.rename(conn_file)
 
 
 def cmd_airflow_ui() -> int:
