@@ -6,8 +6,9 @@ strategy and the health thresholds. Nothing is read at parse time.
 
 ``resolve_settings`` validates the settings and runs the job's own argument parser (bad arguments fail here,
 never in the JobManager); ``check_not_running`` refuses a second deployment of a job that already runs
-(upgrade it with ``flink_upgrade_with_rollback`` instead); ``submit_job`` submits with a job id derived from
-the DAG run, so a retry attaches to the job it already started; ``wait_running`` defers until every task
+(upgrade it with ``flink_upgrade_with_rollback`` instead); ``ensure_topics`` creates missing topics (one
+partition each; ``create_topics: false`` turns it off); ``submit_job`` submits with a job id derived from
+the DAG run, so a retry attaches to the job it already started; ``wait_running`` polls until every task
 runs; ``health_gate`` waits for checkpoints and a period without restarts; ``record_last_good`` writes the
 Variable ``flink_phase4_last_good__<job_name>``.
 
@@ -79,6 +80,19 @@ with DAG(
             )
 
     @task
+    def ensure_topics(settings: dict[str, Any]) -> list[str]:
+        """Create the source and sink topics when missing (``create_topics``): a Flink source fails without one."""
+        from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
+
+        resolved = phase4.PyflinkSettings.from_json(settings)
+        if not resolved["create_topics"]:
+            log.info("create_topics is false: the topics must exist already")
+            return []
+        topics = [resolved["topics.source"], resolved["topics.sink"]]
+        KafkaAdminClientHook(kafka_config_id=resolved["kafka_conn_id"]).create_topic([(t, 1, 1) for t in topics])
+        return topics
+
+    @task
     def health_gate(settings: dict[str, Any], job_id: str, **context: Any) -> dict[str, Any]:
         """Wait until the job has its checkpoints and runs without restarts; fail with its root cause if not."""
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -121,10 +135,13 @@ with DAG(
         task_id="wait_running",
         job_id=resolved["job_id"],
         target_states=["RUNNING"],
-        deferrable=True,
+        # Poke, not deferrable: the wait is seconds long, and `airflow dags test` runs triggers in a process
+        # that cannot read connections stored in the metadata database.
+        mode="poke",
         poke_interval=2,
         timeout=600,
     )
-    check_not_running(resolved["settings"], resolved["job_id"]) >> submit >> wait_running
+    check = check_not_running(resolved["settings"], resolved["job_id"])
+    check >> ensure_topics(resolved["settings"]) >> submit >> wait_running
     gate = health_gate(resolved["settings"], resolved["job_id"])
     wait_running >> gate >> record_last_good(resolved["settings"], resolved["version"], resolved["job_id"])

@@ -8,7 +8,7 @@ size and slide, watermark delay, parallelism) come from its Variable (``flink_ph
 ``resolve_settings`` validates both Variables and renders the script; ``create_topics`` and
 ``produce_fixture`` prepare this run's topics (suffixed with the run tag) and the scenario's events;
 ``submit_sql`` runs the script in one gateway session (each job gets a job id derived from the run: a retry
-attaches, it never submits twice); ``wait_running`` defers until the jobs run; ``watch_jobs`` follows them
+attaches, it never submits twice); ``wait_running`` polls until the jobs run; ``watch_jobs`` follows them
 to ``wait_for`` and fails with the root cause on a failure or too many restarts; ``report`` says what runs
 and where its output goes; ``cancel_on_failure`` cancels this run's jobs when anything failed (``report``
 then fails the run: the clean-up task succeeding does not make it green).
@@ -157,7 +157,9 @@ with DAG(
         topic=resolved["input_topic"],
         producer_function="common.fixtures.fixture_messages",
         producer_function_kwargs=resolved["fixture"],
-        synchronous=True,
+        # One flush at the end, not one per message: the connection's idempotent producer keeps the
+        # fixture's order within the partition, which the event-time scenarios depend on.
+        synchronous=False,
     )
     submit = FlinkSqlGatewayOperator(
         task_id="submit_sql",
@@ -171,7 +173,9 @@ with DAG(
     wait_running = FlinkJobStateSensor.partial(
         task_id="wait_running",
         target_states=["RUNNING", "FINISHED"],
-        deferrable=True,
+        # Poke, not deferrable: the wait is seconds long, and `airflow dags test` runs triggers in a process
+        # that cannot read connections stored in the metadata database.
+        mode="poke",
         poke_interval=2,
         timeout=600,
     ).expand(job_id=ids)

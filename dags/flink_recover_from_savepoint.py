@@ -202,7 +202,9 @@ with DAG(
         task_id="wait_running",
         job_id=resolved["job_id"],
         target_states=["RUNNING"],
-        deferrable=True,
+        # Poke, not deferrable: the wait is seconds long, and `airflow dags test` runs triggers in a process
+        # that cannot read connections stored in the metadata database.
+        mode="poke",
         poke_interval=2,
         timeout=600,
     )

@@ -109,6 +109,12 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return check
 
 
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
 def _nullable(inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         return None if value is None else inner(value)
@@ -171,6 +177,12 @@ PYFLINK_RULES: tuple[Rule, ...] = (
         "orders-by-category",
         _string(_TOPIC, "a Kafka topic name"),
         "Topic the per-window aggregates are written to.",
+    ),
+    Rule(
+        "create_topics",
+        True,
+        _boolean,
+        "flink_deploy_pyflink creates the source and sink topics (one partition) when they are missing.",
     ),
     Rule(
         "consumer_group",
