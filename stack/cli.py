@@ -592,7 +592,9 @@ CONNECTIONS = {
     "flink_sql_gateway_default": {"conn_type": "flink_sql_gateway", "host": HOST, "port": PORTS["sql_gateway"]},
     "kafka_default": {
         "conn_type": "kafka",
-        "extra": json.dumps({"bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "group.id": "airflow-flink"}),
+        "extra": json.dumps({
+            "bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "group.id": "airflow-flink", "enable.idempotence": "true",
+        }),
     },
     # The phase 1 DAGs read sink topics from the beginning: sink rows are written before the consumer joins.
     "kafka_practice_consumer": {

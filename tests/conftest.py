@@ -26,7 +26,10 @@ os.environ.setdefault(
 )
 os.environ.setdefault(
     "AIRFLOW_CONN_KAFKA_DEFAULT",
-    json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": f"{HOST}:{PORTS['kafka']}"}}),
+    json.dumps({
+        "conn_type": "kafka",
+        "extra": {"bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "enable.idempotence": "true"},
+    }),
 )
 
 
