@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	@UV="$$(command -v uv || echo "$(PY) -m uv")"; \
 	  echo "[venv] creating $(VENV) with Airflow (constraints $(CONSTRAINTS))"; \
 	  [ -x $(VPY) ] || $$UV venv -q -p 3.11 $(VENV); \
-	  $$UV pip install -q -p $(VPY) -c $(CONSTRAINTS) -e '.[dags,dev]'
+	  $$UV pip install -q -p $(VPY) -c $(CONSTRAINTS) -e '.[dags,dev,bench]'
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -48,7 +48,7 @@ lint: venv
 	$(VENV)/bin/mypy airflow_flink_provider
 
 bench: stack-up
-	$(VENV)/bin/uv pip install -q -p $(VPY) -c $(CONSTRAINTS) -e '.[dags,bench]' && $(AIRFLOW_ENV) $(VPY) -m benchmarks.run $(BENCH_ARGS)
+	$(AIRFLOW_ENV) $(VPY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)
