@@ -167,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         idle = 0
         while idle < 10:  # stop after 5 s without a message
             message = consumer.poll(0.5)
-            idle = idle + 1 if message is None or message.error() else 0
-            if idle == 0:
-                sys.stdout.write(message.value().decode() + "\n")
+            value = message.value() if message is not None and not message.error() else None
+            idle = 0 if value is not None else idle + 1
+            if value is not None:
+                sys.stdout.write(value.decode() + "\n")
         consumer.close()
         return 0
     watermark = close if args.close else events[-1]["ts"]
