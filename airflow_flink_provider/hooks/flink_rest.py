@@ -113,6 +113,13 @@ class FlinkRestHook(FlinkBaseHook):
         """
         return self.run(rest.get_job(job_id))
 
+    def get_job_overview(self, job_id: str) -> dict[str, Any]:
+        """The job's live state and task counts (its ``/jobs/overview`` entry); ``FlinkNotFoundError`` if unknown.
+
+        :param job_id: the job.
+        """
+        return self.run(rest.get_job_overview(job_id))
+
     def get_job_state(self, job_id: str) -> str:
         """The job's state (``RUNNING``, ``FINISHED``, ``FAILED``...).
 

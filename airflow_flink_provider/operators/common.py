@@ -16,7 +16,7 @@ from airflow_flink_provider.protocol.errors import (
     hint_for,
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id, validate_job_id
-from airflow_flink_provider.triggers.job_state import JobStateCheck, may_be_stuck
+from airflow_flink_provider.triggers.job_state import JobStateCheck, Verdict, may_be_stuck
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -128,9 +128,9 @@ def wait_for_job(
     deadline = time.monotonic() + timeout
     last_state: str | None = None
     last_waiting: tuple[str, ...] = ()
+    last_verdict: Verdict | None = None
     while True:
-        job = hook.get_job(job_id)
-        verdict = check.evaluate(job)
+        verdict = check.evaluate(hook.get_job_overview(job_id))
         if verdict.state != last_state:
             log.info("Flink job %s: %s -> %s", job_id, last_state or "-", verdict.state)
             last_state = verdict.state
@@ -141,8 +141,9 @@ def wait_for_job(
         if verdict.waiting_tasks and verdict.waiting_tasks != last_waiting:
             log.info("Flink job %s is RUNNING but these tasks are not: %s", job_id, ", ".join(verdict.waiting_tasks))
         last_waiting = verdict.waiting_tasks
-        if may_be_stuck(verdict):
+        if may_be_stuck(verdict, last_verdict):
             hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
+        last_verdict = verdict
         if time.monotonic() >= deadline:
             waiting = f"; tasks not running: {', '.join(last_waiting)}" if last_waiting else ""
             raise FlinkTimeoutError(

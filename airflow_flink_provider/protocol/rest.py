@@ -132,6 +132,23 @@ def get_job(job_id: str) -> Exchange[dict[str, Any]]:
     return _body((yield Request("GET", _job_path(job_id))))
 
 
+def get_job_overview(job_id: str) -> Exchange[dict[str, Any]]:
+    """The job's live state and task counts: its entry in ``GET /jobs/overview``.
+
+    ``GET /jobs/{id}`` is served from a cache refreshed every ``web.refresh-interval``; the overview is
+    answered live, so a wait sees a state change at once. The entry has ``jid``, ``name``, ``state`` and
+    ``tasks`` (counts per task state, and ``total``). A job missing from the overview is read with
+    :func:`get_job` instead (which raises ``FlinkNotFoundError`` for an unknown job).
+
+    :param job_id: the job.
+    """
+    jobs = _body((yield Request("GET", "/jobs/overview"))).get("jobs", [])
+    for job in jobs:
+        if job.get("jid") == job_id:
+            return dict(job)
+    return (yield from get_job(job_id))
+
+
 def get_job_state(job_id: str) -> Exchange[str]:
     """``GET /jobs/{job_id}/status``: the job's state, e.g. ``RUNNING``.
 

@@ -15,6 +15,7 @@ from airflow_flink_provider.operators.common import job_failed_error, push_job_i
 from airflow_flink_provider.triggers.job_state import (
     FlinkJobStateTrigger,
     JobStateCheck,
+    Verdict,
     error_from_event,
     may_be_stuck,
 )
@@ -64,6 +65,7 @@ class FlinkJobStateSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self.flink_conn_id = flink_conn_id
+        self._last_verdict: Verdict | None = None
 
     def _rest_hook(self) -> FlinkRestHook:
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -75,12 +77,12 @@ class FlinkJobStateSensor(BaseSensorOperator):
         job_id = require_job_id(self.job_id)
         push_job_id(context, job_id)
         hook = self._rest_hook()
-        job = hook.get_job(job_id)
-        verdict = self.check.evaluate(job)
+        verdict = self.check.evaluate(hook.get_job_overview(job_id))
         if verdict.outcome == "failed":
             raise job_failed_error(hook, job_id, verdict.state)
-        if may_be_stuck(verdict):
+        if may_be_stuck(verdict, self._last_verdict):  # the previous poke's verdict, in poke mode
             hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
+        self._last_verdict = verdict
         if verdict.waiting_tasks:
             self.log.info(
                 "Flink job %s is RUNNING but these tasks are not: %s", job_id, ", ".join(verdict.waiting_tasks)

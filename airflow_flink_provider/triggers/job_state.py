@@ -52,7 +52,8 @@ class Verdict:
     :param outcome: ``reached`` (a target state), ``failed`` (a failure state, or a terminal state that is
         not a target) or ``waiting``.
     :param state: the job's state as Flink reports it.
-    :param waiting_tasks: for a RUNNING job, the vertices not yet running (e.g. waiting for slots).
+    :param waiting_tasks: for a RUNNING job, what is not running yet (e.g. waiting for slots): vertex names
+        from job details, or a count summary such as ``2 of 4 tasks (SCHEDULED 2)`` from an overview entry.
     """
 
     outcome: Outcome
@@ -106,23 +107,44 @@ class JobStateCheck:
         return cls(targets, failures - targets)
 
     def evaluate(self, job: Mapping[str, Any]) -> Verdict:
-        """Judge a job from its ``GET /jobs/{id}`` details.
+        """Judge a job from its ``/jobs/overview`` entry or its ``GET /jobs/{id}`` details.
 
-        :param job: the job details (``state`` and, for the RUNNING check, ``vertices``).
+        :param job: the job's ``state`` and, for the RUNNING check, its task counts (``tasks`` of an overview
+            entry) or its ``vertices`` (details).
         """
         state = str(job.get("state", "")).upper()
         if state == "RUNNING" and "RUNNING" in self.target_states:
-            waiting = tuple(
-                f"{vertex.get('name', '?')} ({vertex.get('status', '?')})"
-                for vertex in job.get("vertices") or ()
-                if not _vertex_running(vertex)
-            )
+            waiting = _waiting_tasks(job)
             return Verdict("waiting" if waiting else "reached", state, waiting)
         if state in self.target_states:
             return Verdict("reached", state)
         if state in self.failure_states or state in GLOBALLY_TERMINAL_STATES:
             return Verdict("failed", state)
         return Verdict("waiting", state)
+
+
+def _waiting_tasks(job: Mapping[str, Any]) -> tuple[str, ...]:
+    """What of a RUNNING job does not run yet: vertex names (details), or a count summary (overview entry).
+
+    :param job: an overview entry (``tasks`` with lower-case state counts and ``total``) or job details.
+    """
+    tasks = job.get("tasks")
+    if "vertices" in job or not isinstance(tasks, Mapping):
+        return tuple(
+            f"{vertex.get('name', '?')} ({vertex.get('status', '?')})"
+            for vertex in job.get("vertices") or ()
+            if not _vertex_running(vertex)
+        )
+    total = int(tasks.get("total") or 0)
+    done = sum(int(tasks.get(task_state.lower()) or 0) for task_state in _TASK_DONE)
+    if total > 0 and done >= total:
+        return ()
+    others = ", ".join(
+        f"{str(task_state).upper()} {count}"
+        for task_state, count in sorted(tasks.items())
+        if count and str(task_state).upper() not in _TASK_DONE and task_state != "total"
+    )
+    return (f"{total - done} of {total} tasks ({others or 'none yet'})",)
 
 
 def _vertex_running(vertex: Mapping[str, Any]) -> bool:
@@ -134,12 +156,20 @@ def _vertex_running(vertex: Mapping[str, Any]) -> bool:
     return str(vertex.get("status", "")).upper() in _TASK_DONE
 
 
-def may_be_stuck(verdict: Verdict) -> bool:
-    """Whether a waiting job may lack slots (tasks not running, or restarting): worth checking its root cause.
+def may_be_stuck(verdict: Verdict, previous: Verdict | None) -> bool:
+    """Whether a waiting job may lack slots: worth checking its root cause (``check_job``).
 
-    :param verdict: the job's verdict.
+    That is a RESTARTING job, or one whose tasks do not all run and did not move since the previous poll
+    (tasks that are starting change state from one poll to the next, so they cost no extra requests).
+
+    :param verdict: the job's verdict now.
+    :param previous: its verdict at the previous poll, ``None`` when unknown (then it is checked).
     """
-    return verdict.outcome == "waiting" and (bool(verdict.waiting_tasks) or verdict.state == "RESTARTING")
+    if verdict.outcome != "waiting":
+        return False
+    if verdict.state == "RESTARTING":
+        return True
+    return bool(verdict.waiting_tasks) and (previous is None or previous == verdict)
 
 
 class FlinkJobStateTrigger(BaseTrigger):
@@ -203,15 +233,16 @@ class FlinkJobStateTrigger(BaseTrigger):
         return await FlinkRestHook.aget_async_transport(self.flink_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll ``GET /jobs/{id}`` until the job reaches a target or failure state, or the deadline."""
+        """Poll ``GET /jobs/overview`` until the job reaches a target or failure state, or the deadline."""
         from airflow_flink_provider.protocol import rest
 
         last_state: str | None = None
+        last_verdict: Verdict | None = None
         try:
             transport = await self._transport()
             while True:
                 try:
-                    job = await transport.run(rest.get_job(self.job_id))
+                    job = await transport.run(rest.get_job_overview(self.job_id))
                 except (FlinkConnectionError, FlinkTimeoutError) as err:
                     # The transport already retried; an outage longer than that is not the job's fault.
                     self.log.warning("Flink REST API unreachable, polling job %s again later: %s", self.job_id, err)
@@ -230,7 +261,7 @@ class FlinkJobStateTrigger(BaseTrigger):
                             {"status": "failed", "job_id": self.job_id, "state": verdict.state, "root_cause": cause}
                         )
                         return
-                    if may_be_stuck(verdict):
+                    if may_be_stuck(verdict, last_verdict):
                         self.log.info(
                             "Flink job %s is %s; tasks not running: %s",
                             self.job_id,
@@ -238,6 +269,7 @@ class FlinkJobStateTrigger(BaseTrigger):
                             ", ".join(verdict.waiting_tasks) or "-",
                         )
                         await transport.run(rest.check_job(self.job_id))
+                    last_verdict = verdict
                 if self.deadline is not None and time.time() >= self.deadline:
                     yield TriggerEvent(
                         {

@@ -98,6 +98,10 @@ class FakeRest:
         self._record("get_job", job_id)
         return self._job(job_id)
 
+    def get_job_overview(self, job_id: str) -> dict[str, Any]:
+        self._record("get_job_overview", job_id)
+        return self._job(job_id)
+
     def get_job_state(self, job_id: str) -> str:
         self._record("get_job_state", job_id)
         return str(self._job(job_id)["state"])

@@ -137,6 +137,22 @@ def test_find_job_is_none_on_404() -> None:
         fake.run(rest.get_job(JOB))
 
 
+def test_get_job_overview_picks_the_job_from_the_live_overview() -> None:
+    entry = {"jid": JOB, "name": "n", "state": "RUNNING", "tasks": {"total": 2, "running": 1, "scheduled": 1}}
+    other = {"jid": "f" * 32, "name": "m", "state": "FINISHED", "tasks": {"total": 1, "finished": 1}}
+    fake = Fake(routes({("GET", "/jobs/overview"): ok({"jobs": [other, entry]})}))
+    assert fake.run(rest.get_job_overview(JOB)) == entry
+    assert [request.path for request in fake.requests] == ["/jobs/overview"]
+
+
+def test_get_job_overview_falls_back_to_the_details_and_raises_not_found() -> None:
+    not_found = Response(404, {"errors": [f"NotFoundException: Job {JOB} not found"]}, "")
+    fake = Fake(routes({("GET", "/jobs/overview"): ok({"jobs": []}), ("GET", f"/jobs/{JOB}"): not_found}))
+    with pytest.raises(FlinkNotFoundError):
+        fake.run(rest.get_job_overview(JOB))
+    assert [request.path for request in fake.requests] == ["/jobs/overview", f"/jobs/{JOB}"]
+
+
 def test_list_jobs_filters_by_name_and_state_newest_first() -> None:
     jobs = [
         {"jid": "a", "name": "n", "state": "RUNNING", "start-time": 1},

@@ -47,6 +47,25 @@ def test_running_job_with_scheduled_tasks_is_not_running_yet() -> None:
     assert not make(rest).poke(make_context()).is_done
 
 
+def test_pokes_check_for_slots_only_when_tasks_do_not_move() -> None:
+    rest = FakeRest()
+    rest.add_job(
+        JOB, "RUNNING", vertices=[{"name": "src", "status": "SCHEDULED", "parallelism": 2, "tasks": {"SCHEDULED": 2}}]
+    )
+    sensor = make(rest)
+    sensor.poke(make_context())  # nothing known yet: checked
+    rest.jobs[JOB]["vertices"] = [{"name": "src", "status": "DEPLOYING", "parallelism": 2, "tasks": {"DEPLOYING": 2}}]
+    sensor.poke(make_context())  # moved: not checked
+    sensor.poke(make_context())  # did not move: checked
+    assert [name for name in rest.names() if name != "find_job"] == [
+        "get_job_overview",
+        "check_job",
+        "get_job_overview",
+        "get_job_overview",
+        "check_job",
+    ]
+
+
 def test_stuck_without_slots_raises_resource_error() -> None:
     rest = FakeRest()
     rest.add_job(JOB, "RUNNING", vertices=[{"name": "src", "status": "SCHEDULED"}])

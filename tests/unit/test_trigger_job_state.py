@@ -63,15 +63,28 @@ def run_trigger(trigger: FlinkJobStateTrigger, handler: Callable[[httpx.Request]
     return asyncio.run(asyncio.wait_for(collect(), timeout=10))
 
 
+def overview_entry(details: dict[str, Any]) -> dict[str, Any]:
+    """The ``/jobs/overview`` entry of a job: its state and task counts summed over the vertices."""
+    tasks: dict[str, int] = {"total": sum(vertex["parallelism"] for vertex in details["vertices"])}
+    for vertex in details["vertices"]:
+        for task_state, count in vertex["tasks"].items():
+            tasks[task_state.lower()] = tasks.get(task_state.lower(), 0) + count
+    return {"jid": details["jid"], "name": details["name"], "state": details["state"], "tasks": tasks}
+
+
 def states_handler(states: list[dict[str, Any]], exceptions: dict[str, Any] | None = None) -> Callable[..., Any]:
-    """GET /jobs/{id} walks through ``states`` (the last repeats); /exceptions answers ``exceptions``."""
+    """Each GET /jobs/overview walks through ``states`` (the last repeats) and lists the job as it is then;
+    GET /jobs/{id} answers the current details; /exceptions answers ``exceptions``."""
     seen: list[str] = []
+    current = [states[0]]
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/jobs/overview":
+            current[0] = states.pop(0) if len(states) > 1 else states[0]
+            return httpx.Response(200, json={"jobs": [overview_entry(current[0])]})
         if request.url.path == f"/jobs/{JOB}":
-            body = states.pop(0) if len(states) > 1 else states[0]
-            return httpx.Response(200, json=body)
+            return httpx.Response(200, json=current[0])
         if request.url.path == f"/jobs/{JOB}/exceptions":
             return httpx.Response(200, json=exceptions or {"exceptionHistory": {"entries": []}})
         if request.method == "PATCH":
@@ -139,6 +152,16 @@ def test_running_means_every_subtask_runs() -> None:
     assert JobStateCheck.of(["RUNNING", "FINISHED"]).evaluate(job("FINISHED")).outcome == "reached"
 
 
+def test_running_from_overview_counts() -> None:
+    check = JobStateCheck.of(["RUNNING"])
+    done = {"jid": JOB, "state": "RUNNING", "tasks": {"total": 3, "running": 2, "finished": 1, "scheduled": 0}}
+    assert check.evaluate(done).outcome == "reached"
+    starting = check.evaluate({"jid": JOB, "state": "RUNNING", "tasks": {"total": 4, "running": 1, "scheduled": 3}})
+    assert starting.outcome == "waiting" and starting.waiting_tasks == ("3 of 4 tasks (SCHEDULED 3)",)
+    empty = check.evaluate({"jid": JOB, "state": "RUNNING", "tasks": {"total": 0, "running": 0}})
+    assert empty.outcome == "waiting"
+
+
 def test_run_reports_success_after_state_changes() -> None:
     handler = states_handler(
         [job("CREATED"), job("RUNNING", (1, {"DEPLOYING": 1})), job("RUNNING", (1, {"RUNNING": 1}))]
@@ -146,8 +169,55 @@ def test_run_reports_success_after_state_changes() -> None:
     events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
 
     assert events == [{"status": "success", "job_id": JOB, "state": "RUNNING"}]
-    # three polls, plus one stuck-without-slots check while a task was still deploying
-    assert handler.seen.count(f"GET /jobs/{JOB}") == 4  # type: ignore[attr-defined]
+    # one live overview request per poll; the cached details only when a job may be stuck
+    assert handler.seen == ["GET /jobs/overview"] * 3  # type: ignore[attr-defined]
+
+
+def test_starting_tasks_cost_one_request_per_poll() -> None:
+    handler = states_handler(
+        [
+            job("CREATED", (2, {"CREATED": 2})),
+            job("RUNNING", (2, {"SCHEDULED": 2})),
+            job("RUNNING", (2, {"DEPLOYING": 2})),
+            job("RUNNING", (2, {"RUNNING": 1, "INITIALIZING": 1})),
+            job("RUNNING", (2, {"RUNNING": 2})),
+        ]
+    )
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
+
+    assert events == [{"status": "success", "job_id": JOB, "state": "RUNNING"}]
+    assert handler.seen == ["GET /jobs/overview"] * 5  # type: ignore[attr-defined]
+
+
+def test_tasks_that_do_not_move_are_checked_for_slots() -> None:
+    waiting = job("RUNNING", (2, {"SCHEDULED": 2}))
+    created, running = job("CREATED", (2, {"CREATED": 2})), job("RUNNING", (2, {"RUNNING": 2}))
+    handler = states_handler([created, waiting, waiting, running])
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
+
+    assert events == [{"status": "success", "job_id": JOB, "state": "RUNNING"}]
+    assert handler.seen == [  # type: ignore[attr-defined]
+        "GET /jobs/overview",
+        "GET /jobs/overview",
+        "GET /jobs/overview",  # no change since the last poll: check_job reads the details and exceptions
+        f"GET /jobs/{JOB}",
+        f"GET /jobs/{JOB}/exceptions",
+        "GET /jobs/overview",
+    ]
+
+
+def test_job_missing_from_the_overview_is_read_from_its_details() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/jobs/overview":
+            return httpx.Response(200, json={"jobs": []})
+        return httpx.Response(200, json=job("RUNNING", (1, {"RUNNING": 1})))
+
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
+    assert events == [{"status": "success", "job_id": JOB, "state": "RUNNING"}]
+    assert seen == ["/jobs/overview", f"/jobs/{JOB}"]
 
 
 def test_run_reports_failure_with_root_cause() -> None:
@@ -197,6 +267,8 @@ def test_run_times_out_at_the_deadline() -> None:
 
 def test_unknown_job_is_an_error_event() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jobs/overview":
+            return httpx.Response(200, json={"jobs": []})
         return httpx.Response(404, json={"errors": ["org.apache.flink.runtime.rest.NotFoundException: Job not found"]})
 
     events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
@@ -212,7 +284,7 @@ def test_unreachable_api_keeps_polling_until_it_answers() -> None:
         calls["n"] += 1
         if calls["n"] <= 2:
             raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(200, json=job("RUNNING", (1, {"RUNNING": 1})))
+        return httpx.Response(200, json={"jobs": [overview_entry(job("RUNNING", (1, {"RUNNING": 1})))]})
 
     events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0), handler)
     assert events == [{"status": "success", "job_id": JOB, "state": "RUNNING"}]
