@@ -133,16 +133,34 @@ def get_job(job_id: str, session: requests.Session | None = None) -> dict[str, A
     return dict(resp.json())
 
 
+def live_job(job_id: str, session: requests.Session | None = None) -> dict[str, Any] | None:
+    """The job's entry of ``GET /jobs/overview`` (state and task counts), or ``None`` when it is not listed.
+
+    Unlike ``GET /jobs/{id}``, which the REST API serves from a cache refreshed every ``web.refresh-interval``
+    (3 s), the overview is answered live: every method compared observes RUNNING this way, as the provider does.
+
+    :param job_id: the job.
+    :param session: a session to reuse.
+    """
+    resp = (session or requests).get(f"{REST_URL}/jobs/overview", timeout=30)
+    resp.raise_for_status()
+    return next((dict(job) for job in resp.json().get("jobs", []) if job.get("jid") == job_id), None)
+
+
 def job_is_running(job: Mapping[str, Any] | None) -> bool:
     """Whether a job runs for real: state RUNNING and every subtask RUNNING (or already FINISHED).
 
     This is the provider's own notion of RUNNING (a job waiting for slots is not running), applied to the
     CLI and raw-REST paths alike.
 
-    :param job: ``GET /jobs/{id}`` details, or ``None``.
+    :param job: ``GET /jobs/{id}`` details or a ``GET /jobs/overview`` entry, or ``None``.
     """
     if not job or job.get("state") != "RUNNING":
         return False
+    counts = job.get("tasks")
+    if isinstance(counts, Mapping) and "total" in counts:  # an overview entry
+        total = int(counts["total"])
+        return total > 0 and int(counts.get("running", 0)) + int(counts.get("finished", 0)) == total
     for vertex in job.get("vertices") or ():
         tasks = vertex.get("tasks")
         parallelism = int(vertex.get("parallelism") or 0)
@@ -171,7 +189,7 @@ def wait_running(job_id: str, *, poll: float, timeout: float = 180) -> float:
     deadline = time.monotonic() + timeout
     with requests.Session() as session:
         while True:
-            job = get_job(job_id, session)
+            job = live_job(job_id, session)
             if job_is_running(job):
                 return time.monotonic()
             if job and job.get("state") in ("FAILED", "CANCELED", "FINISHED"):

@@ -1,7 +1,8 @@
 """1. PyFlink submission: submit -> RUNNING with FlinkJobSubmitOperator, ``flink run -d -py`` and raw REST.
 
 All three submit the same job file and are timed from the start of the task (or request) until the job is
-RUNNING with all its tasks running, observed by polling ``GET /jobs/{id}`` at the same interval:
+RUNNING with all its tasks running, observed live (``GET /jobs/overview``, not the cached ``GET /jobs/{id}``)
+at the same interval:
 
 - ``operator``: FlinkJobSubmitOperator(py_file=..., wait_for_running=True) run as a task (``taskrun``).
 - ``cli``: a BashOperator running ``flink run -d -py <job>`` (how it is done today), then the same poll.

@@ -148,6 +148,9 @@ def _vertex(parallelism: int, **tasks: int) -> dict[str, object]:
         ({"state": "RUNNING", "vertices": [_vertex(1, FINISHED=1), _vertex(1, RUNNING=1)]}, True),
         ({"state": "RUNNING", "vertices": [{"status": "DEPLOYING"}]}, False),
         ({"state": "RUNNING", "vertices": [{"status": "RUNNING"}]}, True),
+        ({"state": "RUNNING", "tasks": {"total": 3, "running": 2, "finished": 1, "scheduled": 0}}, True),
+        ({"state": "RUNNING", "tasks": {"total": 3, "running": 2, "finished": 0, "deploying": 1}}, False),
+        ({"state": "RUNNING", "tasks": {"total": 0, "running": 0}}, False),
     ],
 )
 def test_a_job_runs_when_all_its_subtasks_run(job: dict[str, object] | None, running: bool) -> None:
