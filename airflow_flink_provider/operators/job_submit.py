@@ -41,7 +41,8 @@ ACTIVE_STATES = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", 
 _JAVA_CLASS = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _PY_MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _JAR_ID = re.compile(r"[\w.-]+\.jar")
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+# ``s3://bucket/x``, ``file:///x``, and ``file:/x``: the form Flink itself reports savepoint locations in.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/\S+")
 _CONFIG_KEY = re.compile(r"[\w$][\w.$-]*")
 # PythonDriver only parses -py/-pym; these options belong to the `flink run` CLI. Given as program
 # arguments they would reach the user's script (or, before `--`, confuse the driver's parser).
@@ -168,7 +169,7 @@ def _configuration(value: Any) -> dict[str, str]:
 
 
 def validate_savepoint_path(value: Any) -> str:
-    """A savepoint location: a URI with a scheme (``file://``, ``s3://``...) or an absolute path.
+    """A savepoint location: a URI with a scheme (``file:///``, ``file:/``, ``s3://``...) or an absolute path.
 
     :param value: the (rendered) value.
     :raises ValueError: when it looks like neither.

@@ -136,7 +136,9 @@ class FlinkStopJobOperator(_JobOperator):
 class FlinkCancelJobOperator(_JobOperator):
     """Cancel a job, optionally after taking a savepoint; returns the savepoint location or ``None`` (XCom).
 
-    Cancelling a job that is already CANCELED succeeds (a retry does not fail).
+    The point is that the job no longer runs: cancelling a job that already ended (CANCELED, FAILED,
+    FINISHED) succeeds, so a retry, or a clean-up after a failed job, does not fail. Only a savepoint asked
+    of an ended job that has none fails.
 
     :param job_id: the Flink job id (templated).
     :param savepoint_before_cancel: take a savepoint first and return its location.
@@ -158,12 +160,10 @@ class FlinkCancelJobOperator(_JobOperator):
         push_job_id(context, job_id)
         state = hook.get_job_state(job_id)
         if state in GLOBALLY_TERMINAL_STATES:
-            if state != "CANCELED":
-                raise FlinkError(f"Flink job {job_id} is already {state}: it cannot be cancelled")
             location = latest_savepoint(hook, job_id, ("SAVEPOINT",)) if self.savepoint_before_cancel else None
             if self.savepoint_before_cancel and location is None:
-                raise FlinkError(f"Flink job {job_id} is already CANCELED and has no savepoint")
-            self.log.warning("Flink job %s is already CANCELED", job_id)
+                raise FlinkError(f"Flink job {job_id} is already {state} and has no savepoint to return")
+            self.log.warning("Flink job %s is already %s: nothing to cancel", job_id, state)
             return location
         location = None
         if self.savepoint_before_cancel:

@@ -116,6 +116,7 @@ BAD_ARGUMENTS: list[tuple[str, dict[str, Any], str]] = [
     ("text parallelism", {"jar": "{jar}", "parallelism": "many"}, "parallelism must be a positive integer"),
     ("bool parallelism", {"jar": "{jar}", "parallelism": True}, "parallelism must be a positive integer"),
     ("relative savepoint", {"jar": "{jar}", "savepoint_path": "savepoints/sp-1"}, "savepoint_path must be a URI"),
+    ("scheme without path", {"jar": "{jar}", "savepoint_path": "file:savepoint-1"}, "savepoint_path must be a URI"),
     ("savepoint with space", {"jar": "{jar}", "savepoint_path": "/tmp/sp 1"}, "savepoint_path must be a URI"),
     ("bad claim mode", {"jar": "{jar}", "savepoint_path": "/sp", "claim_mode": "LEGACY"}, "claim_mode must be"),
     ("config not a mapping", {"jar": "{jar}", "flink_configuration": ["a=b"]}, "must be a mapping"),
@@ -377,3 +378,12 @@ def test_on_kill_cancels_only_when_asked(files: dict[str, str]) -> None:
     loud.execute(make_context())
     loud.on_kill()
     assert rest.jobs[job_id]["state"] == "CANCELED"
+
+
+@pytest.mark.parametrize(
+    "location", ["file:/tmp/sp/savepoint-1", "file:///tmp/sp/savepoint-1", "s3://bucket/sp/savepoint-1", "/tmp/sp"]
+)
+def test_savepoint_locations_as_flink_reports_them_are_accepted(location: str) -> None:
+    from airflow_flink_provider.operators.job_submit import validate_savepoint_path
+
+    assert validate_savepoint_path(location) == location

@@ -106,7 +106,14 @@ def test_cancel_is_idempotent(rest: FakeRest) -> None:
     assert make(FlinkCancelJobOperator, rest).execute(make_context()) is None
 
 
-def test_cancel_of_finished_job_fails(rest: FakeRest) -> None:
-    rest.jobs[JOB]["state"] = "FINISHED"
-    with pytest.raises(FlinkError, match="already FINISHED: it cannot be cancelled"):
-        make(FlinkCancelJobOperator, rest).execute(make_context())
+@pytest.mark.parametrize("state", ["FINISHED", "FAILED"])
+def test_cancel_of_ended_job_is_a_no_op(rest: FakeRest, state: str) -> None:
+    rest.jobs[JOB]["state"] = state
+    assert make(FlinkCancelJobOperator, rest).execute(make_context()) is None
+    assert "cancel_job" not in rest.names()
+
+
+def test_savepoint_of_ended_job_without_one_fails(rest: FakeRest) -> None:
+    rest.jobs[JOB]["state"] = "FAILED"
+    with pytest.raises(FlinkError, match="already FAILED and has no savepoint to return"):
+        make(FlinkCancelJobOperator, rest, savepoint_before_cancel=True).execute(make_context())
