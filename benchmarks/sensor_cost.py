@@ -36,6 +36,10 @@ INSERT INTO snk SELECT n FROM src;
 """
 
 
+STATE_READS = frozenset({"get_job_overview", "get_job"})
+"""The exchanges a sensor or trigger polls the job's state with (the live overview, or the cached details)."""
+
+
 class PollCounter:
     """Counts state polls (thread-safe)."""
 
@@ -50,7 +54,7 @@ class PollCounter:
 
 
 class CountingTransport:
-    """Wraps the trigger's async transport; a ``get_job`` exchange is one poll.
+    """Wraps the trigger's async transport; a state read (``get_job_overview``, or ``get_job``) is one poll.
 
     :param inner: the real transport.
     :param polls: the counter.
@@ -65,7 +69,7 @@ class CountingTransport:
 
         :param exchange: a protocol exchange (a generator).
         """
-        if getattr(exchange, "__name__", "") == "get_job":
+        if getattr(exchange, "__name__", "") in STATE_READS:
             self.polls.hit()
         return await self.inner.run(exchange)
 
@@ -167,7 +171,7 @@ def watch(job_id: str, *, deferrable: bool, seconds: float, interval: float, pro
     if outcome.error is not None and not isinstance(outcome.error, AirflowSensorTimeout):
         raise outcome.error
     total = sum(requests_seen.values())
-    state_reads = sum(n for call, n in requests_seen.items() if call == "GET /jobs/{id}")
+    state_reads = sum(n for call, n in requests_seen.items() if call in ("GET /jobs/overview", "GET /jobs/{id}"))
     mean_all, _ = sampler.held()
     mean_deferred, max_deferred = sampler.held("deferred")
     poll_count = polls.count if (not deferrable or counted_in_trigger) else state_reads
