@@ -155,14 +155,7 @@ with DAG(
     @task
     def health_gate(settings: dict[str, Any], job_id: str, **context: Any) -> dict[str, Any]:
         """The restored job must have its checkpoints and run without restarts."""
-        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
-        policy = phase4.PyflinkSettings.from_json(settings).health()
-        verdict = phase4.health_gate(FlinkRestHook(), job_id, policy, log)
-        if not verdict["healthy"]:
-            cause = f" Root cause: {verdict['root_cause']}" if verdict["root_cause"] else ""
-            raise AirflowFailException(f"Restored job {job_id} is not healthy: {verdict['reason']}.{cause}")
-        return verdict
+        return phase4.require_healthy(settings, job_id, "Restored job", log)
 
     @task
     def record_last_good(

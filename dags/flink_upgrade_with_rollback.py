@@ -162,16 +162,7 @@ with DAG(
     @task
     def health_gate(settings: dict[str, Any], job_id: str, **context: Any) -> dict[str, Any]:
         """Judge the new version; the verdict goes to XCom also when it fails."""
-        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
-        ti = context["ti"]
-        policy = phase4.PyflinkSettings.from_json(settings).health()
-        verdict = phase4.health_gate(FlinkRestHook(), job_id, policy, log)
-        ti.xcom_push(key="verdict", value=verdict)
-        if not verdict["healthy"]:
-            cause = f" Root cause: {verdict['root_cause']}" if verdict["root_cause"] else ""
-            raise AirflowFailException(f"New version's job {job_id} is not healthy: {verdict['reason']}.{cause}")
-        return verdict
+        return phase4.require_healthy(settings, job_id, "New version's job", log, context["ti"])
 
     @task.branch(trigger_rule=TriggerRule.NONE_SKIPPED)
     def check_health(**context: Any) -> list[str]:
@@ -212,14 +203,7 @@ with DAG(
     @task
     def verify_rollback(settings: dict[str, Any], job_id: str, **context: Any) -> dict[str, Any]:
         """The restored previous version must pass the same health gate."""
-        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
-        ti = context["ti"]
-        verdict = phase4.health_gate(FlinkRestHook(), job_id, phase4.PyflinkSettings.from_json(settings).health(), log)
-        ti.xcom_push(key="verdict", value=verdict)
-        if not verdict["healthy"]:
-            raise AirflowFailException(f"The rolled back job {job_id} is not healthy either: {verdict['reason']}")
-        return verdict
+        return phase4.require_healthy(settings, job_id, "The rolled back job", log, context["ti"])
 
     @task(trigger_rule=TriggerRule.NONE_SKIPPED)
     def fail_upgrade(target: str, previous: str, new_job_id: str, **context: Any) -> None:

@@ -761,6 +761,29 @@ def observe(hook: Any, job_id: str) -> Observation:
     return Observation(str(job["state"]), tasks_running, int(counts.get("completed") or 0), len(history))
 
 
+def require_healthy(settings: Mapping[str, Any], job_id: str, what: str, log: Any, ti: Any = None) -> dict[str, Any]:
+    """Run the health gate of a task; fail the task with the reason and the root cause unless the job is healthy.
+
+    :param settings: the validated ``flink_phase4_pyflink`` settings (their health thresholds apply).
+    :param job_id: the job to judge.
+    :param what: how the message names the job, e.g. ``"Restored job"``.
+    :param log: where to report progress.
+    :param ti: the task instance; when given, the verdict goes to XCom key ``verdict`` also when it fails.
+    :return: the verdict of :func:`health_gate`.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+    verdict = health_gate(FlinkRestHook(), job_id, PyflinkSettings.from_json(settings).health(), log)
+    if ti is not None:
+        ti.xcom_push(key="verdict", value=verdict)
+    if not verdict["healthy"]:
+        cause = f" Root cause: {verdict['root_cause']}" if verdict["root_cause"] else ""
+        raise AirflowFailException(f"{what} {job_id} is not healthy: {verdict['reason']}.{cause}")
+    return verdict
+
+
 def health_gate(
     hook: Any,
     job_id: str,
