@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -36,6 +36,7 @@ from airflow_flink_provider.protocol.errors import (
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id
 from tests.conftest import HOST, PORTS, ROOT
+from tests.integration._flink_it import consume
 
 pytestmark = pytest.mark.integration
 
@@ -135,23 +136,6 @@ def produce(topic: str, values: list[bytes]) -> None:
     for value in values:
         producer.produce(topic, value)
     assert producer.flush(30) == 0
-
-
-def consume(topic: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
-    consumer = Consumer(
-        {"bootstrap.servers": BOOTSTRAP, "group.id": f"it-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
-    )
-    consumer.subscribe([topic])
-    records: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(records) < count and time.monotonic() < deadline:
-            message = consumer.poll(1.0)
-            if message is not None and message.error() is None:
-                records.append(json.loads(message.value()))
-    finally:
-        consumer.close()
-    return records
 
 
 def wait_for_state(rest: FlinkRestHook, job_id: str, states: set[str], timeout: float = 90) -> str:
