@@ -62,31 +62,12 @@ public class Tick {
 """
 
 
-@pytest.fixture
-def rest() -> FlinkRestHook:
-    return FlinkRestHook()
 
 
-@pytest.fixture
-def gateway() -> FlinkSqlGatewayHook:
-    return FlinkSqlGatewayHook()
 
 
-@pytest.fixture
-def jobs(rest: FlinkRestHook) -> Iterator[list[str]]:
-    """Job ids a test started; every one still running is cancelled afterwards."""
-    started: list[str] = []
-    yield started
-    for job_id in started:
-        if rest.find_job(job_id) is not None:
-            rest.cancel_job(job_id)
 
 
-@pytest.fixture
-def session(gateway: FlinkSqlGatewayHook) -> Iterator[str]:
-    handle = gateway.open_session({"parallelism.default": "1"})
-    yield handle
-    gateway.close_session(handle)
 
 
 @pytest.fixture(scope="module")

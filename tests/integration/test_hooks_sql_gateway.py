@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -30,31 +29,12 @@ VALUES = "SELECT * FROM (VALUES (1,'a'),(2,'b')) AS t(id, name)"
 TERMINAL = {"FINISHED", "CANCELED", "FAILED"}
 
 
-@pytest.fixture
-def gateway() -> FlinkSqlGatewayHook:
-    return FlinkSqlGatewayHook()
 
 
-@pytest.fixture
-def rest() -> FlinkRestHook:
-    return FlinkRestHook()
 
 
-@pytest.fixture
-def jobs(rest: FlinkRestHook) -> Iterator[list[str]]:
-    """Job ids a test started; every one still running is cancelled afterwards."""
-    started: list[str] = []
-    yield started
-    for job_id in started:
-        if rest.find_job(job_id) is not None:
-            rest.cancel_job(job_id)
 
 
-@pytest.fixture
-def session(gateway: FlinkSqlGatewayHook) -> Iterator[str]:
-    handle = gateway.open_session({"parallelism.default": "1"}, session_name=f"it-{uuid.uuid4().hex[:8]}")
-    yield handle
-    gateway.close_session(handle)
 
 
 def wait_for_state(rest: FlinkRestHook, job_id: str, states: set[str], timeout: float = 60) -> str:
