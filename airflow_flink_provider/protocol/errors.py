@@ -12,12 +12,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from airflow_flink_provider.protocol.http import is_retryable_status
+from airflow_flink_provider.protocol.redaction import redact
 
 _MAX_CAUSE_LINES = 12
 
 
 class FlinkError(Exception):
     """A failure reported by (or while talking to) Flink.
+
+    Secret values in the message, root cause and hint are masked (:func:`redact`) when the error is built,
+    so neither ``str``, ``repr`` nor a pickle of it can carry them.
 
     :param message: what went wrong, normally Flink's root cause.
     :param root_cause: the root cause text, when it came from a server trace.
@@ -33,10 +37,11 @@ class FlinkError(Exception):
         hint: str | None = None,
         status: int | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.root_cause = root_cause
-        self.hint = hint
+        self.root_cause = redact(root_cause) if root_cause else root_cause
+        self.hint = redact(hint) if hint else hint
         self.status = status
 
     @property
@@ -264,25 +269,6 @@ def root_cause(trace: str) -> str:
     if len(lines) > _MAX_CAUSE_LINES:
         lines = [*lines[:_MAX_CAUSE_LINES], "..."]
     return _short_class("\n".join(lines))
-
-
-# --- keeping secrets out of messages -----------------------------------------------------------------
-
-_SECRET_OPTION = re.compile(
-    r"(?P<key>'[^']*(?:password|secret|token|jaas|credential|private|access[._-]?key)[^']*'\s*=\s*)'(?:[^']|'')*'",
-    re.IGNORECASE,
-)
-_SECRET_ASSIGNMENT = re.compile(r"(?P<key>\b(?:password|secret|token)\s*=\s*)(?:\"[^\"]*\"|[^\s;,']+)", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """Mask secret values in an error text: table options such as ``'...password...'='x'`` and
-    ``password="x"`` assignments (JAAS configs).
-
-    :param text: an error message or trace.
-    """
-    text = _SECRET_OPTION.sub(r"\g<key>'****'", text)
-    return _SECRET_ASSIGNMENT.sub(r"\g<key>****", text)
 
 
 # --- recognising causes ----------------------------------------------------------------------------

@@ -1,0 +1,214 @@
+"""Find and mask credentials in text that may reach a log, an exception, an XCom or a rendered field.
+
+One left-to-right pass over the text, in time linear in its length: a single regular expression finds
+*anchors* (a word that names a secret, ``://``, ``Bearer``, ``-----BEGIN``), and each anchor is examined
+with bounded look-arounds; a value that is found is skipped as a whole, so no character is scanned by more
+than a bounded number of anchors. What is recognised:
+
+- table options and assignments whose key names a secret, with the value single-quoted (``''`` escapes,
+  as in SQL), double-quoted (``\\`` escapes, as in JSON and JAAS) or bare:
+  ``'ssl.truststore.password' = 'x'``, ``"password": "x"``, ``password="x"`` (JAAS), ``password: x``,
+  ``jdbc:...;password=x;`` and ``?password=x&...``;
+- program arguments: ``--password x``, ``--password=x``, and the list forms ``'--password', 'x'`` and
+  ``"--password","x"``;
+- URL user-info: ``scheme://user:x@host`` (and Oracle's ``jdbc:oracle:thin:user/x@host``);
+- bearer tokens (``Bearer x``) and ``Authorization: Basic x`` headers;
+- PEM private keys (``-----BEGIN ... PRIVATE KEY-----`` to the matching END, or to the end of the text).
+
+A key names a secret when it contains one of ``password``, ``passwd``, ``passphrase``, ``pwd``, ``secret``,
+``token``, ``credential``, ``jaas``, ``authorization``, ``private key``, ``access key`` or ``api key``
+(``.``, ``_`` or ``-`` may join the last words). Redaction keeps the quotes and replaces the value with
+``****``; it is idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MASK = "****"
+"""What a secret value is replaced with."""
+
+_SPACE_LIMIT = 64
+
+_KEYWORDS = (
+    r"pass(?:wor)?d|passphrase|pwd|secret|token|credential|jaas|authorization"
+    r"|(?:private|access|api)[._-]?key"
+)
+_ANCHOR = re.compile(
+    rf"(?P<keyword>{_KEYWORDS})|(?P<url>://)|(?P<bearer>\bbearer[ \t]+)|(?P<pem>-----BEGIN )|(?P<oracle>:thin:)",
+    re.IGNORECASE,
+)
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_KEY_RUN = re.compile(r"[A-Za-z0-9_.-]*+")
+_SINGLE_QUOTED = re.compile(r"(?:[^']|'')*+")
+_DOUBLE_QUOTED = re.compile(r'(?:[^"\\]|\\.)*+', re.S)
+_BARE_VALUE = re.compile(r"[^\s;,&'\"(){}\[\]<>]++")
+_TOKEN_VALUE = re.compile(r"[A-Za-z0-9._~+/=-]++")
+_AUTH_SCHEMES = frozenset({"bearer", "basic", "digest", "token", "negotiate"})
+_PEM_BEGIN = re.compile(r"(?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY)-----")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
+_URL_USERINFO = re.compile(r"[^\s/?#@:'\"<>\[\]]{0,512}:(?P<password>[^\s/?#@'\"<>\[\]]{1,512})@")
+_ORACLE_USERINFO = re.compile(r"[^\s/@:'\"]{1,512}/(?P<password>[^\s/@'\"]{1,512})@")
+_NOT_SECRETS = frozenset({"", MASK, "true", "false", "null", "none"})
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A secret value at ``text[start:end]``; ``value`` is it unescaped (``''`` -> ``'``, ``\\"`` -> ``"``)."""
+
+    start: int
+    end: int
+    value: str
+
+
+def _skip_spaces(text: str, i: int) -> int:
+    """Index of the first non-whitespace character from ``i`` (at most a bounded run is skipped)."""
+    limit = min(len(text), i + _SPACE_LIMIT)
+    while i < limit and text[i].isspace():
+        i += 1
+    return i
+
+
+def _quoted_value(text: str, i: int) -> _Found | None:
+    """The value starting at ``text[i]``: quoted (up to its closing quote, or the end) or bare."""
+    if i >= len(text):
+        return None
+    quote = text[i]
+    if quote == "'":
+        match = _SINGLE_QUOTED.match(text, i + 1)
+        assert match is not None  # a possessive star always matches
+        return _Found(match.start(), match.end(), match.group().replace("''", "'"))
+    if quote == '"':
+        match = _DOUBLE_QUOTED.match(text, i + 1)
+        assert match is not None
+        return _Found(match.start(), match.end(), re.sub(r"\\(.)", r"\1", match.group(), flags=re.S))
+    bare = _BARE_VALUE.match(text, i)
+    if bare is None:
+        return None
+    if bare.group().lower() in _AUTH_SCHEMES:  # "Authorization: Bearer x": the credential is the next word
+        after = _skip_spaces(text, bare.end())
+        token = _BARE_VALUE.match(text, after) if after > bare.end() else None
+        if token is not None:
+            return _Found(token.start(), token.end(), token.group())
+    return _Found(bare.start(), bare.end(), bare.group())
+
+
+def _key_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """Extend a keyword at ``text[start:end]`` to the whole run of key characters around it."""
+    while start and text[start - 1] in _KEY_CHARS:
+        start -= 1
+    run = _KEY_RUN.match(text, end)
+    assert run is not None  # a possessive star always matches
+    return start, run.end()
+
+
+def _keyed_value(text: str, key_start: int, key_end: int) -> _Found | None:
+    """The value assigned to the key ``text[key_start:key_end]`` (which names a secret), if there is one."""
+    opening = text[key_start - 1] if key_start else ""
+    quoted_key = opening in ("'", '"')
+    i = key_end
+    if quoted_key:
+        if text[i : i + 1] != opening:
+            return None
+        i += 1
+    is_flag = text.startswith("--", key_start)
+    j = _skip_spaces(text, i)
+    separator = text[j : j + 1]
+    if separator in ("=", ":") and not text.startswith("//", j + 1):
+        return _quoted_value(text, _skip_spaces(text, j + 1))
+    if is_flag and quoted_key and separator == ",":  # ['--password', 'x'] / ["--password","x"]
+        value_start = _skip_spaces(text, j + 1)
+        return _quoted_value(text, value_start) if text[value_start : value_start + 1] in ("'", '"') else None
+    if is_flag and not quoted_key and j > i and separator not in ("", "-"):  # --password x
+        return _quoted_value(text, j)
+    return None
+
+
+def _pem_body(text: str, end: int) -> _Found | None:
+    """The body of a PEM private key whose ``-----BEGIN `` ends at ``end``."""
+    label = _PEM_BEGIN.match(text, end)
+    if label is None:
+        return None
+    body_start = label.end()
+    closing = _PEM_END.search(text, body_start)
+    body_end = closing.start() if closing else len(text)
+    return _Found(body_start, body_end, text[body_start:body_end].strip())
+
+
+def _group(match: re.Match[str] | None, group: str | int) -> _Found | None:
+    """A match's group as a found value."""
+    return _Found(match.start(group), match.end(group), match[group]) if match else None
+
+
+def _scan(text: str) -> list[_Found]:
+    """Every secret value in ``text``, left to right, none overlapping."""
+    found: list[_Found] = []
+    position = 0
+    for anchor in _ANCHOR.finditer(text):
+        if anchor.start() < position:
+            continue
+        kind = anchor.lastgroup
+        item: _Found | None
+        if kind == "keyword":
+            key_start, key_end = _key_bounds(text, anchor.start(), anchor.end())
+            item = _keyed_value(text, key_start, key_end)
+            if item is None:  # the other keywords of this key would find no value either
+                position = key_end
+                continue
+        elif kind in ("url", "oracle"):
+            pattern = _URL_USERINFO if kind == "url" else _ORACLE_USERINFO
+            item = _group(pattern.match(text, anchor.end()), "password")
+        elif kind == "bearer":
+            item = _group(_TOKEN_VALUE.match(text, anchor.end()), 0)
+        else:
+            item = _pem_body(text, anchor.end())
+        if item is None or item.start < position:
+            continue
+        if text[item.start : item.end] in _NOT_SECRETS or item.value.lower() in _NOT_SECRETS:
+            position = max(position, item.end)
+            continue
+        found.append(item)
+        position = item.end
+    return found
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret value it holds replaced by ``****`` (quotes and keys kept).
+
+    :param text: a message, a trace, a SQL script, a command line...
+    """
+    found = _scan(text)
+    if not found:
+        return text
+    parts: list[str] = []
+    position = 0
+    for item in found:
+        parts.append(text[position : item.start])
+        parts.append(MASK)
+        position = item.end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def find_secrets(text: str) -> list[str]:
+    """The secret values ``text`` holds, each once, in order of appearance.
+
+    Each value comes as written and unescaped (``it''s`` and ``it's``), a header value also as its bare
+    credential (``Bearer x`` and ``x``), a private key also line by line. Register them with Airflow's
+    masker (``mask_secret``) so that copies of them elsewhere are hidden too.
+
+    :param text: a SQL script, a command line, a configuration...
+    """
+    values: dict[str, None] = {}
+    for item in _scan(text):
+        raw = text[item.start : item.end]
+        scheme, _, credential = item.value.partition(" ")
+        variants = [raw.strip(), item.value.strip(), *item.value.splitlines()]
+        if scheme.lower() in _AUTH_SCHEMES:
+            variants.append(credential)
+        for value in variants:
+            value = value.strip()
+            if value and value not in _NOT_SECRETS:
+                values[value] = None
+    return list(values)
