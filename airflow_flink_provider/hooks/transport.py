@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import ssl
 import time
@@ -78,8 +79,11 @@ class TransportConfig:
     :param auth: basic or bearer authentication, or ``None``.
     :param verify: verify TLS certificates (``True``/``False``) or the path of a CA bundle.
     :param cert: client certificate: a PEM path holding cert and key, or ``(cert_path, key_path)``.
-    :param timeout: seconds to wait for a connection and for each answer.
+    :param timeout: seconds one request may take in all (connect, send, answer); also the limit of each
+        socket operation.
     :param retry: retry attempts and backoff.
+    :param outage_budget: seconds a wait (job-state sensor, trigger, the operators' waits) rides out an
+        outage of the API (refused connections, timeouts, 429 and 5xx answers) before it fails.
     """
 
     base_url: str
@@ -88,12 +92,15 @@ class TransportConfig:
     cert: str | tuple[str, str] | None = None
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    outage_budget: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if not 0 < self.timeout < math.inf:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        if not 0 <= self.outage_budget < math.inf:
+            raise ValueError(f"outage_budget must be a finite number of seconds >= 0, got {self.outage_budget}")
 
     def headers(self) -> dict[str, str]:
         """Headers every request carries (bearer auth; basic auth is passed to the client)."""

@@ -431,5 +431,11 @@ def test_async_bearer_header() -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="http:// or https://"):
         TransportConfig(base_url="flink:8081")
-    with pytest.raises(ValueError, match="positive"):
-        TransportConfig(base_url=BASE, timeout=0)
+    for timeout in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="timeout must be a positive number"):
+            TransportConfig(base_url=BASE, timeout=timeout)
+    for budget in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="outage_budget must be a finite number"):
+            TransportConfig(base_url=BASE, outage_budget=budget)
+    assert TransportConfig(base_url=BASE).outage_budget == 60.0
+    assert TransportConfig(base_url=BASE, outage_budget=0).outage_budget == 0
