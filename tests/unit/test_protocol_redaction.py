@@ -137,14 +137,16 @@ def test_error_from_response_masks_the_quoted_script_line() -> None:
 
 
 DENSE_INPUTS = [
-    "password=x ",
-    "'password'='",
-    "'ssl.key.password' ",
-    "pwd",
-    "a://u:",
-    "--token ",
-    "-----BEGIN PRIVATE KEY-----",
-    "Bearer ",
+    ("", "password=x "),
+    ("", "'password'='"),
+    ("", "'ssl.key.password' "),
+    ("", "pwd"),
+    ("", "a://u:"),
+    ("", "--token "),
+    ("", "-----BEGIN PRIVATE KEY-----"),
+    ("", "Bearer "),
+    ("'", "password "),  # an unclosed quote before keywords: the old pattern took 195 ms on 64 kB, 4x per 2x
+    ("'", "token=secret "),
 ]
 
 
@@ -157,10 +159,10 @@ def _best_time(text: str, runs: int = 3) -> float:
     return best
 
 
-@pytest.mark.parametrize("unit", DENSE_INPUTS)
-def test_redact_time_grows_linearly(unit: str) -> None:
+@pytest.mark.parametrize(("prefix", "unit"), DENSE_INPUTS)
+def test_redact_time_grows_linearly(prefix: str, unit: str) -> None:
     """8x the text takes about 8x the time (a quadratic scan would take 64x); the bound is generous."""
-    small = (unit * (16_000 // len(unit) + 1))[:16_000]
-    large = (unit * (128_000 // len(unit) + 1))[:128_000]
+    small = prefix + unit * (16_000 // len(unit))
+    large = prefix + unit * (128_000 // len(unit))
     ratio = _best_time(large) / max(_best_time(small), 1e-6)
     assert ratio < 24, f"redact on {unit!r} text: 8x the size took {ratio:.1f}x the time"
