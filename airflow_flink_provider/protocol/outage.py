@@ -1,0 +1,128 @@
+"""Riding out a short outage of a Flink API during a wait, up to a budget.
+
+A wait (the job-state sensor, its trigger, the operators' waits) polls a job. Each poll's requests are
+already retried by the transport (a few seconds of backoff); an outage longer than that — a JobManager
+failover answers HTTP 503 during its leader election, a restart refuses connections — is not the job's
+fault. :class:`Outage` lets the wait keep polling through it for up to ``budget`` seconds, counted from the
+first failed poll, and then fails with the last error and how long the outage lasted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkError
+
+OUTAGE_HINT = (
+    "The API did not answer for longer than the wait's outage budget. Check the JobManager (or the proxy in "
+    "front of it); if outages this long are expected (e.g. a failover), raise the connection extra "
+    "'outage_budget' or the sensor's outage_budget."
+)
+
+
+class Log(Protocol):
+    """What an outage is reported to: a stdlib or Airflow task logger."""
+
+    def info(self, msg: str, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, *args: Any) -> Any: ...
+
+
+class Outage:
+    """One wait's record of an API outage: when it began, its last error, and when to give up.
+
+    :param budget: seconds an outage may last before the wait fails (0: fail at the first failed poll).
+    :param what: the API, for messages, e.g. ``Flink REST API at http://127.0.0.1:8081``.
+    :param log: where the outage is reported.
+    :param clock: seconds; :func:`time.monotonic` within one process, :func:`time.time` when ``started`` is
+        kept across processes (reschedule mode).
+    :param started: when an outage already under way began (on ``clock``), or ``None``.
+    """
+
+    def __init__(
+        self,
+        budget: float,
+        *,
+        what: str,
+        log: Log,
+        clock: Callable[[], float] = time.monotonic,
+        started: float | None = None,
+    ) -> None:
+        if not 0 <= budget < float("inf"):
+            raise ValueError(f"outage_budget must be a finite number of seconds >= 0, got {budget}")
+        self.budget = budget
+        self.what = what
+        self.log = log
+        self.clock = clock
+        self.started = started
+        self.last_error: FlinkError | None = None
+
+    def lasted(self) -> float:
+        """Seconds since the current outage began (0 when there is none)."""
+        return 0.0 if self.started is None else max(0.0, self.clock() - self.started)
+
+    def failed(self, error: FlinkError, *, since: float | None = None) -> None:
+        """Record a failed poll; return when the wait may poll again.
+
+        :param error: what the poll raised (after the transport's own retries).
+        :param since: when the failed poll began (on ``clock``): the outage began no later than that.
+        :raises FlinkError: ``error`` itself when it is not an outage (a 4xx, an unknown job, bad SQL...).
+        :raises FlinkConnectionError: the outage has lasted ``budget`` seconds; names how long it lasted and the
+            last error, whose HTTP status it carries (``str()`` shows it).
+        """
+        if not error.retryable:
+            raise error
+        now = self.clock()
+        if self.started is None:
+            self.started = now if since is None else min(since, now)
+        self.last_error = error
+        lasted = now - self.started
+        if lasted >= self.budget:
+            raise FlinkConnectionError(
+                f"{self.what} has been unavailable for {lasted:.1f}s, longer than the outage budget of "
+                f"{self.budget:g}s; last error: {first_line(error)}",
+                status=error.status,
+                root_cause=error.root_cause,
+                hint=OUTAGE_HINT,
+            ) from error
+        self.log.warning(
+            "%s unavailable for %.1fs (%s); riding it out for up to %gs (outage budget)",
+            self.what,
+            lasted,
+            describe(error),
+            self.budget,
+        )
+
+    def recovered(self) -> bool:
+        """The API answered: end the current outage. Whether there was one."""
+        if self.started is None:
+            return False
+        self.log.info("%s answers again after an outage of %.1fs", self.what, self.lasted())
+        self.started = None
+        self.last_error = None
+        return True
+
+    def summary(self) -> str:
+        """A short note on the outage under way, for a timeout message ('' when there is none)."""
+        if self.started is None or self.last_error is None:
+            return ""
+        return f"; {self.what} unavailable for the last {self.lasted():.1f}s ({describe(self.last_error)})"
+
+
+def first_line(error: FlinkError) -> str:
+    """The first line of an error's message (its class name when it has none).
+
+    :param error: a failed request's error.
+    """
+    text = error.message.strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def describe(error: FlinkError) -> str:
+    """An error in one line with its HTTP status, e.g. ``HTTP 503: Service Unavailable``.
+
+    :param error: a failed request's error.
+    """
+    return f"HTTP {error.status}: {first_line(error)}" if error.status is not None else first_line(error)
