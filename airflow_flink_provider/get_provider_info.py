@@ -24,12 +24,23 @@ _TLS_AND_AUTH_FIELDS: dict[str, dict[str, Any]] = {
     },
     "timeout": {
         "label": "Request timeout (seconds)",
-        "schema": {"type": ["number", "null"], "default": 30},
+        "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0, "maximum": 3600},
     },
     "retries": {
         "label": "Attempts per request",
-        "schema": {"type": ["integer", "null"], "default": 5},
+        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 1, "maximum": 100},
         "description": "Tries for connection errors, timeouts, 429 and 5xx, with exponential backoff.",
+    },
+    "retry_wait": {
+        "label": "First retry wait (seconds)",
+        "schema": {"type": ["number", "null"], "default": 0.5, "minimum": 0, "maximum": 600},
+        "description": "Wait before the second try of a request; it doubles with each try (capped at 10 s).",
+    },
+    "outage_budget": {
+        "label": "Outage budget (seconds)",
+        "schema": {"type": ["number", "null"], "default": 60, "minimum": 0, "maximum": 86400},
+        "description": "How long a wait (sensor, trigger, the operators' waits) rides out refused connections, "
+        "timeouts, 429 and 5xx answers (e.g. a JobManager leader election) before it fails.",
     },
 }
 

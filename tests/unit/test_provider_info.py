@@ -79,3 +79,49 @@ def test_every_operator_and_the_sensor_has_the_flink_ui_link() -> None:
         FlinkJobStateSensor,
     ):
         assert any(isinstance(link, FlinkJobLink) for link in cls.operator_extra_links), cls
+
+
+_BOUNDED_FIELDS = {"timeout", "retries", "retry_wait", "outage_budget"}
+
+
+def _form_fields() -> dict[str, dict]:
+    (conn, *_) = get_provider_info()["connection-types"]
+    return conn["conn-fields"]
+
+
+def _config_with(extra: dict) -> object:
+    from airflow.sdk import Connection
+
+    from airflow_flink_provider.hooks.base import transport_config_from_connection
+
+    return transport_config_from_connection(
+        Connection(conn_id="form", conn_type="flink", host="h", extra=json.dumps(extra)), 8081
+    )
+
+
+def test_form_bounds_are_the_hooks_bounds() -> None:
+    from airflow_flink_provider.hooks import base
+
+    fields = _form_fields()
+    assert set(fields) >= _BOUNDED_FIELDS
+    assert fields["timeout"]["schema"]["maximum"] == base.TIMEOUT_MAX
+    assert fields["retries"]["schema"]["maximum"] == base.RETRIES_MAX
+    assert fields["retry_wait"]["schema"]["maximum"] == base.RETRY_WAIT_MAX
+    assert fields["outage_budget"]["schema"]["maximum"] == base.OUTAGE_BUDGET_MAX
+
+
+@pytest.mark.parametrize("name", sorted(_BOUNDED_FIELDS))
+def test_what_the_form_allows_the_hook_accepts_and_no_more(name: str) -> None:
+    """The form's default, its bounds and null are accepted; just past the maximum is refused."""
+    schema = _form_fields()[name]["schema"]
+    assert "null" in schema["type"]
+    lowest = schema.get("minimum", schema.get("exclusiveMinimum", 0) + 0.001)
+    for value in (schema["default"], lowest, schema["maximum"], None):
+        _config_with({name: value})
+    with pytest.raises(ValueError, match=f"extra '{name}'"):
+        _config_with({name: schema["maximum"] + 1})
+
+
+@pytest.mark.parametrize("name", ["auth_type", "token", "verify"])
+def test_unbounded_form_fields_accept_null(name: str) -> None:
+    _config_with({name: None})
