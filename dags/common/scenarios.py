@@ -166,8 +166,20 @@ def template_context(scenario: Scenario, variant: Variant, settings: Settings) -
     return context
 
 
+def sql_literal(value: Any) -> str:
+    """The text of a value for inside a SQL string literal: each ``'`` doubled, so the value stays one literal.
+
+    The templates apply it to every value between quotes (``'{{ topics.input | sql_literal }}'``): Jinja
+    renders SQL with autoescaping off, so a quote in a setting would otherwise end the literal and rewrite
+    the ``WITH`` options.
+
+    :param value: a setting.
+    """
+    return str(value).replace("'", "''")
+
+
 def render(scenario: Scenario, variant: Variant, settings: Settings, **overrides: Any) -> str:
-    """Render a scenario's SQL template.
+    """Render a scenario's SQL template (with the ``sql_literal`` filter, see :func:`sql_literal`).
 
     :param scenario: the scenario.
     :param variant: which script.
@@ -182,6 +194,7 @@ def render(scenario: Scenario, variant: Variant, settings: Settings, **overrides
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["sql_literal"] = sql_literal
     context = {**template_context(scenario, variant, settings), **overrides}
     return env.get_template(variant.template).render(**context)
 

@@ -23,7 +23,7 @@ STARTUP_MODES = ("earliest-offset", "latest-offset", "group-offsets")
 
 _TOPIC_CHARS = re.compile(r"^[a-zA-Z0-9._-]+$")
 _CONN_ID = re.compile(r"^[a-zA-Z0-9._-]+$")
-_BOOTSTRAP = re.compile(r"^[a-zA-Z0-9._-]+:\d{1,5}(,[a-zA-Z0-9._-]+:\d{1,5})*$")
+_BROKER = re.compile(r"(?:[a-zA-Z0-9._-]+|\[[0-9a-fA-F:.]+\]):(?P<port>[0-9]{1,5})")
 _DURATION = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
 _UNITS_MS = {
     "ms": 1, "millisecond": 1, "milliseconds": 1,
@@ -81,6 +81,22 @@ def parse_duration(value: Any) -> Duration:
     if ms % 1000:
         raise ValueError(f"must be a whole number of seconds (Flink SQL interval literals), got {value!r}")
     return Duration(ms)
+
+
+def check_bootstrap(value: Any) -> str:
+    """Check Kafka bootstrap servers: ``host:port[,host:port...]``, as they go into rendered SQL options.
+
+    :param value: the Variable's value, or the Kafka connection's ``bootstrap.servers``.
+    :raises ValueError: naming the rule that fails (a quote, space or control character never passes).
+    """
+    rule = "must be host:port[,host:port...] (ports 1-65535; no quotes, spaces or control characters)"
+    if not isinstance(value, str):
+        raise ValueError(f"{rule}, got {value!r}")
+    for broker in value.split(","):
+        match = _BROKER.fullmatch(broker)
+        if match is None or not 1 <= int(match.group("port")) <= 65535:
+            raise ValueError(f"{rule}, got {value!r}")
+    return value
 
 
 def check_topic(name: Any) -> str:
@@ -173,9 +189,7 @@ class Key:
                 raise ValueError(f"must be an Airflow connection id ([a-zA-Z0-9._-]+), got {value!r}")
             return value
         if self.kind == "bootstrap":
-            if not isinstance(value, str) or not _BOOTSTRAP.match(value):
-                raise ValueError(f"must be host:port[,host:port...], got {value!r}")
-            return value
+            return check_bootstrap(value)
         raise AssertionError(f"unknown kind {self.kind}")
 
 
@@ -431,7 +445,7 @@ def resolve(
     conf: Mapping[str, Any] | None,
     *,
     tag: str,
-    connection_bootstrap: Callable[[str], str | None],
+    connection_bootstrap: Callable[[str], Any],
 ) -> Settings:
     """Merge and validate, then fill the derived values.
 
@@ -439,18 +453,38 @@ def resolve(
     :param variable: the Variable's JSON value, or ``None``.
     :param conf: the run conf.
     :param tag: the run tag.
-    :param connection_bootstrap: gives ``bootstrap.servers`` of a Kafka connection id; used only when
-        ``flink_bootstrap_servers`` is null.
+    :param connection_bootstrap: gives ``bootstrap.servers`` of a Kafka connection id; used (and checked)
+        only when ``flink_bootstrap_servers`` is null.
     :raises VariableError: on any invalid value.
     """
     values = validate(family, merge(family, variable, conf))
-    bootstrap = values.get("flink_bootstrap_servers") or connection_bootstrap(values["kafka_conn_id"])
-    if not bootstrap:
+    bootstrap = values.get("flink_bootstrap_servers") or connection_bootstrap_servers(
+        family, values["kafka_conn_id"], connection_bootstrap
+    )
+    return Settings(family.variable, tag, values, bootstrap)
+
+
+def connection_bootstrap_servers(family: Family, conn_id: str, connection_bootstrap: Callable[[str], Any]) -> str:
+    """``bootstrap.servers`` of the Kafka connection, checked like the Variable's own value.
+
+    :param family: the Variable's family (for the message).
+    :param conn_id: the Kafka connection id.
+    :param connection_bootstrap: gives ``bootstrap.servers`` of a Kafka connection id.
+    :raises VariableError: naming the connection, when the value is missing or breaks the rule.
+    """
+    value = connection_bootstrap(conn_id)
+    if not value:
         raise VariableError(
             f"Invalid settings for Variable '{family.variable}': flink_bootstrap_servers is null and the Kafka "
-            f"connection '{values['kafka_conn_id']}' has no bootstrap.servers"
+            f"connection '{conn_id}' has no bootstrap.servers"
         )
-    return Settings(family.variable, tag, values, bootstrap)
+    try:
+        return check_bootstrap(value)
+    except ValueError as err:
+        raise VariableError(
+            f"Invalid settings for Variable '{family.variable}': flink_bootstrap_servers is null, and "
+            f"bootstrap.servers of the Kafka connection '{conn_id}' {err} (nothing was submitted)"
+        ) from None
 
 
 def load_variable(name: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from common.scenarios import (  # noqa: E402
     SQL_DIR,
     Scenario,
     render,
+    sql_literal,
 )
 from common.variables import Settings, resolve  # noqa: E402
 
@@ -126,3 +128,30 @@ def test_render_cli_prints_the_script() -> None:
     ).stdout  # fmt: skip
     assert "event_time - INTERVAL '5' SECOND" in out
     assert "'phase1-late-input-cli'" in out
+
+
+def test_sql_literal_doubles_quotes() -> None:
+    assert sql_literal("it's") == "it''s"
+    assert sql_literal("''") == "''''"
+    assert sql_literal(3) == "3"
+
+
+_QUOTED_TEMPLATE_VALUE = re.compile(r"'[^'\n]*\{\{(?P<expr>[^}]*)\}\}")
+
+
+@pytest.mark.parametrize("scenario", ALL, ids=lambda s: s.name)
+def test_every_value_between_quotes_goes_through_the_sql_literal_filter(scenario: Scenario) -> None:
+    for variant in scenario.variants:
+        source = (scenario.folder / variant.template).read_text()
+        quoted = list(_QUOTED_TEMPLATE_VALUE.finditer(source))
+        assert quoted, variant.template
+        for match in quoted:
+            assert match["expr"].rstrip().endswith("| sql_literal"), f"{variant.template}: {match.group()}"
+
+
+def test_a_quote_in_a_setting_stays_inside_its_literal() -> None:
+    """Even a value that skipped validation cannot end its literal and add WITH options."""
+    run = settings(DEDUP)
+    hostile = Settings(run.family, run.tag, run.values, "k:9092', 'scan.startup.mode' = 'latest-offset")
+    sql = render(DEDUP, DEDUP.variants[0], hostile)
+    assert "'properties.bootstrap.servers' = 'k:9092'', ''scan.startup.mode'' = ''latest-offset'," in sql

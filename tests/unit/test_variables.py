@@ -19,6 +19,7 @@ from common.variables import (  # noqa: E402
     Duration,
     Settings,
     VariableError,
+    check_bootstrap,
     load_variable,
     merge,
     parse_duration,
@@ -161,6 +162,34 @@ def test_conf_overrides_variable_overrides_defaults_topics_per_role() -> None:
     assert settings.topics["late_input"] == "from-variable-0123abcd"
     assert settings.topics["late_events"] == "from-conf-0123abcd"
     assert settings.topics["dedup_input"] == "phase1-dedup-input-0123abcd"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["kafka:9092", "a.b-c_d:1,e:65535", "[::1]:9092", "10.0.0.1:9092,10.0.0.2:9093"],
+)
+def test_bootstrap_rule_accepts_brokers(value: str) -> None:
+    assert check_bootstrap(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["localhost", "k:0", "k:99999", "k:9092,", ",k:9092", "k:9092\n", "k:9092 ", " k:9092", "k :9092",
+     "k:9092', 'connector' = 'x", 'k"x:9092', "k:90\x0092", "k:9092;m:1", "", 9092, ["k:9092"], None],
+)  # fmt: skip
+def test_bootstrap_rule_refuses_anything_else(value: Any) -> None:
+    with pytest.raises(ValueError, match=r"must be host:port\[,host:port\.\.\.\] \(ports 1-65535; no quotes"):
+        check_bootstrap(value)
+
+
+def test_bootstrap_from_the_connection_is_checked_and_the_connection_named() -> None:
+    with pytest.raises(VariableError) as info:
+        resolve(PHASE1, None, None, tag="t", connection_bootstrap=lambda _: "k:9092', 'scan.startup.mode' = 'x")
+    message = str(info.value)
+    assert "bootstrap.servers of the Kafka connection 'kafka_default' must be host:port" in message
+    assert "Variable 'flink_phase1'" in message and "nothing was submitted" in message
+    with pytest.raises(VariableError, match="Kafka connection 'other'"):
+        resolve(PHASE1, None, {"kafka_conn_id": "other"}, tag="t", connection_bootstrap=lambda _: ["k:9092"])
 
 
 def test_bootstrap_comes_from_the_connection_unless_set() -> None:
