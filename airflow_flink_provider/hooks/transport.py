@@ -1,35 +1,58 @@
 """The provider's only I/O: drive protocol exchanges over HTTP, with timeouts and retries.
 
 :class:`SyncTransport` (``requests`` + ``tenacity``) serves hooks in workers; :class:`AsyncTransport`
-(``httpx`` + ``tenacity``) serves triggers in the triggerer. Both follow the same policy: connection errors,
-request timeouts, 429 and 5xx are retried with exponential backoff and jitter (a request that is not
-idempotent only when it surely did not reach Flink, or got a 429); other 4xx never. A failed answer that is
-not retried becomes a typed :class:`~airflow_flink_provider.protocol.errors.FlinkError`, thrown into the
-exchange (which may catch it) unless the request listed the status in ``Request.accept``.
+(``httpx`` + ``tenacity``) serves triggers in the triggerer. Both follow the same policy:
+
+* Connection errors, request timeouts, 429 and 5xx are retried with exponential backoff and jitter (a request
+  that is not idempotent only when it surely did not reach Flink, or got a 429); other 4xx never. A
+  ``Retry-After`` header is honoured, capped at ``RetryPolicy.maximum``.
+* Each try has a *total* time limit (``TransportConfig.timeout`` or ``Request.timeout``): a server that
+  trickles its answer byte by byte cannot keep a request alive past it (a plain ``requests`` or ``httpx``
+  timeout only limits each socket read).
+* Inside a :func:`deadline` block (a wait's deadline), no try starts, and no retry waits, past the deadline.
+* A failed answer that is not retried becomes a typed :class:`~airflow_flink_provider.protocol.errors.FlinkError`,
+  thrown into the exchange (which may catch it) unless the request listed the status in ``Request.accept``.
+  An HTML error page (from a proxy or load balancer) is shortened to its title and text.
+
+Both keep their connections alive between requests: the sync transport in a pooled ``requests`` session, the
+async one in one ``httpx.AsyncClient`` per transport (and event loop), closed by :meth:`AsyncTransport.aclose`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import html
+import http.client
+import io
 import json
 import logging
 import math
 import os
+import re
+import socket
 import ssl
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
+import urllib3.poolmanager
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
     wait_exponential,
     wait_random,
 )
@@ -101,6 +124,8 @@ class TransportConfig:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout}")
         if not 0 <= self.outage_budget < math.inf:
             raise ValueError(f"outage_budget must be a finite number of seconds >= 0, got {self.outage_budget}")
+        if isinstance(self.verify, str) and not self.verify.strip():
+            raise ValueError("verify must be True, False or the path of a CA bundle, got an empty string")
 
     def headers(self) -> dict[str, str]:
         """Headers every request carries (bearer auth; basic auth is passed to the client)."""
@@ -108,6 +133,28 @@ class TransportConfig:
         if isinstance(self.auth, BearerAuth):
             headers["Authorization"] = f"Bearer {self.auth.token}"
         return headers
+
+
+_WAIT_DEADLINE: ContextVar[float | None] = ContextVar("flink_wait_deadline", default=None)
+_TRY_DEADLINE: ContextVar[float | None] = ContextVar("flink_try_deadline", default=None)
+
+
+@contextmanager
+def deadline(at: float | None) -> Iterator[None]:
+    """Let no request started in the block run, or be retried, past ``at``.
+
+    A wait wraps its polls in it, so a poll's tries and the waits between them (backoff, ``Retry-After``) end
+    by the wait's own deadline. Nested blocks keep the nearer deadline.
+
+    :param at: a :func:`time.monotonic` time, or ``None`` for no limit of its own.
+    """
+    outer = _WAIT_DEADLINE.get()
+    nearest = outer if at is None else at if outer is None else min(at, outer)
+    token = _WAIT_DEADLINE.set(nearest)
+    try:
+        yield
+    finally:
+        _WAIT_DEADLINE.reset(token)
 
 
 def _should_retry(request: Request, error: BaseException) -> bool:
@@ -119,33 +166,124 @@ def _should_retry(request: Request, error: BaseException) -> bool:
     return isinstance(error, FlinkConnectionError) and not error.request_sent
 
 
-def _log_retry(request: Request, policy: RetryPolicy) -> Any:
-    """A tenacity ``before_sleep`` hook that logs each retry at WARNING."""
+class _Tries:
+    """The tries of one request: when to stop, how long to wait between tries, how long each may take.
 
-    def before_sleep(state: RetryCallState) -> None:
+    :param request: the request.
+    :param config: the transport's settings.
+    """
+
+    def __init__(self, request: Request, config: TransportConfig) -> None:
+        self.request = request
+        self.policy = config.retry
+        self.url = join_url(config.base_url, request.path)
+        self.timeout = request.timeout or config.timeout
+        self.deadline = _WAIT_DEADLINE.get()
+        self.retry_after: float | None = None
+        self._asked = False
+        self._backoff = wait_exponential(multiplier=self.policy.initial, max=self.policy.maximum) + wait_random(
+            0, self.policy.jitter
+        )
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of ``Retrying``/``AsyncRetrying``."""
+        return {
+            "stop": self._stop,
+            "wait": self._wait,
+            "retry": retry_if_exception(lambda error: _should_retry(self.request, error)),
+            "before_sleep": self._log_retry,
+            "reraise": True,
+        }
+
+    def try_timeout(self) -> float:
+        """Seconds the next try may take in all: the timeout, or what is left before the wait's deadline.
+
+        :raises FlinkTimeoutError: the wait's deadline has passed.
+        """
+        if self.deadline is None:
+            return self.timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise FlinkTimeoutError(
+                f"No time left for {self.request.method} {self.url}: the wait's deadline has passed", transient=True
+            )
+        return min(self.timeout, left)
+
+    def timed_out(self, timeout: float) -> FlinkTimeoutError:
+        """The error of a try that took ``timeout`` seconds without a complete answer."""
+        return FlinkTimeoutError(
+            f"Flink did not answer {self.request.method} {self.url} within {timeout:.3g}s", transient=True
+        )
+
+    def unreachable(self, exc: BaseException, *, request_sent: bool = True) -> FlinkConnectionError:
+        """The error of a try that could not reach Flink (or lost the connection)."""
+        return FlinkConnectionError(
+            f"Could not reach Flink at {self.url}: {type(exc).__name__}", request_sent=request_sent
+        )
+
+    def answer(self, status: int, text: str, headers: Mapping[str, str], reason: str, started: float) -> Response:
+        """Turn an answer into a :class:`Response`, or raise the typed error of a failed one.
+
+        :param status: HTTP status.
+        :param text: the body as text.
+        :param headers: the answer's headers.
+        :param reason: the HTTP reason phrase.
+        :param started: when the try began (``time.monotonic``).
+        """
+        content_type = headers.get("Content-Type", "")
+        response = Response(status, _parse_body(text, content_type), text)
+        log.debug(
+            "Flink answered %s %s: HTTP %d in %.3fs", self.request.method, self.url, status, time.monotonic() - started
+        )
+        if response.ok or status in self.request.accept:
+            return response
+        self.retry_after = _retry_after(headers.get("Retry-After"))
+        body = response.body if response.body is not None else _readable(text, content_type, reason)
+        raise error_from_response(status, body)
+
+    def _wait(self, state: RetryCallState) -> float:
+        asked, self.retry_after = self.retry_after, None
+        self._asked = asked is not None
+        if asked is not None:
+            return min(asked, self.policy.maximum)
+        return float(self._backoff(state))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        """Stop after the policy's attempts, or when the next try could not start before the deadline."""
+        if state.attempt_number >= self.policy.attempts:
+            return True
+        return self.deadline is not None and time.monotonic() + state.upcoming_sleep >= self.deadline
+
+    def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning(
-            "Flink request %s %s failed (%s); try %d of %d in %.1fs",
-            request.method,
-            request.path,
+            "Flink request %s %s failed (%s); try %d of %d in %.1fs%s",
+            self.request.method,
+            self.request.path,
             error.message if isinstance(error, FlinkError) else error,
             state.attempt_number + 1,
-            policy.attempts,
+            self.policy.attempts,
             wait,
+            " (Retry-After)" if self._asked else "",
         )
 
-    return before_sleep
 
-
-def _retry_options(request: Request, policy: RetryPolicy) -> dict[str, Any]:
-    return {
-        "stop": stop_after_attempt(policy.attempts),
-        "wait": wait_exponential(multiplier=policy.initial, max=policy.maximum) + wait_random(0, policy.jitter),
-        "retry": retry_if_exception(lambda error: _should_retry(request, error)),
-        "before_sleep": _log_retry(request, policy),
-        "reraise": True,
-    }
+def _retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delay-seconds or an HTTP date); ``None`` if absent or bad."""
+    if not value or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _parse_body(text: str, content_type: str) -> Any:
@@ -159,12 +297,37 @@ def _parse_body(text: str, content_type: str) -> Any:
         return None
 
 
-def _finish(request: Request, response: Response, url: str, elapsed: float) -> Response:
-    """Log an answer and raise the typed error for a failed one that the exchange did not accept."""
-    log.debug("Flink answered %s %s: HTTP %d in %.3fs", request.method, url, response.status, elapsed)
-    if response.ok or response.status in request.accept:
-        return response
-    raise error_from_response(response.status, response.body if response.body is not None else response.text)
+_HTML_SCAN = 65536
+_HTML_TEXT = 200
+_PLAIN_TEXT = 2000
+_HTML_NOISE = re.compile(r"<(head|script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+def _readable(text: str, content_type: str, reason: str) -> str:
+    """A non-JSON error body as a short text: an HTML page (a proxy's error page) as its title and words.
+
+    :param text: the body.
+    :param content_type: its ``Content-Type``.
+    :param reason: the HTTP reason phrase, used for an empty body.
+    """
+    stripped = text.strip()
+    if not stripped:
+        return reason
+    if "html" not in content_type.lower() and not stripped[:15].lower().startswith(("<!doctype html", "<html")):
+        return _shorten(stripped, _PLAIN_TEXT)
+    page = stripped[:_HTML_SCAN]
+    title_match = _HTML_TITLE.search(page)
+    title = " ".join(html.unescape(title_match.group(1)).split()) if title_match else ""
+    words = " ".join(html.unescape(_HTML_TAG.sub(" ", _HTML_NOISE.sub(" ", page))).split())
+    if title and not words.startswith(title):
+        words = f"{title}: {words}" if words else title
+    return _shorten(words or reason, _HTML_TEXT)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _params(request: Request) -> dict[str, str] | None:
@@ -178,6 +341,81 @@ def _param_text(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
+# --- sync: requests, with a total time limit per try ------------------------------------------------
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Reads an answer from its socket, each read limited to what is left of the try's total time.
+
+    :param raw: the socket's reader (``socket.SocketIO``; keeps the socket open while the answer is read).
+    :param sock: the socket.
+    :param until: the try's deadline (``time.monotonic``).
+    """
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, until: float) -> None:
+        super().__init__()
+        self._raw, self._sock, self._until = raw, sock, until
+        self._read_timeout = sock.gettimeout()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's total time is up")
+        self._sock.settimeout(left if self._read_timeout is None else min(self._read_timeout, left))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """``http.client`` response that reads its status line, headers and body by the try's deadline."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        until = _TRY_DEADLINE.get()
+        if until is not None:
+            self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, until))
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """A ``requests`` adapter whose connections read answers by the try's total deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.poolmanager.PoolManager:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, urllib3.poolmanager.ProxyManager):  # not SOCKS, whose pools are its own
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
 class SyncTransport:
     """Run exchanges with ``requests`` (one pooled session per transport).
 
@@ -188,6 +426,8 @@ class SyncTransport:
     def __init__(self, config: TransportConfig, *, session: requests.Session | None = None) -> None:
         self.config = config
         self._session = session or requests.Session()
+        for prefix in ("http://", "https://"):
+            self._session.mount(prefix, _DeadlineAdapter())
         self._session.headers.update(config.headers())
         if isinstance(config.auth, BasicAuth):
             self._session.auth = (config.auth.username, config.auth.password)
@@ -221,43 +461,38 @@ class SyncTransport:
 
         :param request: what to send.
         """
-        for attempt in Retrying(**_retry_options(request, self.config.retry)):
+        tries = _Tries(request, self.config)
+        for attempt in Retrying(**tries.options()):
             with attempt:
-                return self._send_once(request)
+                return self._send_once(request, tries)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _send_once(self, request: Request) -> Response:
-        url = join_url(self.config.base_url, request.path)
-        log.debug("Flink request %s %s params=%s", request.method, url, request.params or {})
+    def _send_once(self, request: Request, tries: _Tries) -> Response:
+        timeout = tries.try_timeout()
+        log.debug("Flink request %s %s params=%s", request.method, tries.url, request.params or {})
         started = time.monotonic()
+        token = _TRY_DEADLINE.set(started + timeout)
         try:
             if request.upload is not None:
                 with open(request.upload, "rb") as jar:
                     files = {"jarfile": (os.path.basename(request.upload), jar, _JAR_CONTENT_TYPE)}
-                    raw = self._request(request, url, files=files)
+                    raw = self._request(request, tries.url, timeout, files=files)
             else:
-                raw = self._request(request, url, json=request.json)
+                raw = self._request(request, tries.url, timeout, json=request.json)
         except requests.exceptions.ConnectTimeout as exc:
-            raise FlinkConnectionError(f"Timed out connecting to Flink at {url}", request_sent=False) from exc
+            raise tries.unreachable(exc, request_sent=False) from exc
         except requests.exceptions.Timeout as exc:
-            raise FlinkTimeoutError(
-                f"Flink did not answer {request.method} {url} within {self._timeout(request)}s",
-                transient=True,
-            ) from exc
+            raise tries.timed_out(timeout) from exc
         except requests.exceptions.RequestException as exc:
-            raise FlinkConnectionError(
-                f"Could not reach Flink at {url}: {type(exc).__name__}", request_sent=not _never_sent(exc)
-            ) from exc
-        response = Response(raw.status_code, _parse_body(raw.text, raw.headers.get("Content-Type", "")), raw.text)
-        return _finish(request, response, url, time.monotonic() - started)
+            if _read_timed_out(exc):
+                raise tries.timed_out(timeout) from exc
+            raise tries.unreachable(exc, request_sent=not _never_sent(exc)) from exc
+        finally:
+            _TRY_DEADLINE.reset(token)
+        return tries.answer(raw.status_code, raw.text, raw.headers, raw.reason or "", started)
 
-    def _request(self, request: Request, url: str, **kwargs: Any) -> requests.Response:
-        return self._session.request(
-            request.method, url, params=_params(request), timeout=self._timeout(request), **kwargs
-        )
-
-    def _timeout(self, request: Request) -> float:
-        return request.timeout or self.config.timeout
+    def _request(self, request: Request, url: str, timeout: float, **kwargs: Any) -> requests.Response:
+        return self._session.request(request.method, url, params=_params(request), timeout=timeout, **kwargs)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -268,6 +503,14 @@ def _never_sent(exc: requests.exceptions.RequestException) -> bool:
     """Whether ``requests`` failed before the request could reach the server."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _read_timed_out(exc: requests.exceptions.RequestException) -> bool:
+    """Whether the body of an answer timed out (``requests`` reports that as a connection error)."""
+    return bool(exc.args) and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError)
+
+
+# --- async: httpx, one client per transport ---------------------------------------------------------
 
 
 def _ssl_context(config: TransportConfig) -> ssl.SSLContext | bool:
@@ -286,7 +529,10 @@ def _ssl_context(config: TransportConfig) -> ssl.SSLContext | bool:
 
 
 class AsyncTransport:
-    """Run exchanges with ``httpx.AsyncClient`` (a client per :meth:`run`, closed at its end).
+    """Run exchanges with one ``httpx.AsyncClient`` (connections kept alive between exchanges).
+
+    The client is made at the first request and bound to that event loop (a transport used from another
+    loop makes a new one). Close it with :meth:`aclose`, or use the transport as ``async with``.
 
     :param config: endpoint, auth, TLS, timeout and retries.
     :param transport: an httpx transport to use instead of the network (tests: ``httpx.MockTransport``).
@@ -295,70 +541,89 @@ class AsyncTransport:
     def __init__(self, config: TransportConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _client(self) -> httpx.AsyncClient:
-        auth = None
-        if isinstance(self.config.auth, BasicAuth):
-            auth = httpx.BasicAuth(self.config.auth.username, self.config.auth.password)
-        return httpx.AsyncClient(
-            headers=self.config.headers(),
-            auth=auth,
-            verify=_ssl_context(self.config),
-            timeout=self.config.timeout,
-            transport=self._transport,
-        )
+    def _client_now(self) -> httpx.AsyncClient:
+        """The client of the running event loop, made when there is none yet."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client.is_closed or self._loop is not loop:
+            auth = None
+            if isinstance(self.config.auth, BasicAuth):
+                auth = httpx.BasicAuth(self.config.auth.username, self.config.auth.password)
+            self._client = httpx.AsyncClient(
+                headers=self.config.headers(),
+                auth=auth,
+                verify=_ssl_context(self.config),
+                timeout=self.config.timeout,
+                transport=self._transport,
+            )
+            self._loop = loop
+        return self._client
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the transport holds an open client."""
+        return self._client is not None and not self._client.is_closed
+
+    async def aclose(self) -> None:
+        """Close the client and its connections (the transport makes a new one if used again)."""
+        client, self._client, self._loop = self._client, None, None
+        if client is not None:
+            await client.aclose()
+
+    async def __aenter__(self) -> AsyncTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def run(self, exchange: Exchange[T]) -> T:
         """Drive an exchange to its end and return its result.
 
         :param exchange: the protocol operation.
         """
-        async with self._client() as client:
-            try:
-                step = next(exchange)
-                while True:
-                    if isinstance(step, Sleep):
-                        await asyncio.sleep(step.seconds)
-                        step = exchange.send(None)
-                        continue
-                    try:
-                        response = await self._send(client, step)
-                    except FlinkError as error:
-                        step = exchange.throw(error)
-                    else:
-                        step = exchange.send(response)
-            except StopIteration as stop:
-                return stop.value
+        try:
+            step = next(exchange)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = exchange.send(None)
+                    continue
+                try:
+                    response = await self._send(step)
+                except FlinkError as error:
+                    step = exchange.throw(error)
+                else:
+                    step = exchange.send(response)
+        except StopIteration as stop:
+            return stop.value
 
-    async def _send(self, client: httpx.AsyncClient, request: Request) -> Response:
-        async for attempt in AsyncRetrying(**_retry_options(request, self.config.retry)):
+    async def _send(self, request: Request) -> Response:
+        tries = _Tries(request, self.config)
+        async for attempt in AsyncRetrying(**tries.options()):
             with attempt:
-                return await self._send_once(client, request)
+                return await self._send_once(request, tries)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _send_once(self, client: httpx.AsyncClient, request: Request) -> Response:
-        url = join_url(self.config.base_url, request.path)
-        log.debug("Flink request %s %s params=%s", request.method, url, request.params or {})
-        timeout = request.timeout or self.config.timeout
+    async def _send_once(self, request: Request, tries: _Tries) -> Response:
+        timeout = tries.try_timeout()
+        log.debug("Flink request %s %s params=%s", request.method, tries.url, request.params or {})
         kwargs: dict[str, Any] = {"params": _params(request), "timeout": timeout}
         if request.upload is not None:
             name = os.path.basename(request.upload)
             kwargs["files"] = {"jarfile": (name, Path(request.upload).read_bytes(), _JAR_CONTENT_TYPE)}
         elif request.json is not None:
             kwargs["json"] = request.json
+        client = self._client_now()
         started = time.monotonic()
         try:
-            raw = await client.request(request.method, url, **kwargs)
+            async with asyncio.timeout(timeout):
+                raw = await client.request(request.method, tries.url, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise FlinkConnectionError(
-                f"Could not reach Flink at {url}: {type(exc).__name__}", request_sent=False
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise FlinkTimeoutError(
-                f"Flink did not answer {request.method} {url} within {timeout}s", transient=True
-            ) from exc
+            raise tries.unreachable(exc, request_sent=False) from exc
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise tries.timed_out(timeout) from exc
         except httpx.TransportError as exc:
-            raise FlinkConnectionError(f"Could not reach Flink at {url}: {type(exc).__name__}") from exc
-        response = Response(raw.status_code, _parse_body(raw.text, raw.headers.get("Content-Type", "")), raw.text)
-        return _finish(request, response, url, time.monotonic() - started)
-
+            raise tries.unreachable(exc) from exc
+        return tries.answer(raw.status_code, raw.text, raw.headers, raw.reason_phrase, started)

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from airflow_flink_provider.hooks.transport import (
     BearerAuth,
     SyncTransport,
     TransportConfig,
+    deadline,
 )
 from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
@@ -303,7 +305,7 @@ def test_backoff_grows_exponentially_with_bounded_jitter(caplog: pytest.LogCaptu
     policy = RetryPolicy(attempts=4, initial=0.05, maximum=0.15, jitter=0.01)
     with caplog.at_level(logging.WARNING), pytest.raises(FlinkError):
         SyncTransport(config(retry=policy)).run(one(Request("GET", "/overview")))
-    waits = [record.args[-1] for record in retry_warnings(caplog)]  # type: ignore[index]
+    waits = [record.args[5] for record in retry_warnings(caplog)]  # type: ignore[index]
     assert len(waits) == 3
     for wait, base in zip(waits, [0.05, 0.10, 0.15], strict=True):
         assert base <= wait <= base + 0.01
@@ -439,3 +441,146 @@ def test_config_validation() -> None:
             TransportConfig(base_url=BASE, outage_budget=budget)
     assert TransportConfig(base_url=BASE).outage_budget == 60.0
     assert TransportConfig(base_url=BASE, outage_budget=0).outage_budget == 0
+
+
+# --- Retry-After, HTML error pages, a wait's deadline, the async client ----------------------------------
+
+
+@responses.activate
+def test_sync_retry_after_is_honoured_and_capped(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(f"{BASE}/overview", status=429, headers={"Retry-After": "0.2"})
+    responses.get(f"{BASE}/overview", status=503, headers={"Retry-After": "3600"})
+    responses.get(f"{BASE}/overview", json={}, status=200)
+    policy = RetryPolicy(attempts=3, initial=0, maximum=0.3, jitter=0)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        SyncTransport(config(retry=policy)).run(one(Request("GET", "/overview")))
+    waits = [record.args[5] for record in retry_warnings(caplog)]  # type: ignore[index]
+    assert waits == [0.2, 0.3]  # as asked, then capped at RetryPolicy.maximum
+    assert all("(Retry-After)" in record.getMessage() for record in retry_warnings(caplog))
+    assert 0.5 <= time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("2", 2.0), ("0", 0.0), ("-5", 0.0), ("soon", None), ("nan", None), ("", None)],
+)
+def test_retry_after_values(header: str, expected: float | None) -> None:
+    from airflow_flink_provider.hooks.transport import _retry_after
+
+    assert _retry_after(header) == expected
+
+
+def test_retry_after_as_an_http_date() -> None:
+    from email.utils import format_datetime
+
+    from airflow_flink_provider.hooks.transport import _retry_after
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= (_retry_after(when) or 0) <= 30
+
+
+NGINX_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    "<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@responses.activate
+def test_sync_html_error_page_is_short_and_readable() -> None:
+    big = "<!DOCTYPE html><html><head><title>Service &amp; maintenance</title><style>p{}</style></head><body>"
+    big += "<p>" + "We are down for maintenance. " * 500 + "</p></body></html>"
+    responses.get(f"{BASE}/a", body=NGINX_502, status=502, content_type="text/html")
+    responses.get(f"{BASE}/b", body=big, status=500, content_type="text/html; charset=utf-8")
+    transport = SyncTransport(config(retry=RetryPolicy(attempts=1)))
+    with pytest.raises(FlinkError) as info:
+        transport.run(one(Request("GET", "/a")))
+    assert str(info.value) == "502 Bad Gateway nginx/1.25.3 (HTTP 502)"
+    with pytest.raises(FlinkError) as info:
+        transport.run(one(Request("GET", "/b")))
+    assert info.value.message.startswith("Service & maintenance: We are down for maintenance.")
+    assert len(info.value.message) <= 200 and "<" not in info.value.message and info.value.status == 500
+
+
+def test_async_html_and_empty_error_bodies() -> None:
+    handler, _ = sequence(httpx.Response(504, html=NGINX_502.replace("502 Bad Gateway", "504 Gateway Time-out")))
+    with pytest.raises(FlinkError) as info:
+        asyncio.run(mock(handler, retry=RetryPolicy(attempts=1)).run(one(Request("GET", "/jobs/overview"))))
+    assert str(info.value) == "504 Gateway Time-out nginx/1.25.3 (HTTP 504)"
+    handler, _ = sequence(httpx.Response(503))
+    with pytest.raises(FlinkError) as info:
+        asyncio.run(mock(handler, retry=RetryPolicy(attempts=1)).run(one(Request("GET", "/jobs/overview"))))
+    assert str(info.value) == "Service Unavailable (HTTP 503)"
+
+
+@responses.activate
+def test_a_wait_deadline_stops_retries_before_it_passes(caplog: pytest.LogCaptureFixture) -> None:
+    responses.get(f"{BASE}/overview", json=SERVER_BUSY, status=503)
+    policy = RetryPolicy(attempts=50, initial=0.2, maximum=0.2, jitter=0)
+    started = time.monotonic()
+    with deadline(started + 1.0), pytest.raises(FlinkError) as info:
+        SyncTransport(config(retry=policy)).run(one(Request("GET", "/overview")))
+    assert info.value.status == 503
+    assert time.monotonic() - started < 1.0
+    assert 3 <= len(responses.calls) <= 6
+
+
+def test_no_request_starts_after_the_wait_deadline() -> None:
+    handler, seen = sequence(httpx.Response(200, json={}))
+    with deadline(time.monotonic() - 1), pytest.raises(FlinkTimeoutError, match="deadline has passed") as info:
+        asyncio.run(mock(handler).run(one(Request("GET", "/overview"))))
+    assert info.value.retryable and seen == []
+
+
+def test_nested_deadlines_keep_the_nearer_one() -> None:
+    from airflow_flink_provider.hooks.transport import _WAIT_DEADLINE
+
+    with deadline(100.0):
+        with deadline(200.0):
+            assert _WAIT_DEADLINE.get() == 100.0
+        with deadline(None):
+            assert _WAIT_DEADLINE.get() == 100.0
+        with deadline(50.0):
+            assert _WAIT_DEADLINE.get() == 50.0
+    assert _WAIT_DEADLINE.get() is None
+
+
+def test_async_transport_keeps_one_client_and_closes_it() -> None:
+    made: list[httpx.AsyncClient] = []
+    original = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    handler, seen = sequence(httpx.Response(200, json={"jobs": []}))
+    transport = mock(handler)
+
+    async def polls() -> None:
+        for _ in range(5):
+            await transport.run(one(Request("GET", "/jobs/overview")))
+        assert transport.is_open
+        await transport.aclose()
+        assert not transport.is_open
+        async with transport:  # usable again after aclose, and closed by the block
+            await transport.run(one(Request("GET", "/jobs/overview")))
+        assert not transport.is_open
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx.AsyncClient, "__init__", counting_init)
+        asyncio.run(polls())
+    assert len(seen) == 6 and len(made) == 2
+    assert all(client.is_closed for client in made)
+
+
+def test_async_transport_used_from_a_new_event_loop_makes_a_new_client() -> None:
+    handler, seen = sequence(httpx.Response(200, json={}))
+    transport = mock(handler)
+    asyncio.run(transport.run(one(Request("GET", "/overview"))))
+    asyncio.run(transport.run(one(Request("GET", "/overview"))))
+    assert len(seen) == 2
+
+
+def test_config_rejects_an_empty_ca_path() -> None:
+    with pytest.raises(ValueError, match="empty string"):
+        TransportConfig(base_url=BASE, verify=" ")
