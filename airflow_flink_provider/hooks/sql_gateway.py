@@ -52,6 +52,12 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
     def open_session(self, properties: dict[str, str] | None = None, session_name: str | None = None) -> str:
         """Open a session; returns its handle.
 
+        Repeated only when the request surely never reached the gateway (refused connection, 429). When its
+        answer is lost (a reset after sending, a read timeout, a 5xx) it raises
+        :class:`~airflow_flink_provider.protocol.errors.FlinkConnectionError` instead of opening a second
+        session: the gateway cannot list sessions, so one it may have opened stays open until
+        ``sql-gateway.session.idle-timeout``; the task's retry opens exactly one new session.
+
         :param properties: session configuration.
         :param session_name: a name for the gateway's logs.
         """
@@ -103,10 +109,15 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
     ) -> str:
         """Queue one statement; returns the operation handle (errors surface when fetching).
 
+        With ``timeout``, also wait until the statement finished executing (a DDL ran, an INSERT's job was
+        submitted, a query's result can be fetched): if it has not after ``timeout`` seconds, its operation is
+        cancelled and closed and ``FlinkTimeoutError`` names it. The timeout is kept by the client: the Flink 2.1
+        gateway refuses its own ``executionTimeout``.
+
         :param session: session handle.
         :param statement: one statement.
         :param execution_config: configuration for this statement only.
-        :param timeout: server-side execution timeout in seconds.
+        :param timeout: seconds the statement may take to execute (``None``: return once it is queued).
         """
         return self.run(
             sql_gateway.execute_statement(
@@ -157,7 +168,9 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param session: session handle.
         :param statement: one statement.
         :param row_limit: stop after this many rows.
-        :param timeout: seconds to wait for the result (``None``: no limit).
+        :param timeout: seconds from submission to the end of the result (``None``: no limit); when it runs
+            out, the operation is cancelled and closed (which cancels a query's job) and ``FlinkTimeoutError``
+            names it.
         """
         return self.run(
             sql_gateway.run_statement(

@@ -12,17 +12,35 @@ What the gateway really does (Flink 2.1.3):
   session does not stop that job. Closing a *query's* operation (or its session) cancels the query's job.
 * Unknown sessions and operations are HTTP 500 (not 404) with ``Session '...' does not exist`` or
   ``Can not find the submitted operation``; they become :class:`FlinkNotFoundError` anyway.
+* ``executionTimeout`` > 0 is refused (``SqlGatewayService doesn't support timeout mechanism now``), so a
+  statement's timeout is kept here, on the client: when it runs out, the operation is cancelled and closed.
+* There is no call that lists sessions, and the gateway picks the session handle, so a session whose
+  ``POST /sessions`` answer was lost cannot be found again: it stays open until
+  ``sql-gateway.session.idle-timeout`` (10 minutes by default). :func:`open_session` is therefore never
+  repeated after the request may have reached the gateway (see :data:`SESSION_MAYBE_OPENED_HINT`).
+
+Which requests are safe to repeat after a lost answer (``Request.idempotent``): reads (``GET``), the
+heartbeat, cancel (an ended operation is tolerated), close of an operation or a session (already gone is
+fine), and ``configure-session`` with ``SET``/``RESET``/``USE`` or ``CREATE``/``DROP`` with ``IF [NOT] EXISTS``.
+Not safe: opening a session, other ``configure-session`` statements (a second ``CREATE TABLE`` fails), and
+``POST .../statements`` (a second INSERT is a second job).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_flink_provider.protocol.errors import FlinkError, FlinkNotFoundError, FlinkTimeoutError
+from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
+    FlinkError,
+    FlinkNotFoundError,
+    FlinkTimeoutError,
+)
 from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sleep, path_segment
 from airflow_flink_provider.protocol.statements import executable_text
 
@@ -36,6 +54,20 @@ RUNNING_STATUSES = frozenset({"INITIALIZED", "PENDING", "RUNNING"})
 
 Clock = Callable[[], float]
 
+SESSION_MAYBE_OPENED_HINT = (
+    "The gateway may have opened the session although its answer was lost. It is not asked again (that could "
+    "leave a second session behind) and cannot be found again (the SQL Gateway has no call that lists "
+    "sessions), so it stays open until sql-gateway.session.idle-timeout (10 minutes by default) closes it. "
+    "Retry the task: the retry opens exactly one new session."
+)
+
+_REPEATABLE_CONFIG = re.compile(
+    r"^(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*"  # leading blanks and comments
+    r"(?:(?:SET|RESET|USE)\b"
+    r"|(?:CREATE|DROP)\s+(?:(?:TEMPORARY|SYSTEM)\s+)*(?:TABLE|VIEW|FUNCTION|DATABASE|CATALOG)\s+IF\s+(?:NOT\s+)?EXISTS\b)",
+    re.IGNORECASE | re.DOTALL,
+)
+"""``configure-session`` statements that do no harm when run twice."""
 _FIRST_POLL = 0.05
 _MAX_POLL = 1.0
 _RETRACTIONS = ("UPDATE_BEFORE", "DELETE")
@@ -138,8 +170,32 @@ def open_session(
     payload: dict[str, Any] = {"properties": {key: str(value) for key, value in (properties or {}).items()}}
     if session_name:
         payload["sessionName"] = session_name
-    body = _body((yield Request("POST", f"/{version}/sessions", json=payload, idempotent=True)))
+    try:
+        body = _body((yield Request("POST", f"/{version}/sessions", json=payload, idempotent=False)))
+    except FlinkError as error:
+        if _may_have_arrived(error):
+            raise FlinkConnectionError(
+                f"Opening a SQL Gateway session failed after the request may have reached the gateway "
+                f"({error.message})",
+                status=error.status,
+                root_cause=error.root_cause,
+                hint=SESSION_MAYBE_OPENED_HINT,
+            ) from error
+        raise
     return str(body["sessionHandle"])
+
+
+def _may_have_arrived(error: FlinkError) -> bool:
+    """Whether a failed non-idempotent request may have been carried out anyway (its answer was lost).
+
+    That is a lost connection after sending, a read timeout, or a 5xx; not a refused connection, a 429 or a
+    4xx, which the server answers without doing anything.
+    """
+    if isinstance(error, FlinkConnectionError):
+        return error.request_sent
+    if isinstance(error, FlinkTimeoutError):
+        return error.transient
+    return type(error) is FlinkError and error.status is not None and error.status >= 500
 
 
 def heartbeat(session: str, *, version: str) -> Exchange[None]:
@@ -148,7 +204,7 @@ def heartbeat(session: str, *, version: str) -> Exchange[None]:
     :param session: session handle.
     :param version: API version.
     """
-    yield Request("POST", _session_path(version, session, "heartbeat"), idempotent=True)
+    yield Request("POST", _session_path(version, session, "heartbeat"), idempotent=True)  # only touches the session
 
 
 def close_session(session: str, *, version: str) -> Exchange[None]:
@@ -185,18 +241,21 @@ def session_exists(session: str, *, version: str) -> Exchange[bool]:
     return True
 
 
-def configure_session(session: str, statement: str, *, version: str, timeout: float | None = None) -> Exchange[None]:
+def configure_session(session: str, statement: str, *, version: str) -> Exchange[None]:
     """``POST .../configure-session``: run DDL, ``USE``, ``SET``/``RESET``, ``ADD JAR``... synchronously.
+
+    Retried after a lost answer only when running the statement twice does no harm (see the module notes).
 
     :param session: session handle.
     :param statement: one statement.
     :param version: API version.
-    :param timeout: server-side execution timeout in seconds.
     """
-    payload: dict[str, Any] = {"statement": statement}
-    if timeout is not None:
-        payload["executionTimeout"] = int(timeout * 1000)
-    yield Request("POST", _session_path(version, session, "configure-session"), json=payload)
+    yield Request(
+        "POST",
+        _session_path(version, session, "configure-session"),
+        json={"statement": statement},
+        idempotent=bool(_REPEATABLE_CONFIG.match(statement)),
+    )
 
 
 def execute_statement(
@@ -206,25 +265,59 @@ def execute_statement(
     version: str,
     execution_config: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    clock: Clock = time.monotonic,
 ) -> Exchange[str]:
     """``POST .../statements``: queue one statement; returns the operation handle.
 
     A ``BEGIN STATEMENT SET; ...; END`` block is sent as the equivalent ``EXECUTE STATEMENT SET BEGIN ...
     END`` (the gateway takes one statement per request).
 
+    With a ``timeout`` the statement must also finish executing within it (counted from submission): a DDL
+    or ``SET`` ran, an INSERT's job was submitted (with ``table.dml-sync``: the job ended), a query's job was
+    submitted and its result can be fetched. Otherwise the operation is cancelled and closed (which cancels its
+    job) and :class:`FlinkTimeoutError` is raised. The gateway's own ``executionTimeout`` is not used: Flink 2.1
+    refuses any value above 0.
+
     :param session: session handle.
     :param statement: one statement (see ``split_statements``).
     :param version: API version.
     :param execution_config: configuration for this statement only.
-    :param timeout: server-side execution timeout in seconds.
+    :param timeout: seconds the statement may take to execute; ``None``: return as soon as it is queued.
+    :param clock: monotonic clock (tests).
+    :raises FlinkTimeoutError: the statement was still executing after ``timeout`` seconds.
     """
+    if timeout is not None and not 0 < timeout < float("inf"):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+    started = clock()
     payload: dict[str, Any] = {"statement": executable_text(statement)}
     if execution_config:
         payload["executionConfig"] = {key: str(value) for key, value in execution_config.items()}
-    if timeout is not None:
-        payload["executionTimeout"] = int(timeout * 1000)
     body = _body((yield Request("POST", _session_path(version, session, "statements"), json=payload)))
-    return str(body["operationHandle"])
+    operation = str(body["operationHandle"])
+    if timeout is None:
+        return operation
+    try:
+        yield from wait_for_operation(
+            session, operation, version=version, timeout=max(0.0, started + timeout - clock()), clock=clock
+        )
+    except FlinkTimeoutError as error:
+        if error.transient:  # a request timed out, not the statement
+            yield from _close_quietly(session, operation, version=version)
+            raise
+        yield from _abandon(session, operation, version=version)
+        raise _statement_timeout(operation, timeout, "did not finish executing") from error
+    except Exception:
+        yield from _close_quietly(session, operation, version=version)
+        raise
+    return operation
+
+
+def _statement_timeout(operation: str, timeout: float, what: str) -> FlinkTimeoutError:
+    return FlinkTimeoutError(
+        f"SQL Gateway operation {operation} {what} within the statement timeout of {timeout:g}s; "
+        "it was cancelled and closed",
+        hint="Raise the timeout, or for an unbounded query set a row limit (a streaming query never ends).",
+    )
 
 
 def get_operation_status(session: str, operation: str, *, version: str) -> Exchange[str]:
@@ -357,7 +450,7 @@ def cancel_operation(session: str, operation: str, *, version: str) -> Exchange[
     :param version: API version.
     """
     try:
-        body = _body((yield Request("POST", _operation_path(version, session, operation, "cancel"))))
+        body = _body((yield Request("POST", _operation_path(version, session, operation, "cancel"), idempotent=True)))
     except FlinkError as error:
         if "Failed to convert the Operation Status" not in error.message:
             raise
@@ -368,16 +461,28 @@ def cancel_operation(session: str, operation: str, *, version: str) -> Exchange[
 def close_operation(session: str, operation: str, *, version: str) -> Exchange[str]:
     """``DELETE .../close``: release the operation (cancels a query's job; an INSERT's job keeps running).
 
+    An operation (or session) that is already gone counts as closed, so a close retried after a lost answer
+    does not fail.
+
     :param session: session handle.
     :param operation: operation handle.
     :param version: API version.
     """
-    body = _body((yield Request("DELETE", _operation_path(version, session, operation, "close"))))
+    try:
+        body = _body((yield Request("DELETE", _operation_path(version, session, operation, "close"))))
+    except FlinkNotFoundError:
+        return "CLOSED"
     return str(body.get("status", ""))
 
 
 def run_statement(
-    session: str, statement: str, *, version: str, row_limit: int = 1000, timeout: float | None = None
+    session: str,
+    statement: str,
+    *,
+    version: str,
+    row_limit: int = 1000,
+    timeout: float | None = None,
+    clock: Clock = time.monotonic,
 ) -> Exchange[StatementResult]:
     """Execute one statement, fetch its result, then close the operation.
 
@@ -388,16 +493,44 @@ def run_statement(
     :param statement: one statement.
     :param version: API version.
     :param row_limit: see :func:`fetch_results`.
-    :param timeout: see :func:`fetch_results`.
+    :param timeout: seconds for the whole statement, from submission to the end of its result (``None``: no
+        limit); when it runs out the operation is cancelled and closed.
+    :param clock: monotonic clock (tests).
+    :raises FlinkTimeoutError: the result did not end within ``timeout``.
     """
+    if timeout is not None and not 0 < timeout < float("inf"):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+    started = clock()
     operation = yield from execute_statement(session, statement, version=version)
     try:
-        result = yield from fetch_results(session, operation, version=version, row_limit=row_limit, timeout=timeout)
+        result = yield from fetch_results(
+            session,
+            operation,
+            version=version,
+            row_limit=row_limit,
+            timeout=None if timeout is None else max(0.0, started + timeout - clock()),
+            clock=clock,
+        )
+    except FlinkTimeoutError as error:
+        if timeout is None or error.transient:  # a request timed out, not the statement
+            yield from _close_quietly(session, operation, version=version)
+            raise
+        yield from _abandon(session, operation, version=version)
+        raise _statement_timeout(operation, timeout, "had no end of result") from error
     except Exception:
         yield from _close_quietly(session, operation, version=version)
         raise
     yield from _close_quietly(session, operation, version=version)
     return result
+
+
+def _abandon(session: str, operation: str, *, version: str) -> Exchange[None]:
+    """Cancel and close an operation that ran out of time; a failure to do so is logged, not raised."""
+    try:
+        yield from cancel_operation(session, operation, version=version)
+    except FlinkError as error:
+        log.warning("Could not cancel SQL Gateway operation %s: %s", operation, error.message)
+    yield from _close_quietly(session, operation, version=version)
 
 
 def _close_quietly(session: str, operation: str, *, version: str) -> Exchange[None]:

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from airflow_flink_provider.protocol import sql_gateway
-from airflow_flink_provider.protocol.errors import FlinkError, FlinkNotFoundError, FlinkSqlError, FlinkTimeoutError
+from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
+    FlinkError,
+    FlinkNotFoundError,
+    FlinkSqlError,
+    FlinkTimeoutError,
+)
 from airflow_flink_provider.protocol.http import Request, Response
 from airflow_flink_provider.protocol.statements import executable_text, split_statements
 from tests.unit.test_protocol_rest import Fake, ok, routes
@@ -180,7 +186,14 @@ def test_wait_for_operation_gateway_timeout_and_client_timeout() -> None:
 
 
 def test_execute_statement_payload_and_statement_set_rewrite() -> None:
-    fake = Fake(routes({("POST", f"/v4/sessions/{S}/statements"): ok({"operationHandle": OP})}))
+    fake = Fake(
+        routes(
+            {
+                ("POST", f"/v4/sessions/{S}/statements"): ok({"operationHandle": OP}),
+                ("GET", f"{BASE}/status"): [status("RUNNING"), status("FINISHED")],
+            }
+        )
+    )
     handle = fake.run(
         sql_gateway.execute_statement(
             S,
@@ -191,12 +204,177 @@ def test_execute_statement_payload_and_statement_set_rewrite() -> None:
         )
     )
     assert handle == OP
+    # no executionTimeout: the 2.1 gateway refuses any value above 0; the client waits for the status instead
     assert fake.requests[0].json == {
         "statement": "EXECUTE STATEMENT SET BEGIN\nINSERT INTO a SELECT 1;\nEND",
         "executionConfig": {"parallelism.default": "2"},
-        "executionTimeout": 1500,
     }
     assert not fake.requests[0].safe_to_repeat
+    assert [r.path for r in fake.requests[1:]] == [f"{BASE}/status"] * 2
+
+
+def ticking(step: float = 1.0) -> Any:
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += step
+        return now[0]
+
+    return clock
+
+
+def test_execute_statement_timeout_cancels_and_closes_the_operation() -> None:
+    fake = Fake(
+        routes(
+            {
+                ("POST", f"/v4/sessions/{S}/statements"): ok({"operationHandle": OP}),
+                ("GET", f"{BASE}/status"): status("RUNNING"),
+                ("POST", f"{BASE}/cancel"): ok({"status": "CANCELED"}),
+                ("DELETE", f"{BASE}/close"): ok({"status": "CLOSED"}),
+            }
+        )
+    )
+    with pytest.raises(FlinkTimeoutError) as info:
+        fake.run(
+            sql_gateway.execute_statement(S, "INSERT INTO k SELECT n FROM t", version="v4", timeout=3, clock=ticking())
+        )
+    assert info.value.message == (
+        f"SQL Gateway operation {OP} did not finish executing within the statement timeout of 3s; "
+        "it was cancelled and closed"
+    )
+    assert not info.value.retryable
+    assert [(r.method, r.path) for r in fake.requests[-2:]] == [("POST", f"{BASE}/cancel"), ("DELETE", f"{BASE}/close")]
+    assert "executionTimeout" not in fake.requests[0].json
+
+
+def test_execute_statement_timeout_keeps_the_statement_error_and_closes() -> None:
+    fake = Fake(
+        routes(
+            {
+                ("POST", f"/v4/sessions/{S}/statements"): ok({"operationHandle": OP}),
+                ("GET", f"{BASE}/status"): status("ERROR"),
+                ("GET", f"{BASE}/result/0"): SQL_ERROR,
+                ("DELETE", f"{BASE}/close"): Response(500, {"errors": ["close failed"]}, ""),
+            }
+        )
+    )
+    with pytest.raises(FlinkSqlError, match="Column 'nope' not found"):  # not hidden by the failed close
+        fake.run(sql_gateway.execute_statement(S, "SELECT nope", version="v4", timeout=30))
+    assert fake.requests[-1].path == f"{BASE}/close"
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_statement_timeouts_must_be_positive_and_finite(timeout: float) -> None:
+    fake = Fake(routes({}))
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        fake.run(sql_gateway.execute_statement(S, "SELECT 1", version="v4", timeout=timeout))
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        fake.run(sql_gateway.run_statement(S, "SELECT 1", version="v4", timeout=timeout))
+    assert fake.requests == []
+
+
+def test_run_statement_timeout_covers_submission_to_end_of_result() -> None:
+    fake = Fake(
+        routes(
+            {
+                ("POST", f"/v4/sessions/{S}/statements"): ok({"operationHandle": OP}),
+                ("GET", f"{BASE}/result/0"): page(1, "NOT_READY"),
+                ("GET", f"{BASE}/result/1?rowFormat=JSON"): page(1, "NOT_READY"),
+                ("POST", f"{BASE}/cancel"): Response(
+                    500, {"errors": [f"Failed to convert the Operation Status from FINISHED to CANCELED for {OP}."]}, ""
+                ),
+                ("GET", f"{BASE}/status"): status("FINISHED"),
+                ("DELETE", f"{BASE}/close"): ok({"status": "CLOSED"}),
+            }
+        )
+    )
+    with pytest.raises(FlinkTimeoutError) as info:
+        fake.run(sql_gateway.run_statement(S, "SELECT n FROM ticks", version="v4", timeout=5, clock=ticking()))
+    assert info.value.message == (
+        f"SQL Gateway operation {OP} had no end of result within the statement timeout of 5s; "
+        "it was cancelled and closed"
+    )
+    assert "row limit" in str(info.value.hint)
+    assert [(r.method, r.path) for r in fake.requests if r.method != "GET"] == [
+        ("POST", f"/v4/sessions/{S}/statements"),
+        ("POST", f"{BASE}/cancel"),
+        ("DELETE", f"{BASE}/close"),
+    ]
+
+
+def test_open_session_is_not_repeated_after_a_lost_answer() -> None:
+    fake = Fake(routes({("POST", "/v4/sessions"): Response(503, {"errors": ["Service Unavailable"]}, "")}))
+    with pytest.raises(FlinkConnectionError) as info:
+        fake.run(sql_gateway.open_session({}, "s", version="v4"))
+    assert len(fake.requests) == 1 and not fake.requests[0].safe_to_repeat
+    assert info.value.status == 503 and info.value.request_sent
+    assert "may have reached the gateway (Service Unavailable)" in info.value.message
+    assert "sql-gateway.session.idle-timeout" in str(info.value.hint)
+    assert "opens exactly one new session" in str(info.value.hint)
+
+
+@pytest.mark.parametrize(
+    ("error", "maybe_opened"),
+    [
+        (FlinkConnectionError("reset", request_sent=True), True),
+        (FlinkTimeoutError("read timeout", transient=True), True),
+        (FlinkError("Bad Gateway", status=502), True),
+        (FlinkConnectionError("refused", request_sent=False), False),
+        (FlinkError("Too Many Requests", status=429), False),
+        (FlinkError("Bad Request", status=400), False),
+        (FlinkSqlError("bad property", status=500), False),
+    ],
+)
+def test_which_failures_may_have_opened_a_session(error: FlinkError, maybe_opened: bool) -> None:
+    def lost() -> Any:
+        exchange = sql_gateway.open_session(None, None, version="v4")
+        request = next(exchange)
+        assert request.path == "/v4/sessions"
+        return exchange.throw(error)
+
+    with pytest.raises(FlinkError) as info:
+        lost()
+    if maybe_opened:
+        assert type(info.value) is FlinkConnectionError and info.value.__cause__ is error
+        assert info.value.hint is not None and "idle-timeout" in info.value.hint
+    else:
+        assert info.value is error
+
+
+@pytest.mark.parametrize(
+    ("statement", "repeatable"),
+    [
+        ("SET 'table.exec.state.ttl' = '1 h'", True),
+        ("RESET '$internal.pipeline.job-id'", True),
+        ("-- the catalog\nUSE CATALOG lake", True),
+        ("CREATE TEMPORARY TABLE IF NOT EXISTS t (a INT) WITH ('connector' = 'datagen')", True),
+        ("drop temporary view if exists v", True),
+        ("CREATE TEMPORARY TABLE t (a INT) WITH ('connector' = 'datagen')", False),
+        ("CREATE TABLE t (a INT) COMMENT 'IF NOT EXISTS'", False),
+        ("ADD JAR '/x.jar'", False),
+        ("LOAD MODULE hive", False),
+    ],
+)
+def test_configure_session_is_repeated_only_when_harmless(statement: str, repeatable: bool) -> None:
+    fake = Fake(routes({("POST", f"/v4/sessions/{S}/configure-session"): ok({})}))
+    fake.run(sql_gateway.configure_session(S, statement, version="v4"))
+    assert fake.requests[0].json == {"statement": statement}
+    assert fake.requests[0].safe_to_repeat is repeatable
+
+
+def test_heartbeat_cancel_and_close_are_safe_to_repeat() -> None:
+    fake = Fake(lambda request: ok({"status": "CANCELED"}))
+    fake.run(sql_gateway.heartbeat(S, version="v4"))
+    fake.run(sql_gateway.cancel_operation(S, OP, version="v4"))
+    fake.run(sql_gateway.close_operation(S, OP, version="v4"))
+    fake.run(sql_gateway.close_session(S, version="v4"))
+    assert [r.safe_to_repeat for r in fake.requests] == [True, True, True, True]
+
+
+def test_close_of_an_operation_that_is_gone_counts_as_closed() -> None:
+    gone = Response(500, {"errors": [f"SqlGatewayException: Can not find the submitted operation with the {OP}."]}, "")
+    fake = Fake(routes({("DELETE", f"{BASE}/close"): gone}))
+    assert fake.run(sql_gateway.close_operation(S, OP, version="v4")) == "CLOSED"
 
 
 def test_executable_text_keeps_line_numbers_and_leaves_other_statements() -> None:
@@ -240,7 +418,7 @@ def test_cancel_of_an_ended_operation_returns_its_status() -> None:
     )
     fake = Fake(routes({("POST", f"{BASE}/cancel"): ended, ("GET", f"{BASE}/status"): status("FINISHED")}))
     assert fake.run(sql_gateway.cancel_operation(S, OP, version="v4")) == "FINISHED"
-    assert not fake.requests[0].safe_to_repeat
+    assert fake.requests[0].safe_to_repeat  # a second cancel finds the operation ended: tolerated
 
 
 def test_cancel_of_an_unknown_operation_raises() -> None:
