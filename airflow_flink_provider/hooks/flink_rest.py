@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Collection
 from typing import Any
 
@@ -48,13 +50,27 @@ class FlinkRestHook(FlinkBaseHook):
         """The cluster configuration as ``{key: value}``."""
         return self.run(rest.get_jobmanager_config())
 
-    def upload_jar(self, path: str, *, timeout: float | None = None) -> str:
-        """Upload a local jar; returns the jar id.
+    def upload_jar(self, path: str, *, timeout: float | None = None, name: str | None = None) -> str:
+        """Upload a local jar; returns the jar id. A lost answer is resolved by name (see ``rest.upload_jar``).
 
         :param path: local path of the jar.
         :param timeout: request timeout for a large jar.
+        :param name: the file name to upload it under (default: the file's own name); a name unique to
+            this upload lets a lost answer be resolved and the jar be deleted by name.
         """
-        return self.run(rest.upload_jar(path, timeout=timeout))
+        if name is None or name == os.path.basename(path):
+            return self.run(rest.upload_jar(path, timeout=timeout))
+        with tempfile.TemporaryDirectory(prefix="flink-upload-") as directory:
+            alias = os.path.join(directory, name)
+            os.symlink(os.path.abspath(path), alias)  # the transport sends the file under the link's name
+            return self.run(rest.upload_jar(alias, timeout=timeout))
+
+    def jars_named(self, name: str) -> list[str]:
+        """Ids of the uploaded jars listed under the file name ``name``.
+
+        :param name: the uploaded file's name.
+        """
+        return self.run(rest.jars_named(name))
 
     def list_jars(self) -> list[dict[str, Any]]:
         """Uploaded jars (``id``, ``name``, ``uploaded``, ``entry``)."""
@@ -178,15 +194,31 @@ class FlinkRestHook(FlinkBaseHook):
         return self.run(rest.get_latest_checkpoint_path(job_id))
 
     def trigger_savepoint(
-        self, job_id: str, target_directory: str | None = None, *, format_type: str | None = None
+        self,
+        job_id: str,
+        target_directory: str | None = None,
+        *,
+        format_type: str | None = None,
+        trigger_id: str | None = None,
     ) -> str:
         """Start a savepoint (the job keeps running); returns the request id.
 
         :param job_id: the job.
         :param target_directory: where to write (cluster default when ``None``).
         :param format_type: ``CANONICAL`` or ``NATIVE``.
+        :param trigger_id: 32 hex digits; a repeated request with it returns the same operation.
         """
-        return self.run(rest.trigger_savepoint(job_id, target_directory, format_type=format_type))
+        return self.run(
+            rest.trigger_savepoint(job_id, target_directory, format_type=format_type, trigger_id=trigger_id)
+        )
+
+    def find_savepoint(self, job_id: str, trigger_id: str) -> dict[str, Any] | None:
+        """Status of the savepoint operation ``trigger_id``, or ``None`` when Flink has none.
+
+        :param job_id: the job.
+        :param trigger_id: the trigger id it was requested with.
+        """
+        return self.run(rest.find_savepoint(job_id, trigger_id))
 
     def get_savepoint_status(self, job_id: str, request_id: str) -> dict[str, Any]:
         """Status of a savepoint request.
@@ -209,7 +241,13 @@ class FlinkRestHook(FlinkBaseHook):
         return self.run(rest.wait_for_savepoint(job_id, request_id, timeout=timeout, poll_interval=poll_interval))
 
     def stop_with_savepoint(
-        self, job_id: str, target_directory: str | None = None, *, drain: bool = False, timeout: float = 300
+        self,
+        job_id: str,
+        target_directory: str | None = None,
+        *,
+        drain: bool = False,
+        timeout: float = 300,
+        trigger_id: str | None = None,
     ) -> str:
         """Stop the job with a savepoint; returns the savepoint location.
 
@@ -217,8 +255,11 @@ class FlinkRestHook(FlinkBaseHook):
         :param target_directory: where to write (cluster default when ``None``).
         :param drain: emit MAX_WATERMARK before stopping.
         :param timeout: seconds to wait for the savepoint.
+        :param trigger_id: 32 hex digits; a repeated request with it returns the same operation.
         """
-        return self.run(rest.stop_with_savepoint(job_id, target_directory, drain=drain, timeout=timeout))
+        return self.run(
+            rest.stop_with_savepoint(job_id, target_directory, drain=drain, timeout=timeout, trigger_id=trigger_id)
+        )
 
     def cancel_job(self, job_id: str) -> None:
         """Cancel the job (a job already FINISHED/FAILED/CANCELED is left as it is).

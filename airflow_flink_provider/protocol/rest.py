@@ -13,18 +13,23 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
+    FlinkError,
     FlinkNotFoundError,
     FlinkResourceError,
     FlinkSavepointError,
     FlinkSavepointNotFoundError,
     FlinkTimeoutError,
     classify,
+    error_from_response,
     error_from_text,
     hint_for,
     job_failed_error,
     root_cause,
 )
 from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sleep, path_segment
+
+_PROXY_STATUSES = frozenset({502, 503, 504})
 
 TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED", "SUSPENDED"})
 """Job states a job does not leave (SUSPENDED: the JobManager lost leadership; the job may be recovered)."""
@@ -58,14 +63,54 @@ def get_jobmanager_config() -> Exchange[dict[str, str]]:
     return {entry["key"]: entry["value"] for entry in entries}
 
 
-def upload_jar(path: str, *, timeout: float | None = None) -> Exchange[str]:
-    """``POST /jars/upload``: upload a local jar; returns its jar id (the stored file's name).
+def answer_lost(error: FlinkError) -> bool:
+    """Whether a failed request may have reached Flink and done its work although no answer came back.
 
-    :param path: local path of the jar.
-    :param timeout: request timeout for a large jar, overriding the transport's.
+    A read timeout, a connection reset after the request was sent, or a 502/503/504 (a proxy's answer, not
+    Flink's) leaves it unknown whether a submit or upload happened; Flink's own error answers do not.
+
+    :param error: what the transport raised.
     """
-    body = _body((yield Request("POST", "/jars/upload", upload=path, timeout=timeout, idempotent=True)))
-    return posixpath.basename(body["filename"])
+    if isinstance(error, FlinkTimeoutError):
+        return error.transient
+    if isinstance(error, FlinkConnectionError):
+        return error.request_sent
+    return type(error) is FlinkError and error.status in _PROXY_STATUSES
+
+
+def upload_jar(path: str, *, timeout: float | None = None, attempts: int = 3) -> Exchange[str]:
+    """``POST /jars/upload``: upload a local jar; returns its jar id (``<uuid>_<file name>``).
+
+    An upload is not idempotent: the transport repeats it only when it surely never reached Flink. When
+    the answer is lost (:func:`answer_lost`), the jar is looked up by its file name in ``GET /jars``
+    instead of being uploaded again; only when no jar of that name is there is it sent again. Upload
+    under a file name unique to the upload, and delete every jar of that name when done (a lost upload
+    that lands later would otherwise stay).
+
+    :param path: local path of the jar; its file name is the name Flink lists it under.
+    :param timeout: request timeout for a large jar, overriding the transport's.
+    :param attempts: uploads at most, counting those whose answer was lost.
+    """
+    name = posixpath.basename(path)
+    for attempt in range(1, attempts + 1):
+        try:
+            body = _body((yield Request("POST", "/jars/upload", upload=path, timeout=timeout, idempotent=False)))
+            return posixpath.basename(body["filename"])
+        except FlinkError as error:
+            if not answer_lost(error) or attempt == attempts:
+                raise
+        landed = [jar for jar in (yield from list_jars()) if jar.get("name") == name]
+        if landed:
+            return str(max(landed, key=lambda jar: jar.get("uploaded", 0))["id"])
+    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+def jars_named(name: str) -> Exchange[list[str]]:
+    """The ids of the uploaded jars listed under the file name ``name``.
+
+    :param name: the uploaded file's name, e.g. ``job-1f2e.jar``.
+    """
+    return [str(jar["id"]) for jar in (yield from list_jars()) if jar.get("name") == name]
 
 
 def list_jars() -> Exchange[list[dict[str, Any]]]:
@@ -74,11 +119,13 @@ def list_jars() -> Exchange[list[dict[str, Any]]]:
 
 
 def delete_jar(jar_id: str) -> Exchange[None]:
-    """``DELETE /jars/{jar_id}``.
+    """``DELETE /jars/{jar_id}``; a jar that is already gone (Flink answers 400 "does not exist") is fine.
 
     :param jar_id: the id :func:`upload_jar` returned.
     """
-    yield Request("DELETE", f"/jars/{path_segment(jar_id)}")
+    response = yield Request("DELETE", f"/jars/{path_segment(jar_id)}", accept=frozenset({400}))
+    if response is not None and response.status == 400 and "does not exist" not in response.text:
+        raise error_from_response(response.status, response.body if response.body is not None else response.text)
 
 
 def run_jar(
@@ -271,23 +318,46 @@ def get_latest_checkpoint_path(job_id: str) -> Exchange[str | None]:
 
 
 def trigger_savepoint(
-    job_id: str, target_directory: str | None = None, *, format_type: str | None = None
+    job_id: str,
+    target_directory: str | None = None,
+    *,
+    format_type: str | None = None,
+    trigger_id: str | None = None,
 ) -> Exchange[str]:
-    """``POST /jobs/{job_id}/savepoints`` (job keeps running); returns the request id to poll.
+    """``POST /jobs/{job_id}/savepoints`` (job keeps running); returns the request (trigger) id to poll.
 
-    Flink accepts the request even for an unknown job; the failure shows in the status.
+    Flink accepts the request even for an unknown job; the failure shows in the status. With a
+    ``trigger_id`` the request is idempotent: Flink answers a repeated trigger id with the same operation
+    (while it runs and after it completed, for ``rest.async.store-duration``) instead of taking a second
+    savepoint, so the request is retried like a read.
 
     :param job_id: the job.
     :param target_directory: where to write; the cluster's default savepoint directory when ``None``.
     :param format_type: ``CANONICAL`` (portable) or ``NATIVE`` (faster).
+    :param trigger_id: 32 hex digits naming the operation (see :func:`find_savepoint`).
     """
     payload: dict[str, Any] = {"cancel-job": False}
     if target_directory:
         payload["target-directory"] = target_directory
     if format_type:
         payload["formatType"] = format_type.upper()
-    body = _body((yield Request("POST", _job_path(job_id, "savepoints"), json=payload, idempotent=True)))
-    return str(body["request-id"])
+    if trigger_id:
+        payload["triggerId"] = trigger_id
+    request = Request("POST", _job_path(job_id, "savepoints"), json=payload, idempotent=trigger_id is not None)
+    return str(_body((yield request))["request-id"])
+
+
+def find_savepoint(job_id: str, trigger_id: str) -> Exchange[dict[str, Any] | None]:
+    """The status of the savepoint operation ``trigger_id`` of the job, or ``None`` if Flink has none.
+
+    Flink keeps an operation's result for ``rest.async.store-duration`` (5 minutes by default).
+
+    :param job_id: the job.
+    :param trigger_id: the trigger id the savepoint or stop was requested with.
+    """
+    path = _job_path(job_id, "savepoints", path_segment(trigger_id))
+    response = yield Request("GET", path, accept=frozenset({404}))
+    return None if response is None or response.status == 404 else response.body
 
 
 def get_savepoint_status(job_id: str, request_id: str) -> Exchange[dict[str, Any]]:
@@ -308,9 +378,22 @@ def savepoint_failure(job_id: str, failure: Mapping[str, Any]) -> FlinkSavepoint
     trace = str(failure.get("stack-trace") or failure.get("class") or "unknown failure")
     cause = error_from_text(trace)
     cls = FlinkSavepointNotFoundError if isinstance(cause, FlinkNotFoundError) else FlinkSavepointError
-    return cls(
-        f"Savepoint of Flink job {job_id} failed: {cause.message}", root_cause=cause.root_cause, hint=cause.hint
-    )
+    return cls(f"Savepoint of Flink job {job_id} failed: {cause.message}", root_cause=cause.root_cause, hint=cause.hint)
+
+
+def savepoint_location(job_id: str, status: Mapping[str, Any]) -> str | None:
+    """The location of a completed savepoint operation, ``None`` while it is in progress.
+
+    :param job_id: the job.
+    :param status: a savepoint status answer (:func:`get_savepoint_status`).
+    :raises FlinkSavepointError: it completed with a ``failure-cause``.
+    """
+    if (status.get("status") or {}).get("id") != "COMPLETED":
+        return None
+    operation = status.get("operation") or {}
+    if operation.get("failure-cause"):
+        raise savepoint_failure(job_id, operation["failure-cause"])
+    return str(operation["location"])
 
 
 def wait_for_savepoint(
@@ -328,12 +411,9 @@ def wait_for_savepoint(
     """
     deadline = clock() + timeout
     while True:
-        status = yield from get_savepoint_status(job_id, request_id)
-        if (status.get("status") or {}).get("id") == "COMPLETED":
-            operation = status.get("operation") or {}
-            if operation.get("failure-cause"):
-                raise savepoint_failure(job_id, operation["failure-cause"])
-            return str(operation["location"])
+        location = savepoint_location(job_id, (yield from get_savepoint_status(job_id, request_id)))
+        if location is not None:
+            return location
         if clock() >= deadline:
             raise FlinkTimeoutError(f"Savepoint {request_id} of Flink job {job_id} not done after {timeout}s")
         yield Sleep(poll_interval)
@@ -347,8 +427,11 @@ def stop_with_savepoint(
     timeout: float = 300,
     poll_interval: float = 1,
     clock: Clock = time.monotonic,
+    trigger_id: str | None = None,
 ) -> Exchange[str]:
     """``POST /jobs/{job_id}/stop``, then wait for the savepoint; returns its location.
+
+    With a ``trigger_id`` the request is idempotent (see :func:`trigger_savepoint`).
 
     :param job_id: the job.
     :param target_directory: where to write; the cluster's default savepoint directory when ``None``.
@@ -356,12 +439,15 @@ def stop_with_savepoint(
     :param timeout: seconds to wait for the savepoint.
     :param poll_interval: seconds between polls.
     :param clock: monotonic clock (tests).
+    :param trigger_id: 32 hex digits naming the operation.
     """
     payload: dict[str, Any] = {"drain": drain}
     if target_directory:
         payload["targetDirectory"] = target_directory
-    body = _body((yield Request("POST", _job_path(job_id, "stop"), json=payload)))
-    request_id = str(body["request-id"])
+    if trigger_id:
+        payload["triggerId"] = trigger_id
+    request = Request("POST", _job_path(job_id, "stop"), json=payload, idempotent=trigger_id is not None)
+    request_id = str(_body((yield request))["request-id"])
     return (
         yield from wait_for_savepoint(job_id, request_id, timeout=timeout, poll_interval=poll_interval, clock=clock)
     )
@@ -388,4 +474,3 @@ def get_taskmanager_stdout(tm_id: str) -> Exchange[str]:
     response = yield Request("GET", f"/taskmanagers/{path_segment(tm_id)}/stdout")
     assert response is not None
     return response.text
-

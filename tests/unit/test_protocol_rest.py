@@ -13,6 +13,8 @@ import pytest
 
 from airflow_flink_provider.protocol import rest
 from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
+    FlinkError,
     FlinkJobFailedError,
     FlinkJobResourceError,
     FlinkNotFoundError,
@@ -332,3 +334,129 @@ def test_ids_are_quoted_into_paths() -> None:
     fake = Fake(lambda request: ok("out"))
     fake.run(rest.get_taskmanager_stdout("127.0.0.1:46147-84d93a"))
     assert fake.requests[0].path == "/taskmanagers/127.0.0.1%3A46147-84d93a/stdout"
+
+
+# --- submissions and savepoints whose answer may be lost ----------------------------------------------
+
+
+def drive(exchange: Exchange[Any], answer: Callable[[Request], Response]) -> tuple[Any, list[Request]]:
+    """Run an exchange against ``answer`` (which may raise, as a transport does); return result and requests."""
+    sent: list[Request] = []
+    try:
+        step = next(exchange)
+        while True:
+            assert isinstance(step, Request)
+            sent.append(step)
+            try:
+                response = answer(step)
+            except FlinkError as error:
+                step = exchange.throw(error)
+            else:
+                step = exchange.send(response)
+    except StopIteration as stop:
+        return stop.value, sent
+
+
+LOST = [
+    FlinkTimeoutError("no answer", transient=True),
+    FlinkConnectionError("RemoteDisconnected", request_sent=True),
+    FlinkError("Bad Gateway", status=502),
+    FlinkError("Gateway Timeout", status=504),
+]
+
+
+@pytest.mark.parametrize("error", LOST, ids=["read timeout", "reset after send", "502", "504"])
+def test_answer_lost_covers_what_leaves_a_request_undecided(error: FlinkError) -> None:
+    assert rest.answer_lost(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        FlinkTimeoutError("savepoint wait ran out"),
+        FlinkConnectionError("refused", request_sent=False),
+        FlinkError("Internal Server Error", status=500),
+        FlinkError("Bad Request", status=400),
+    ],
+    ids=["exhausted wait", "never sent", "flink's own 500", "400"],
+)
+def test_answer_lost_is_false_for_an_answer_or_a_request_never_sent(error: FlinkError) -> None:
+    assert not rest.answer_lost(error)
+
+
+@pytest.mark.parametrize("error", LOST, ids=["read timeout", "reset after send", "502", "504"])
+def test_upload_with_a_lost_answer_finds_the_jar_by_name_instead_of_uploading_again(error: FlinkError) -> None:
+    def answer(request: Request) -> Response:
+        if request.method == "POST":
+            raise error  # the jar landed, the answer did not
+        return ok({"files": [{"id": "abc_job-1f2e.jar", "name": "job-1f2e.jar", "uploaded": 1}]})
+
+    jar_id, sent = drive(rest.upload_jar("/tmp/x/job-1f2e.jar"), answer)
+
+    assert jar_id == "abc_job-1f2e.jar"
+    assert [(r.method, r.path) for r in sent] == [("POST", "/jars/upload"), ("GET", "/jars")]
+    assert sent[0].safe_to_repeat is False  # the transport repeats it only when it surely never arrived
+
+
+def test_upload_whose_jar_did_not_land_is_sent_again_then_gives_up() -> None:
+    def answer(request: Request) -> Response:
+        if request.method == "POST":
+            raise FlinkConnectionError("reset", request_sent=True)
+        return ok({"files": [{"id": "x_other.jar", "name": "other.jar"}]})
+
+    with pytest.raises(FlinkConnectionError):
+        drive(rest.upload_jar("/tmp/job-1.jar", attempts=2), answer)
+
+
+def test_upload_refused_by_flink_is_not_looked_up() -> None:
+    def answer(request: Request) -> Response:
+        raise FlinkError("Only Jar files are allowed", status=400)
+
+    with pytest.raises(FlinkError, match="Only Jar files"):
+        drive(rest.upload_jar("/tmp/job.jar"), answer)
+
+
+def test_delete_of_a_jar_that_is_gone_is_fine_other_400s_are_not() -> None:
+    gone = Response(400, {"errors": ["File x.jar does not exist in /tmp/flink-web-upload."]}, "does not exist")
+    assert drive(rest.delete_jar("x.jar"), lambda request: gone)[0] is None
+    other = Response(400, {"errors": ["Bad request"]}, '{"errors": ["Bad request"]}')
+    with pytest.raises(FlinkError, match="Bad request"):
+        drive(rest.delete_jar("x.jar"), lambda request: other)
+
+
+def test_trigger_id_is_sent_and_makes_the_request_repeatable() -> None:
+    _, with_id = drive(
+        rest.trigger_savepoint("j" * 32, "file:///sp", trigger_id="t" * 32),
+        lambda request: ok({"request-id": "t" * 32}),
+    )
+    _, without = drive(rest.trigger_savepoint("j" * 32), lambda request: ok({"request-id": "r"}))
+
+    assert with_id[0].json == {"cancel-job": False, "target-directory": "file:///sp", "triggerId": "t" * 32}
+    assert with_id[0].safe_to_repeat and not without[0].safe_to_repeat
+
+
+def test_stop_sends_the_trigger_id_and_waits_for_that_operation() -> None:
+    def answer(request: Request) -> Response:
+        if request.method == "POST":
+            return ok({"request-id": "t" * 32})
+        return ok({"status": {"id": "COMPLETED"}, "operation": {"location": "file:/sp/savepoint-1"}})
+
+    location, sent = drive(rest.stop_with_savepoint("j" * 32, drain=True, trigger_id="t" * 32), answer)
+
+    assert location == "file:/sp/savepoint-1"
+    assert sent[0].json == {"drain": True, "triggerId": "t" * 32} and sent[0].safe_to_repeat
+    assert sent[1].path == f"/jobs/{'j' * 32}/savepoints/{'t' * 32}"
+
+
+def test_find_savepoint_is_none_for_an_unknown_trigger() -> None:
+    missing = Response(404, {"errors": ["There is no savepoint operation with triggerId=t"]}, "")
+    assert drive(rest.find_savepoint("j" * 32, "t" * 32), lambda request: missing)[0] is None
+
+
+def test_savepoint_location_reads_progress_success_and_failure() -> None:
+    assert rest.savepoint_location("j", {"status": {"id": "IN_PROGRESS"}}) is None
+    done = {"status": {"id": "COMPLETED"}, "operation": {"location": "file:/sp/1"}}
+    assert rest.savepoint_location("j", done) == "file:/sp/1"
+    failed = {"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {"stack-trace": "IOException: disk"}}}
+    with pytest.raises(FlinkSavepointError, match="IOException: disk"):
+        rest.savepoint_location("j", failed)
