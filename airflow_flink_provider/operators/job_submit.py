@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import re
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,15 +18,19 @@ from airflow.sdk import BaseOperator
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import (
-    DEAD_STATES,
     check_slots,
+    converge_on_job,
     parse_parallelism,
     push_job_id,
+    refuse_orphaned_jobs,
     require_job_id,
-    resolve_job_id,
+    validate_if_ended,
+    validate_snapshot_path,
     wait_for_job,
 )
-from airflow_flink_provider.protocol.errors import FlinkDuplicateJobError, FlinkError
+from airflow_flink_provider.protocol.errors import FlinkError
+from airflow_flink_provider.protocol.job_ids import FINGERPRINT_LENGTH, submission_purpose
+from airflow_flink_provider.protocol.redaction import redact
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
 
 if TYPE_CHECKING:
@@ -41,8 +47,6 @@ ACTIVE_STATES = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", 
 _JAVA_CLASS = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _PY_MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _JAR_ID = re.compile(r"[\w.-]+\.jar")
-# ``s3://bucket/x``, ``file:///x``, and ``file:/x``: the form Flink itself reports savepoint locations in.
-_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/\S+")
 _CONFIG_KEY = re.compile(r"[\w$][\w.$-]*")
 # PythonDriver only parses -py/-pym; these options belong to the `flink run` CLI. Given as program
 # arguments they would reach the user's script (or, before `--`, confuse the driver's parser).
@@ -65,6 +69,43 @@ _DRIVER_FLAGS = frozenset(
     }
 )
 _PY_FILES_SUFFIXES = (".py", ".zip", ".whl", ".egg", ".jar")
+UPLOADS_KEY = "flink_jar_uploads"
+"""Task state store key: file names this task instance's tries uploaded jars under, deleted by the next try."""
+
+
+class _Adopted(Exception):
+    """Raised out of a submission to attach to a live job of the same name instead (``if_running='attach'``)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+def _content_hash(path: str) -> str:
+    """A short hash of a local file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:FINGERPRINT_LENGTH]
+
+
+def _recorded_uploads(context: Context) -> list[str]:
+    """Jar file names an earlier try recorded before uploading (and may not have deleted: it was killed)."""
+    store = context.get("task_state_store")
+    value = store.get(UPLOADS_KEY) if store is not None else None
+    return [str(name) for name in value] if isinstance(value, list) else []
+
+
+def _record_uploads(context: Context, names: list[str]) -> None:
+    """Record the names jars are uploaded under, before uploading, so a later try can delete them (none: forget)."""
+    store = context.get("task_state_store")
+    if store is None:
+        return
+    if names:
+        store.set(UPLOADS_KEY, list(names))
+    elif _recorded_uploads(context):
+        store.delete(UPLOADS_KEY)
 
 
 @dataclass
@@ -168,17 +209,6 @@ def _configuration(value: Any) -> dict[str, str]:
     return options
 
 
-def validate_savepoint_path(value: Any) -> str:
-    """A savepoint location: a URI with a scheme (``file:///``, ``file:/``, ``s3://``...) or an absolute path.
-
-    :param value: the (rendered) value.
-    :raises ValueError: when it looks like neither.
-    """
-    if isinstance(value, str) and (_URI.fullmatch(value) or (value.startswith("/") and not re.search(r"\s", value))):
-        return value
-    raise ValueError(f"savepoint_path must be a URI (file://, s3://, hdfs://...) or an absolute path, got {value!r}")
-
-
 class FlinkJobSubmitOperator(BaseOperator):
     """Submit a Flink job through the REST API: a jar with its entry class, or a PyFlink program.
 
@@ -264,6 +294,7 @@ class FlinkJobSubmitOperator(BaseOperator):
         flink_configuration: Mapping[str, Any] | None = None,
         job_name: str | None = None,
         if_running: str = "fail",
+        if_ended: str = "resubmit",
         job_id: str | None = None,
         wait_for_running: bool = False,
         wait_timeout: float = 600.0,
@@ -277,6 +308,7 @@ class FlinkJobSubmitOperator(BaseOperator):
         super().__init__(**kwargs)
         if if_running not in ("fail", "attach"):
             raise ValueError(f"if_running must be 'fail' or 'attach', got {if_running!r}")
+        self.if_ended = validate_if_ended(if_ended)
         self.jar = jar
         self.jar_id = jar_id
         self.entry_class = entry_class
@@ -302,6 +334,7 @@ class FlinkJobSubmitOperator(BaseOperator):
         self.delete_uploaded_jar = delete_uploaded_jar
         self.flink_conn_id = flink_conn_id
         self._job_id: str | None = None
+        self._uploaded_id = ""
 
     def _rest_hook(self) -> FlinkRestHook:
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -367,7 +400,7 @@ class FlinkJobSubmitOperator(BaseOperator):
             sub.entry_class = self.entry_class
             sub.program_args = user_args
         if self.savepoint_path:
-            validate_savepoint_path(self.savepoint_path)
+            validate_snapshot_path(self.savepoint_path, "savepoint_path")
         if self.claim_mode is not None and self.claim_mode not in ("CLAIM", "NO_CLAIM"):
             raise ValueError(f"claim_mode must be 'CLAIM' or 'NO_CLAIM', got {self.claim_mode!r}")
         if self.job_name is not None:
@@ -398,27 +431,60 @@ class FlinkJobSubmitOperator(BaseOperator):
                 value = f"{value}#{Path(cache).resolve()}"
             sub.flink_configuration["python.requirements"] = value
 
+    def fingerprint_fields(self, sub: Submission) -> dict[str, Any]:
+        """What identifies this submission: its job id changes when any of these do.
+
+        The jar's and the ``py_file``'s contents are hashed (an uploaded ``jar_id`` and a ``py_module``
+        count by name); ``py_files`` and ``python_requirements`` count by path, as they reach Flink inside
+        ``flink_configuration``. The flink-python jar counts by file name (its Flink version).
+
+        :param sub: the validated submission (:meth:`validate`).
+        """
+        return {
+            "jar": _content_hash(sub.jar_path) if sub.jar_path else sub.jar_id,
+            "python_jar": Path(sub.python_jar).name if sub.python_jar else None,
+            "py_file": _content_hash(self.py_file) if sub.python_jar and self.py_file else None,
+            "py_module": self.py_module if sub.python_jar else None,
+            "entry_class": sub.entry_class,
+            "program_args": sub.program_args,
+            "job_name": self.job_name,
+            "parallelism": sub.parallelism,
+            "flink_configuration": sub.flink_configuration,
+            "savepoint_path": self.savepoint_path or None,
+            "allow_non_restored_state": bool(self.allow_non_restored_state) if self.savepoint_path else None,
+            "claim_mode": self.claim_mode if self.savepoint_path else None,
+        }
+
     def execute(self, context: Context) -> str:
-        """Validate, find or submit the job, optionally wait until it runs; returns the job id."""
+        """Validate, find or submit the job (see the class docstring), optionally wait until it runs."""
         sub = self.validate()
         rest = self._rest_hook()
-        existing: Mapping[str, Any] | None
-        if sub.job_id:
-            existing = rest.find_job(sub.job_id)
-            job_id = sub.job_id
-            if existing is not None and str(existing.get("state")) in DEAD_STATES:
-                raise FlinkError(
-                    f"Flink job {job_id} already exists and is {existing.get('state')}: a job id is used once",
-                    hint="Leave job_id unset to get a fresh deterministic id per try generation, or pass a new one.",
-                )
-        else:
-            job_id, existing = resolve_job_id(rest, context, "job", self.log)
-        if existing is not None:
-            self.log.info("Attaching to Flink job %s (%s) instead of submitting again", job_id, existing.get("state"))
-        elif attached := self._attach_by_name(rest):
-            job_id = attached
-        else:
-            job_id = self._submit_fresh(context, rest, sub, job_id)
+        purpose = submission_purpose(self.fingerprint_fields(sub))
+        refuse_orphaned_jobs(rest, context, {purpose}, self.log)
+        self._delete_jars(rest, _recorded_uploads(context), "left by an earlier try")
+        first_submit = True
+        uploads: list[str] = []
+
+        def submit(job_id: str) -> str:
+            nonlocal first_submit
+            if first_submit:
+                first_submit = False
+                if attached := self._attach_by_name(rest):
+                    raise _Adopted(attached)
+                check_slots(rest, sub.parallelism, self.log)
+            return self._submit(context, rest, sub, job_id, uploads)
+
+        try:
+            handle = converge_on_job(
+                rest, context, purpose, submit, self.log, if_ended=self.if_ended, job_id=sub.job_id
+            )
+            job_id = handle.job_id
+        except _Adopted as adopted:
+            job_id = adopted.job_id
+        finally:
+            if self.delete_uploaded_jar:
+                self._delete_jars(rest, uploads, "uploaded by this try")
+                _record_uploads(context, [])
         self._job_id = job_id
         push_job_id(context, job_id)
         if self.wait_for_running:
@@ -462,55 +528,48 @@ class FlinkJobSubmitOperator(BaseOperator):
             hint="Stop or cancel it first, or set if_running='attach' to adopt it.",
         )
 
-    def _submit_fresh(self, context: Context, rest: FlinkRestHook, sub: Submission, job_id: str) -> str:
-        """Submit under ``job_id``; if Flink says the id was used before, under the next free generation."""
-        taken: list[str] = []
-        while True:
-            try:
-                return self._submit(rest, sub, job_id)
-            except FlinkDuplicateJobError:
-                if sub.job_id:
-                    raise
-                self.log.warning("Flink says job id %s was used before; trying the next job id", job_id)
-                taken.append(job_id)
-                job_id, existing = resolve_job_id(rest, context, "job", self.log, taken=taken)
-                if existing is not None:
-                    return job_id
-
-    def _submit(self, rest: FlinkRestHook, sub: Submission, job_id: str) -> str:
-        """Upload what is needed and run the jar under ``job_id``."""
-        check_slots(rest, sub.parallelism, self.log)
-        uploaded: str | None = None
+    def _submit(self, context: Context, rest: FlinkRestHook, sub: Submission, job_id: str, uploads: list[str]) -> str:
+        """Run the jar under ``job_id``, uploading it first (once per try) if needed."""
         if sub.jar_path:
-            self.log.info("Uploading %s", sub.jar_path)
-            jar_id = uploaded = rest.upload_jar(sub.jar_path)
+            if not uploads:
+                # A name unique to this upload: a lost answer is resolved, and the jar deleted, by that name.
+                path = Path(sub.jar_path)
+                uploads.append(f"{path.stem}-{uuid.uuid4().hex[:12]}{path.suffix}")
+                if self.delete_uploaded_jar:
+                    _record_uploads(context, uploads)
+                self.log.info("Uploading %s as %s", sub.jar_path, uploads[0])
+                self._uploaded_id = rest.upload_jar(sub.jar_path, name=uploads[0])
+            jar_id = self._uploaded_id
         elif sub.python_jar:
             jar_id = self._python_jar_id(rest, sub.python_jar)
         else:
             assert sub.jar_id is not None
             jar_id = sub.jar_id
         self.log.info(
-            "Submitting jar %s (entry class %s, args %s) as job %s", jar_id, sub.entry_class, sub.program_args, job_id
+            "Submitting jar %s (entry class %s, args %s) as job %s",
+            jar_id,
+            sub.entry_class,
+            redact(str(sub.program_args)),
+            job_id,
         )
-        try:
-            submitted = rest.run_jar(
-                jar_id,
-                entry_class=sub.entry_class,
-                program_args=sub.program_args,
-                parallelism=sub.parallelism,
-                savepoint_path=self.savepoint_path or None,
-                allow_non_restored_state=self.allow_non_restored_state if self.savepoint_path else None,
-                claim_mode=self.claim_mode if self.savepoint_path else None,
-                flink_configuration=sub.flink_configuration or None,
-                job_id=job_id,
-            )
-        finally:
-            if uploaded and self.delete_uploaded_jar:
-                rest.delete_jar(uploaded)
-        if submitted != job_id:
-            self.log.warning("Flink started job %s, not the requested id %s", submitted, job_id)
-        self.log.info("Submitted Flink job %s", submitted)
-        return submitted
+        return rest.run_jar(
+            jar_id,
+            entry_class=sub.entry_class,
+            program_args=sub.program_args,
+            parallelism=sub.parallelism,
+            savepoint_path=self.savepoint_path or None,
+            allow_non_restored_state=self.allow_non_restored_state if self.savepoint_path else None,
+            claim_mode=self.claim_mode if self.savepoint_path else None,
+            flink_configuration=sub.flink_configuration or None,
+            job_id=job_id,
+        )
+
+    def _delete_jars(self, rest: FlinkRestHook, names: Sequence[str], whose: str) -> None:
+        """Delete every uploaded jar listed under one of ``names`` (a lost upload may have landed twice)."""
+        for name in names:
+            for jar_id in rest.jars_named(name):
+                self.log.info("Deleting jar %s %s", jar_id, whose)
+                rest.delete_jar(jar_id)
 
     def _python_jar_id(self, rest: FlinkRestHook, python_jar: str) -> str:
         """The id of the flink-python jar on the cluster, uploading it only if no jar of that name is there."""

@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
-from airflow_flink_provider.operators.common import push_job_id, require_job_id, wait_for_job
-from airflow_flink_provider.protocol.errors import FlinkError
+from airflow_flink_provider.operators.common import (
+    push_job_id,
+    require_job_id,
+    task_identity,
+    validate_snapshot_path,
+    wait_for_job,
+)
+from airflow_flink_provider.protocol.errors import FlinkError, FlinkSavepointError
+from airflow_flink_provider.protocol.job_ids import deterministic_job_id
+from airflow_flink_provider.protocol.rest import savepoint_location
 from airflow_flink_provider.triggers.job_state import GLOBALLY_TERMINAL_STATES, JobStateCheck
 
 if TYPE_CHECKING:
@@ -18,6 +26,8 @@ if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
 _FORMAT_TYPES = ("CANONICAL", "NATIVE")
+MAX_SAVEPOINT_GENERATIONS = 10
+"""How many failed savepoint operations of earlier tries of one task instance are skipped before giving up."""
 
 
 def latest_savepoint(hook: FlinkRestHook, job_id: str, checkpoint_types: Sequence[str]) -> str | None:
@@ -36,7 +46,7 @@ def latest_savepoint(hook: FlinkRestHook, job_id: str, checkpoint_types: Sequenc
 
 
 class _JobOperator(BaseOperator):
-    """Base of the operators acting on an existing job: job id, connection, extra link."""
+    """Base of the operators acting on an existing job: job id, connection, extra link, savepoint trigger ids."""
 
     template_fields: Sequence[str] = ("job_id", "target_directory")
     ui_color = "#fdf1e3"
@@ -62,6 +72,62 @@ class _JobOperator(BaseOperator):
 
         return FlinkRestHook(flink_conn_id=self.flink_conn_id)
 
+    def _validated(self) -> tuple[str, str | None]:
+        """The job id and target directory, checked before any request."""
+        target = self.target_directory or None
+        if target is not None:
+            validate_snapshot_path(target, "target_directory")
+        return require_job_id(self.job_id), target
+
+    def _earlier_savepoint(
+        self, hook: FlinkRestHook, context: Context, job_id: str, *purpose: str, poll_interval: float = 1.0
+    ) -> tuple[str | None, str]:
+        """The savepoint an earlier try of this task took, and the trigger id for a new one.
+
+        Trigger ids are ``deterministic_job_id(dag, task, run, map index, *purpose, job id, generation)``:
+        a retried request (by the transport, or by an Airflow retry of the task) repeats the same id, and
+        Flink answers it with the same operation instead of taking another savepoint. Flink keeps an
+        operation for ``rest.async.store-duration`` (5 minutes by default). An earlier operation still in
+        progress is waited for; one that failed moves on to the next generation's id.
+
+        :return: ``(location, trigger_id)``: the earlier savepoint's location (or ``None``) and the id to
+            trigger a new savepoint with.
+        """
+        parts = (*task_identity(context), *purpose, job_id)
+        for generation in range(MAX_SAVEPOINT_GENERATIONS):
+            trigger_id = deterministic_job_id(*parts, f"generation-{generation}")
+            status = hook.find_savepoint(job_id, trigger_id)
+            if status is None:
+                return None, trigger_id
+            try:
+                location = savepoint_location(job_id, status)
+            except FlinkSavepointError as err:
+                self.log.warning(
+                    "Savepoint operation %s of job %s by an earlier try failed (%s): using a new trigger id",
+                    trigger_id,
+                    job_id,
+                    err.message,
+                )
+                continue
+            if location is None:
+                self.log.info(
+                    "Savepoint operation %s of job %s by an earlier try is in progress: waiting", trigger_id, job_id
+                )
+                location = hook.wait_for_savepoint(
+                    job_id, trigger_id, timeout=self.timeout, poll_interval=poll_interval
+                )
+            self.log.info(
+                "Savepoint operation %s of job %s by an earlier try completed: %s (not taking another)",
+                trigger_id,
+                job_id,
+                location,
+            )
+            return location, trigger_id
+        raise FlinkError(
+            f"{MAX_SAVEPOINT_GENERATIONS} savepoint operations of job {job_id} by this task instance failed",
+            hint="Check the job's checkpoints (GET /jobs/<id>/checkpoints) and the JobManager log.",
+        )
+
 
 class FlinkTriggerSavepointOperator(_JobOperator):
     """Take a savepoint of a running job and return its location (XCom).
@@ -82,11 +148,16 @@ class FlinkTriggerSavepointOperator(_JobOperator):
         self.poll_interval = poll_interval
 
     def execute(self, context: Context) -> str:
-        """Trigger the savepoint and wait for it; returns its location."""
-        job_id = require_job_id(self.job_id)
+        """Trigger the savepoint (once per task instance, see the class docstring) and wait; returns its location."""
+        job_id, target = self._validated()
         hook = self._rest_hook()
         push_job_id(context, job_id)
-        request_id = hook.trigger_savepoint(job_id, self.target_directory or None, format_type=self.format_type)
+        location, trigger_id = self._earlier_savepoint(
+            hook, context, job_id, "savepoint", target or "", self.format_type or "", poll_interval=self.poll_interval
+        )
+        if location is not None:
+            return location
+        request_id = hook.trigger_savepoint(job_id, target, format_type=self.format_type, trigger_id=trigger_id)
         self.log.info("Triggered a savepoint of job %s (request %s)", job_id, request_id)
         location = hook.wait_for_savepoint(job_id, request_id, timeout=self.timeout, poll_interval=self.poll_interval)
         self.log.info("Savepoint of job %s completed: %s", job_id, location)
@@ -112,9 +183,12 @@ class FlinkStopJobOperator(_JobOperator):
 
     def execute(self, context: Context) -> str:
         """Stop the job with a savepoint; returns its location."""
-        job_id = require_job_id(self.job_id)
+        job_id, target = self._validated()
         hook = self._rest_hook()
         push_job_id(context, job_id)
+        location, trigger_id = self._earlier_savepoint(hook, context, job_id, "stop", target or "", str(self.drain))
+        if location is not None:
+            return location
         state = hook.get_job_state(job_id)
         if state in GLOBALLY_TERMINAL_STATES:
             location = latest_savepoint(hook, job_id, ("SYNC_SAVEPOINT",)) if state == "FINISHED" else None
@@ -127,7 +201,7 @@ class FlinkStopJobOperator(_JobOperator):
             return location
         self.log.info("Stopping job %s (%s) with a savepoint%s", job_id, state, ", draining" if self.drain else "")
         location = hook.stop_with_savepoint(
-            job_id, self.target_directory or None, drain=self.drain, timeout=self.timeout
+            job_id, target, drain=self.drain, timeout=self.timeout, trigger_id=trigger_id
         )
         self.log.info("Stopped job %s; savepoint: %s", job_id, location)
         return location
@@ -155,7 +229,7 @@ class FlinkCancelJobOperator(_JobOperator):
 
     def execute(self, context: Context) -> str | None:
         """Cancel the job (after a savepoint if asked) and wait until it is CANCELED."""
-        job_id = require_job_id(self.job_id)
+        job_id, target = self._validated()
         hook = self._rest_hook()
         push_job_id(context, job_id)
         state = hook.get_job_state(job_id)
@@ -167,12 +241,16 @@ class FlinkCancelJobOperator(_JobOperator):
             return location
         location = None
         if self.savepoint_before_cancel:
-            request_id = hook.trigger_savepoint(job_id, self.target_directory or None)
-            self.log.info("Triggered a savepoint of job %s before cancelling (request %s)", job_id, request_id)
-            location = hook.wait_for_savepoint(
-                job_id, request_id, timeout=self.timeout, poll_interval=self.poll_interval
+            location, trigger_id = self._earlier_savepoint(
+                hook, context, job_id, "cancel-savepoint", target or "", poll_interval=self.poll_interval
             )
-            self.log.info("Savepoint of job %s completed: %s", job_id, location)
+            if location is None:
+                request_id = hook.trigger_savepoint(job_id, target, trigger_id=trigger_id)
+                self.log.info("Triggered a savepoint of job %s before cancelling (request %s)", job_id, request_id)
+                location = hook.wait_for_savepoint(
+                    job_id, request_id, timeout=self.timeout, poll_interval=self.poll_interval
+                )
+                self.log.info("Savepoint of job %s completed: %s", job_id, location)
         self.log.info("Cancelling job %s (%s)", job_id, state)
         hook.cancel_job(job_id)
         wait_for_job(

@@ -13,14 +13,20 @@ from airflow.sdk import BaseOperator
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import (
+    ENDED_STATES,
     check_slots,
+    converge_on_job,
     parse_parallelism,
     push_job_id,
-    resolve_job_id,
+    refuse_orphaned_jobs,
     task_identity,
+    validate_if_ended,
+    validate_snapshot_path,
     wait_for_job,
 )
-from airflow_flink_provider.protocol.errors import FlinkDuplicateJobError, FlinkError, FlinkSqlError
+from airflow_flink_provider.protocol.errors import FlinkError, FlinkSqlError
+from airflow_flink_provider.protocol.job_ids import sql_purposes
+from airflow_flink_provider.protocol.redaction import MASK, find_secrets, redact
 from airflow_flink_provider.protocol.statements import Statement, split_statements
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
 
@@ -32,6 +38,9 @@ if TYPE_CHECKING:
 
 FIXED_JOB_ID_KEY = "$internal.pipeline.job-id"
 """Session option that makes the next job submitted by the session use a given job id."""
+
+SESSION_KEY = "flink_sql_session"
+"""Task state store key: the gateway session a try opened, closed by the next try if it is still open."""
 
 _JOB_STATEMENT = re.compile(
     r"^(?:INSERT\s|EXECUTE\s+(?:STATEMENT\s+SET|INSERT|PLAN)\b|BEGIN\s+STATEMENT\s+SET\b"
@@ -55,6 +64,14 @@ def statement_kind(text: str) -> str:
     return "other"
 
 
+def _redacted_line(script: str, line: str) -> str:
+    """A script line fit for a log or an error: secrets masked, also those whose key is on another line."""
+    text = redact(line.rstrip())
+    for secret in find_secrets(script):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def locate_error(error: FlinkError, statement: Statement, index: int, total: int, script: str) -> FlinkError:
     """A copy of ``error`` whose message says which statement and script line failed.
 
@@ -74,7 +91,7 @@ def locate_error(error: FlinkError, statement: Statement, index: int, total: int
         located.line, located.column = line, column
     where = f"line {line}, column {column}" if column is not None else f"line {line}"
     lines = script.splitlines()
-    quoted = f"\n  {line:>4} | {lines[line - 1].rstrip()}" if 0 < line <= len(lines) else ""
+    quoted = f"\n  {line:>4} | {_redacted_line(script, lines[line - 1])}" if 0 < line <= len(lines) else ""
     located.message = f"Statement {index}/{total} failed at script {where}: {error.message}{quoted}"
     located.args = (located.message,)
     return located
@@ -137,9 +154,11 @@ class FlinkSqlGatewayOperator(BaseOperator):
         deferrable: bool = False,
         cancel_on_kill: bool = False,
         session_name: str | None = None,
+        if_ended: str = "resubmit",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.if_ended = validate_if_ended(if_ended)
         if wait_for is not None and wait_for.upper() not in _WAIT_TARGETS:
             raise ValueError(f"wait_for must be None, 'RUNNING' or 'FINISHED', got {wait_for!r}")
         if claim_mode is not None and claim_mode.upper() not in ("CLAIM", "NO_CLAIM"):
@@ -164,6 +183,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
         self._gateway: FlinkSqlGatewayHook | None = None
         self._session: str | None = None
         self._submitted: list[str] = []
+        self._reset_pending = False
 
     def _rest_hook(self) -> FlinkRestHook:
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -192,7 +212,10 @@ class FlinkSqlGatewayOperator(BaseOperator):
         statements = split_statements(script)
         if not statements:
             raise ValueError("The SQL script has no statements")
+        if self.savepoint_path:
+            validate_snapshot_path(self.savepoint_path, "savepoint_path")
         kinds = [statement_kind(statement.text) for statement in statements]
+        purposes = iter(sql_purposes([st.text for st, kind in zip(statements, kinds, strict=True) if kind == "job"]))
         if self.savepoint_path and kinds.count("job") > 1:
             self.log.warning(
                 "savepoint_path applies to all %d jobs of this script; jobs whose operators are not in the "
@@ -204,11 +227,17 @@ class FlinkSqlGatewayOperator(BaseOperator):
         rest = self._rest_hook()
         gateway = self._gateway_hook()
         dag_id, task_id, run_id, _ = task_identity(context)
+        job_purposes = [next(purposes) if kind == "job" else "" for kind in kinds]
+        refuse_orphaned_jobs(rest, context, set(job_purposes) - {""}, self.log)
         self._gateway = gateway
         self._submitted = []
+        self._reset_pending = False
+        self._close_earlier_session(gateway, context)
         self._session = gateway.open_session(
             properties, session_name=self.session_name or f"airflow {dag_id}.{task_id} {run_id}"
         )
+        if (store := context.get("task_state_store")) is not None:
+            store.set(SESSION_KEY, self._session)
         self.log.info("Opened SQL Gateway session %s; running %d statement(s)", self._session, len(statements))
         job_ids: list[str] = []
         results: list[dict[str, Any]] = []
@@ -216,10 +245,19 @@ class FlinkSqlGatewayOperator(BaseOperator):
             for index, (statement, kind) in enumerate(zip(statements, kinds, strict=True), start=1):
                 preview = " ".join(statement.text.split())[:120]
                 self.log.info(
-                    "Statement %d/%d (line %d, %s): %s", index, len(statements), statement.line, kind, preview
+                    "Statement %d/%d (line %d, %s): %s",
+                    index,
+                    len(statements),
+                    statement.line,
+                    kind,
+                    _redacted_line(script, preview),
                 )
+                if self._reset_pending:
+                    self._reset_job_id(raise_errors=True)
                 if kind == "job":
-                    job_id = self._run_job_statement(context, rest, statement, index, len(statements), parallelism)
+                    job_id = self._run_job_statement(
+                        context, rest, statement, index, len(statements), parallelism, job_purposes[index - 1]
+                    )
                     job_ids.append(job_id)
                     continue
                 if match := _SET_PARALLELISM.match(statement.text):
@@ -243,9 +281,9 @@ class FlinkSqlGatewayOperator(BaseOperator):
                         " (truncated at result_row_limit)" if result.truncated else "",
                     )
         except BaseException:
-            self._close_session(raise_errors=False)
+            self._close_session(raise_errors=False, context=context)
             raise
-        self._close_session(raise_errors=True)
+        self._close_session(raise_errors=True, context=context)
         if job_ids:
             push_job_id(context, job_ids[0])
         outcome: dict[str, Any] = {"job_ids": job_ids, "results": results}
@@ -253,8 +291,23 @@ class FlinkSqlGatewayOperator(BaseOperator):
             return self._wait(context, rest, outcome)
         return outcome
 
+    def _close_earlier_session(self, gateway: FlinkSqlGatewayHook, context: Context) -> None:
+        """Close the session an earlier try recorded, if it is still open (that try was killed)."""
+        store = context.get("task_state_store")
+        earlier = store.get(SESSION_KEY) if store is not None else None
+        if store is None or not isinstance(earlier, str) or not earlier:
+            return
+        if gateway.session_exists(earlier):
+            self.log.warning("Closing SQL Gateway session %s, left open by an earlier try of this task", earlier)
+            gateway.close_session(earlier)
+        store.delete(SESSION_KEY)
+
     def _run_statement(self, statement: Statement, index: int, total: int, *, row_limit: int | None = None) -> Any:
-        """Execute one statement and fetch its (bounded) result, naming the script line on failure."""
+        """Execute one statement and fetch its (bounded) result, naming the script line on failure.
+
+        A failure to close the operation is logged, never raised: it must not replace the statement's own
+        error, and closing the session releases the operation anyway.
+        """
         gateway, session = self._gateway, self._session
         assert gateway is not None and session is not None
         limit = self.result_row_limit if row_limit is None else row_limit
@@ -263,7 +316,12 @@ class FlinkSqlGatewayOperator(BaseOperator):
             try:
                 return gateway.fetch_results(session, operation, row_limit=limit, timeout=self.statement_timeout)
             finally:
-                gateway.close_operation(session, operation)
+                try:
+                    gateway.close_operation(session, operation)
+                except FlinkError as err:
+                    self.log.warning(
+                        "Could not close operation %s of statement %d/%d: %s", operation, index, total, err
+                    )
         except FlinkError as err:
             raise locate_error(err, statement, index, total, self.sql) from err
 
@@ -275,40 +333,62 @@ class FlinkSqlGatewayOperator(BaseOperator):
         index: int,
         total: int,
         parallelism: int | None,
+        purpose: str,
     ) -> str:
-        """Submit a job statement under its deterministic id, or attach to the job of an earlier try."""
+        """Submit a job statement under its deterministic id, or attach to the job of an earlier try.
+
+        The job id is set in the session (``SET '$internal.pipeline.job-id'``) for the submission and reset
+        after it; the job is recorded (for ``cancel_on_kill``) before the reset, whose failure is logged and
+        retried before the next statement instead of failing a submitted job's task.
+        """
         gateway, session = self._gateway, self._session
         assert gateway is not None and session is not None
-        taken: list[str] = []
-        while True:
-            job_id, existing = resolve_job_id(rest, context, f"statement-{index}", self.log, taken=taken)
-            if existing is not None:
-                self.log.info(
-                    "Statement %d/%d: job %s (%s) already exists; not submitting it again",
-                    index,
-                    total,
-                    job_id,
-                    existing.get("state"),
-                )
-                return job_id
-            check_slots(rest, parallelism, self.log)
-            gateway.configure_session(session, f"SET '{FIXED_JOB_ID_KEY}' = '{job_id}'")
-            try:
-                result = self._run_statement(statement, index, total, row_limit=10)
-                break
-            except FlinkDuplicateJobError:
-                self.log.warning("Flink says job id %s was used before; trying the next job id", job_id)
-                taken.append(job_id)
-            finally:
-                gateway.configure_session(session, f"RESET '{FIXED_JOB_ID_KEY}'")
-        submitted = result.job_id or job_id
-        if submitted != job_id:
-            self.log.warning("The gateway reports job id %s, not the requested %s", submitted, job_id)
-        self._submitted.append(submitted)
-        self.log.info("Statement %d/%d submitted Flink job %s", index, total, submitted)
-        return submitted
+        slots_checked = False
 
-    def _close_session(self, *, raise_errors: bool) -> None:
+        def submit(job_id: str) -> str:
+            nonlocal slots_checked
+            if not slots_checked:
+                check_slots(rest, parallelism, self.log)
+                slots_checked = True
+            gateway.configure_session(session, f"SET '{FIXED_JOB_ID_KEY}' = '{job_id}'")
+            self._reset_pending = True
+            result = self._run_statement(statement, index, total, row_limit=10)
+            submitted = str(result.job_id or job_id)
+            self._submitted.append(submitted)
+            return submitted
+
+        try:
+            handle = converge_on_job(rest, context, purpose, submit, self.log, if_ended=self.if_ended)
+        except BaseException:
+            self._reset_job_id(raise_errors=False)
+            raise
+        self._reset_job_id(raise_errors=False)
+        if handle.job_id not in self._submitted and (handle.state or "") not in ENDED_STATES:
+            self._submitted.append(handle.job_id)  # attached to: cancel_on_kill covers it too
+        self.log.info("Statement %d/%d: Flink job %s (%s)", index, total, handle.job_id, purpose)
+        return handle.job_id
+
+    def _reset_job_id(self, *, raise_errors: bool) -> None:
+        """Reset the session's fixed job id, if set; a failure is raised or logged (and retried later)."""
+        gateway, session = self._gateway, self._session
+        if not self._reset_pending or gateway is None or session is None:
+            return
+        try:
+            gateway.configure_session(session, f"RESET '{FIXED_JOB_ID_KEY}'")
+        except FlinkError as err:
+            if raise_errors:
+                raise
+            self.log.warning(
+                "Could not reset %s in session %s (%s); the job was submitted and is kept. The reset is "
+                "retried before the next statement",
+                FIXED_JOB_ID_KEY,
+                session,
+                err,
+            )
+            return
+        self._reset_pending = False
+
+    def _close_session(self, *, raise_errors: bool, context: Context | None = None) -> None:
         """Close the gateway session; errors are raised on success paths and only logged otherwise."""
         gateway, session = self._gateway, self._session
         if gateway is None or session is None:
@@ -321,6 +401,10 @@ class FlinkSqlGatewayOperator(BaseOperator):
             if raise_errors:
                 raise
             self.log.error("Could not close SQL Gateway session %s: %s", session, err)
+            return
+        store = context.get("task_state_store") if context is not None else None
+        if store is not None and store.get(SESSION_KEY) == session:
+            store.delete(SESSION_KEY)
 
     def _wait(self, context: Context, rest: FlinkRestHook, outcome: dict[str, Any]) -> dict[str, Any]:
         """Wait until every submitted job reaches ``wait_for``, on the worker or in the triggerer."""
@@ -376,7 +460,8 @@ class FlinkSqlGatewayOperator(BaseOperator):
         return outcome
 
     def on_kill(self) -> None:
-        """Close the gateway session; with ``cancel_on_kill``, also cancel the jobs this try submitted."""
+        """Close the gateway session; with ``cancel_on_kill``, also cancel the jobs this try submitted or
+        attached to."""
         try:
             if self.cancel_on_kill and self._submitted:
                 rest = self._rest_hook()

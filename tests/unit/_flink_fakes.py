@@ -1,7 +1,9 @@
 """In-memory stand-ins for the hooks and the task context, for unit tests of orchestration logic.
 
 They model just enough Flink behaviour (jobs with states, fixed job ids set in a gateway session,
-savepoints) for the operators' decisions to be observable; every call is recorded in ``calls``.
+savepoints) for the operators' decisions to be observable; every call is recorded in ``calls``. Like Flink,
+a submit under a job id it has seen answers "duplicate" whether that job is alive or ended (and for ids in
+``used_ids``: jobs whose archive expired while Flink's job result store still holds the id).
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ class FakeStateStore:
         return self.values.get(key, default)
 
     def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        if value is None:
+            raise ValueError("Cannot set value as None")  # as Airflow's TaskStateStoreAccessor
         self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
 
 
 def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) -> dict[str, Any]:
@@ -66,6 +73,11 @@ class FakeRest:
         self.slots_total, self.slots_free = slots_total, slots_free
         self.on_call: Any = None
         self.used_ids: set[str] = set()  # ids Flink refuses although it no longer shows the job
+        self.savepoints: dict[tuple[str, str], dict[str, Any]] = {}  # (job id, trigger id) -> status
+
+    def refuses(self, job_id: str) -> bool:
+        """Whether Flink answers "duplicate" for a submit under ``job_id`` (alive, ended or remembered)."""
+        return job_id in self.jobs or job_id in self.used_ids
 
     def _record(self, *call: Any) -> None:
         self.calls.append(call)
@@ -131,11 +143,16 @@ class FakeRest:
             if (name is None or job["name"] == name) and (states is None or job["state"] in states)
         ]
 
-    def upload_jar(self, path: str) -> str:
-        self._record("upload_jar", path)
-        jar_id = f"{uuid.uuid4()}_{path.rsplit('/', 1)[-1]}"
-        self.jars.append({"id": jar_id, "name": path.rsplit("/", 1)[-1]})
+    def upload_jar(self, path: str, *, timeout: float | None = None, name: str | None = None) -> str:
+        self._record("upload_jar", path, name)
+        name = name or path.rsplit("/", 1)[-1]
+        jar_id = f"{uuid.uuid4()}_{name}"
+        self.jars.append({"id": jar_id, "name": name})
         return jar_id
+
+    def jars_named(self, name: str) -> list[str]:
+        self._record("jars_named", name)
+        return [jar["id"] for jar in self.jars if jar["name"] == name]
 
     def list_jars(self) -> list[dict[str, Any]]:
         self._record("list_jars")
@@ -147,9 +164,11 @@ class FakeRest:
 
     def run_jar(self, jar_id: str, **kwargs: Any) -> str:
         self._record("run_jar", jar_id, kwargs)
+        if not any(jar["id"] == jar_id for jar in self.jars):
+            raise FlinkNotFoundError(f"Jar file {jar_id} does not exist", status=400)
         job_id = kwargs.get("job_id") or uuid.uuid4().hex
-        if job_id in self.used_ids:
-            raise FlinkDuplicateJobError(f"DuplicateJobSubmissionException: Job {job_id} has already been submitted")
+        if self.refuses(job_id):
+            raise FlinkDuplicateJobError("DuplicateJobSubmissionException: Job has already been submitted.", status=400)
         name = (kwargs.get("flink_configuration") or {}).get("pipeline.name", "job")
         self.add_job(job_id, "RUNNING", name=name)
         return job_id
@@ -159,31 +178,54 @@ class FakeRest:
         self._job(job_id)
         self.jobs[job_id]["state"] = "CANCELED"
 
-    def trigger_savepoint(self, job_id: str, target_directory: str | None = None, *, format_type: Any = None) -> str:
-        self._record("trigger_savepoint", job_id, target_directory, format_type)
+    def trigger_savepoint(
+        self,
+        job_id: str,
+        target_directory: str | None = None,
+        *,
+        format_type: Any = None,
+        trigger_id: str | None = None,
+    ) -> str:
+        self._record("trigger_savepoint", job_id, target_directory, format_type, trigger_id)
         self._job(job_id)
-        return "request-1"
+        request_id = trigger_id or uuid.uuid4().hex
+        if (job_id, request_id) not in self.savepoints:  # Flink answers a repeated trigger id with its operation
+            self.savepoints[job_id, request_id] = {"status": {"id": "IN_PROGRESS"}}
+        return request_id
+
+    def find_savepoint(self, job_id: str, trigger_id: str) -> dict[str, Any] | None:
+        self._record("find_savepoint", job_id, trigger_id)
+        return self.savepoints.get((job_id, trigger_id))
 
     def wait_for_savepoint(
         self, job_id: str, request_id: str, *, timeout: float = 300, poll_interval: float = 1
     ) -> str:
         self._record("wait_for_savepoint", job_id, request_id)
-        location = f"file:/savepoints/savepoint-{job_id[:6]}-1"
+        location = f"file:/savepoints/savepoint-{job_id[:6]}-{request_id[:4]}"
+        self.savepoints[job_id, request_id] = {"status": {"id": "COMPLETED"}, "operation": {"location": location}}
         self.checkpoints[job_id] = {
             "latest": {"savepoint": {"checkpoint_type": "SAVEPOINT", "external_path": location}}
         }
         return location
 
     def stop_with_savepoint(
-        self, job_id: str, target_directory: str | None = None, *, drain: bool = False, timeout: float = 300
+        self,
+        job_id: str,
+        target_directory: str | None = None,
+        *,
+        drain: bool = False,
+        timeout: float = 300,
+        trigger_id: str | None = None,
     ) -> str:
-        self._record("stop_with_savepoint", job_id, target_directory, drain)
+        self._record("stop_with_savepoint", job_id, target_directory, drain, trigger_id)
         self._job(job_id)
         location = f"file:/savepoints/savepoint-{job_id[:6]}-2"
         self.jobs[job_id]["state"] = "FINISHED"
         self.checkpoints[job_id] = {
             "latest": {"savepoint": {"checkpoint_type": "SYNC_SAVEPOINT", "external_path": location}}
         }
+        if trigger_id:
+            self.savepoints[job_id, trigger_id] = {"status": {"id": "COMPLETED"}, "operation": {"location": location}}
         return location
 
     def get_checkpoints(self, job_id: str) -> dict[str, Any]:
@@ -225,6 +267,10 @@ class FakeGateway:
         self.calls.append(("close_session", session))
         self.open_sessions.pop(session, None)
 
+    def session_exists(self, session: str) -> bool:
+        self.calls.append(("session_exists", session))
+        return session in self.open_sessions
+
     def configure_session(self, session: str, statement: str) -> None:
         self.calls.append(("configure_session", session, statement))
         config = self.open_sessions[session]
@@ -242,8 +288,8 @@ class FakeGateway:
         result = FakeResult()
         if statement.upper().startswith("INSERT"):
             job_id = self.open_sessions[session].get("$internal.pipeline.job-id") or uuid.uuid4().hex
-            if job_id in self.rest.used_ids:
-                raise FlinkDuplicateJobError(f"DuplicateJobSubmissionException: Job {job_id} was submitted before")
+            if self.rest.refuses(job_id):
+                raise FlinkDuplicateJobError("DuplicateJobSubmissionException: Job has already been submitted.")
             self.rest.add_job(job_id, "RUNNING", name=f"insert-{job_id[:4]}")
             result = FakeResult(["job id"], [[job_id]], job_id, "SUCCESS_WITH_CONTENT")
         for needle, (columns, rows) in self.rows.items():

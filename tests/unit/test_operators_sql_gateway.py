@@ -10,14 +10,18 @@ import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator, statement_kind
+from airflow_flink_provider.operators import common
+from airflow_flink_provider.operators.common import STORE_KEY
+from airflow_flink_provider.operators.sql_gateway import SESSION_KEY, FlinkSqlGatewayOperator, statement_kind
 from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
+    FlinkError,
     FlinkJobFailedError,
     FlinkMissingConnectorError,
     FlinkResourceError,
     FlinkSqlError,
 )
-from airflow_flink_provider.protocol.job_ids import deterministic_job_id
+from airflow_flink_provider.protocol.job_ids import deterministic_job_id, sql_purposes
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger
 from tests.unit._flink_fakes import FakeGateway, FakeRest, FakeStateStore, FakeTI, make_context
 
@@ -30,6 +34,15 @@ CREATE TABLE snk (id INT) WITH ('connector' = 'blackhole');
 INSERT INTO snk SELECT id FROM src;
 SELECT 1 AS one;
 """
+
+
+INSERT = "INSERT INTO snk SELECT id FROM src"
+
+
+def sql_id(statement: str = INSERT, generation: int = 0, occurrence: int = 1) -> str:
+    """The job id of ``statement`` (its ``occurrence``-th copy in the script) in the fake task instance."""
+    purpose = sql_purposes([statement] * occurrence)[-1]
+    return deterministic_job_id("dag", "task", "run1", "-1", purpose, f"generation-{generation}")
 
 
 def make_operator(rest: FakeRest, gateway: FakeGateway, **kwargs: Any) -> FlinkSqlGatewayOperator:
@@ -81,7 +94,7 @@ def test_runs_script_in_one_session_and_returns_jobs_and_rows(rest: FakeRest, ga
 
     outcome = op.execute(make_context(ti))
 
-    expected_id = deterministic_job_id("dag", "task", "run1", "-1", "statement-3", "generation-0")
+    expected_id = sql_id()
     assert outcome == {
         "job_ids": [expected_id],
         "results": [{"statement": 4, "line": 6, "columns": ["one"], "rows": [[1]], "truncated": False}],
@@ -123,18 +136,25 @@ def test_retry_after_failed_job_submits_next_generation(rest: FakeRest, gateway:
 
     second = make_operator(rest, gateway).execute(make_context(FakeTI()))
 
-    assert second["job_ids"][0] == deterministic_job_id("dag", "task", "run1", "-1", "statement-3", "generation-1")
+    assert second["job_ids"][0] == sql_id(generation=1)
     assert second["job_ids"] != first["job_ids"]
 
 
-def test_id_flink_remembers_moves_to_the_next_generation(rest: FakeRest, gateway: FakeGateway) -> None:
-    rest.used_ids.add(deterministic_job_id("dag", "task", "run1", "-1", "statement-3", "generation-0"))
+def test_id_flink_remembers_moves_to_the_next_generation(
+    rest: FakeRest, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "JOB_LOOKUP_TIMEOUT", 0.0)
+    rest.used_ids.add(sql_id())
 
     outcome = make_operator(rest, gateway).execute(make_context())
 
-    assert outcome["job_ids"] == [deterministic_job_id("dag", "task", "run1", "-1", "statement-3", "generation-1")]
+    assert outcome["job_ids"] == [sql_id(generation=1)]
     configure = [call[2] for call in gateway.calls if call[0] == "configure_session"]
-    assert configure[-1] == "RESET '$internal.pipeline.job-id'" and len(configure) == 4
+    assert configure == [
+        f"SET '$internal.pipeline.job-id' = '{sql_id()}'",
+        f"SET '$internal.pipeline.job-id' = '{sql_id(generation=1)}'",
+        "RESET '$internal.pipeline.job-id'",
+    ]
 
 
 def test_job_id_is_stored_before_submit(rest: FakeRest, gateway: FakeGateway) -> None:
@@ -149,7 +169,7 @@ def test_job_id_is_stored_before_submit(rest: FakeRest, gateway: FakeGateway) ->
     gateway.execute_statement = execute  # type: ignore[method-assign]
     outcome = make_operator(rest, gateway).execute(make_context(FakeTI(), store))
 
-    assert seen[2] == {"flink_job_id:statement-3": outcome["job_ids"][0]}
+    assert seen[2][STORE_KEY] == {sql_purposes([INSERT])[0]: outcome["job_ids"][0]}
 
 
 def test_sql_error_names_the_script_line(rest: FakeRest, gateway: FakeGateway) -> None:
@@ -382,3 +402,172 @@ def test_sql_file_is_rendered_with_params_macros_and_variables(
     assert any(
         call[0] == "execute_statement" and call[2].startswith("INSERT INTO orders_out") for call in gateway.calls
     )
+
+
+def test_layout_and_comments_do_not_change_a_job_id_but_an_edit_does(rest: FakeRest, gateway: FakeGateway) -> None:
+    relaid = "INSERT  INTO snk\n  -- the same job\n  SELECT id /* all */ FROM src"
+    edited = "INSERT INTO snk SELECT id + 1 FROM src"
+
+    assert make_operator(rest, gateway, sql=INSERT).execute(make_context())["job_ids"] == [sql_id()]
+    assert make_operator(rest, gateway, sql=relaid).execute(make_context())["job_ids"] == [sql_id()]
+    assert make_operator(rest, gateway, sql=edited).execute(make_context())["job_ids"] == [sql_id(edited)]
+    assert "'a  b'" not in sql_purposes(["SELECT 'a  b'"])[0]  # a fingerprint, not the text
+    assert sql_purposes(["SELECT 'a  b'"]) != sql_purposes(["SELECT 'a b'"])  # literals are kept as they are
+
+
+def test_an_inserted_statement_leaves_the_other_ids_alone(rest: FakeRest, gateway: FakeGateway) -> None:
+    store = FakeStateStore()
+    first = make_operator(rest, gateway).execute(make_context(store=store))
+    extra = "INSERT INTO audit SELECT id FROM src"
+    script = SCRIPT.replace("INSERT INTO snk", f"{extra};\nINSERT INTO snk")
+
+    second = make_operator(rest, gateway, sql=script).execute(make_context(store=store))
+
+    assert second["job_ids"] == [sql_id(extra), first["job_ids"][0]]
+    assert sum(1 for call in gateway.calls if call[0] == "execute_statement" and "INTO snk" in call[2]) == 1
+
+
+def test_identical_statements_are_told_apart_by_occurrence(rest: FakeRest, gateway: FakeGateway) -> None:
+    outcome = make_operator(rest, gateway, sql=f"{INSERT};\n{INSERT};").execute(make_context())
+    assert outcome["job_ids"] == [sql_id(), sql_id(occurrence=2)]
+
+
+def test_an_edited_insert_refuses_while_the_earlier_tries_job_runs(rest: FakeRest, gateway: FakeGateway) -> None:
+    store = FakeStateStore()
+    first = make_operator(rest, gateway).execute(make_context(store=store))["job_ids"][0]
+    edited = SCRIPT.replace("SELECT id FROM src", "SELECT id * 2 FROM src")
+
+    with pytest.raises(FlinkError, match=f"Flink job {first} of an earlier try of this task is still RUNNING") as info:
+        make_operator(rest, gateway, sql=edited).execute(make_context(store=store))
+
+    assert "then retry the task" in str(info.value)
+    assert len(rest.jobs) == 1 and gateway.names().count("open_session") == 1
+    rest.jobs[first]["state"] = "CANCELED"
+    assert make_operator(rest, gateway, sql=edited).execute(make_context(store=store))["job_ids"] != [first]
+
+
+@pytest.mark.parametrize("if_ended", ["resubmit", "reuse", "fail"])
+def test_if_ended_decides_about_a_finished_job(rest: FakeRest, gateway: FakeGateway, if_ended: str) -> None:
+    first = make_operator(rest, gateway).execute(make_context())["job_ids"][0]
+    rest.jobs[first]["state"] = "FINISHED"
+    op = make_operator(rest, gateway, if_ended=if_ended)
+
+    if if_ended == "fail":
+        with pytest.raises(FlinkError, match=r"already ended \(FINISHED\); if_ended='fail'"):
+            op.execute(make_context())
+    else:
+        expected = sql_id(generation=1) if if_ended == "resubmit" else first
+        assert op.execute(make_context())["job_ids"] == [expected]
+    assert len(rest.jobs) == (2 if if_ended == "resubmit" else 1)
+
+
+@pytest.mark.parametrize("lost", ["on execute", "on fetch"])
+def test_a_lost_answer_attaches_to_the_job_it_started(rest: FakeRest, gateway: FakeGateway, lost: str) -> None:
+    executing, fetching = gateway.execute_statement, gateway.fetch_results
+
+    def execute(session: str, statement: str, **kwargs: Any) -> str:
+        handle = executing(session, statement, **kwargs)
+        if lost == "on execute" and statement.startswith("INSERT"):
+            raise FlinkConnectionError("RemoteDisconnected", request_sent=True)
+        return handle
+
+    def fetch(session: str, operation: str, **kwargs: Any) -> Any:
+        result = fetching(session, operation, **kwargs)
+        if lost == "on fetch" and result.job_id:
+            raise FlinkError("Bad Gateway", status=502)
+        return result
+
+    gateway.execute_statement, gateway.fetch_results = execute, fetch  # type: ignore[method-assign]
+
+    outcome = make_operator(rest, gateway).execute(make_context())
+
+    assert outcome["job_ids"] == [sql_id()] and list(rest.jobs) == [sql_id()]
+    configure = [call[2] for call in gateway.calls if call[0] == "configure_session"]
+    assert configure[-1] == "RESET '$internal.pipeline.job-id'"
+
+
+def test_a_failing_close_operation_does_not_hide_the_sql_error(rest: FakeRest, gateway: FakeGateway) -> None:
+    def fetch(session: str, operation: str, **kwargs: Any) -> Any:
+        raise FlinkSqlError("SqlValidatorException: Column 'x' not found", line=1, column=8)
+
+    def close_operation(session: str, operation: str) -> None:
+        raise FlinkError("Internal Server Error", status=500)
+
+    gateway.fetch_results = fetch  # type: ignore[method-assign]
+    gateway.close_operation = close_operation  # type: ignore[method-assign]
+
+    with pytest.raises(FlinkSqlError, match="Column 'x' not found"):
+        make_operator(rest, gateway, sql="SELECT x FROM src").execute(make_context())
+    assert gateway.open_sessions == {}
+
+
+def test_a_failing_reset_keeps_the_job_and_the_task(rest: FakeRest, gateway: FakeGateway) -> None:
+    configure = gateway.configure_session
+    resets: list[str] = []
+
+    def flaky_reset(session: str, statement: str) -> None:
+        if statement.startswith("RESET") and not resets:
+            resets.append(statement)
+            raise FlinkError("Service Unavailable", status=503)
+        configure(session, statement)
+
+    gateway.configure_session = flaky_reset  # type: ignore[method-assign]
+    op = make_operator(rest, gateway, cancel_on_kill=True)
+
+    outcome = op.execute(make_context())
+
+    assert outcome["job_ids"] == [sql_id()]
+    statements = [call[2] for call in gateway.calls if call[0] in ("configure_session", "execute_statement")]
+    assert statements[-2:] == ["RESET '$internal.pipeline.job-id'", "SELECT 1 AS one"]  # retried before the query
+    op.on_kill()
+    assert rest.jobs[sql_id()]["state"] == "CANCELED"
+
+
+def test_the_session_of_a_killed_try_is_closed_by_the_next_try(rest: FakeRest, gateway: FakeGateway) -> None:
+    store = FakeStateStore()
+    killed = gateway.open_session({}, "killed try")
+    store.set(SESSION_KEY, killed)
+    recorded: list[Any] = []
+    execute = gateway.execute_statement
+
+    def execute_and_look(session: str, statement: str, **kwargs: Any) -> str:
+        recorded.append(store.get(SESSION_KEY))
+        return execute(session, statement, **kwargs)
+
+    gateway.execute_statement = execute_and_look  # type: ignore[method-assign]
+
+    make_operator(rest, gateway).execute(make_context(store=store))
+
+    assert gateway.calls.index(("close_session", killed)) < gateway.names().index("execute_statement")
+    assert recorded and recorded[0] not in (None, killed)  # this try's own session, recorded right after open
+    assert gateway.open_sessions == {} and SESSION_KEY not in store.values
+
+
+def test_secrets_stay_out_of_the_log_and_the_error(
+    rest: FakeRest, gateway: FakeGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = (
+        "CREATE TABLE s (id INT) WITH ('connector' = 'kafka',\n"
+        "  'properties.sasl.jaas.config' = 'PlainLoginModule required password=\"hunter2\";',\n"
+        "  'properties.ssl.key.password' =\n  'sup3rs3cret');\n"
+    )
+    gateway.errors["CREATE TABLE s"] = FlinkSqlError("SqlParseException: Encountered at line 4, column 3", line=4)
+
+    with pytest.raises(FlinkSqlError) as info:
+        make_operator(rest, gateway, sql=script).execute(make_context())
+
+    logged = capsys.readouterr().out
+    assert "Statement 1/1" in logged and "line 4" in str(info.value)
+    for secret in ("hunter2", "sup3rs3cret"):
+        assert secret not in logged and secret not in str(info.value) and secret not in repr(info.value)
+
+
+def test_savepoint_path_is_checked_before_the_session_opens(rest: FakeRest, gateway: FakeGateway) -> None:
+    with pytest.raises(ValueError, match="savepoint_path has the scheme 'https'"):
+        make_operator(rest, gateway, savepoint_path="https://evil.example/sp").execute(make_context())
+    assert gateway.calls == [] and rest.calls == []
+
+
+def test_if_ended_is_validated_at_construction() -> None:
+    with pytest.raises(ValueError, match="if_ended must be one of"):
+        FlinkSqlGatewayOperator(task_id="x", sql="SELECT 1", if_ended="again")
