@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTS = tomllib.loads((ROOT / "stack" / "stack.toml").read_text())["ports"]
+# The same ports as stack/cli.py, including its FLINK_STACK_PORT_OFFSET for a private stack.
+PORTS = {
+    name: port + int(os.environ.get("FLINK_STACK_PORT_OFFSET", "0"))
+    for name, port in tomllib.loads((ROOT / "stack" / "stack.toml").read_text())["ports"].items()
+}
 HOST = "127.0.0.1"
 
 # Connections the provider's hooks and the Kafka provider read, as Airflow env connections.

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+from tests.conftest import HOST, PORTS
 from tests.unit._flink_fakes import FakeTI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +104,7 @@ def throttled_jar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_throttled_jar(tmp_path_factory.mktemp("jar"))
 
 
-KAFKA = "127.0.0.1:9092"
+KAFKA = f"{HOST}:{PORTS['kafka']}"
 
 
 @pytest.fixture

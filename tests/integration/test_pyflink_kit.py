@@ -25,11 +25,12 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+from tests.conftest import HOST, PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = ROOT / "include" / "pyflink"
-FLINK_HOME = ROOT / ".stack" / "flink"
-BOOTSTRAP = "127.0.0.1:9092"
+FLINK_HOME = Path(os.environ.get("FLINK_STACK_DIR", ROOT / ".stack")).resolve() / "flink"
+BOOTSTRAP = f"{HOST}:{PORTS['kafka']}"
 ENDED = {"FINISHED", "FAILED", "CANCELED"}
 
 sys.path.insert(0, str(JOBS))

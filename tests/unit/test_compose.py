@@ -181,6 +181,7 @@ def test_flink_configuration_matches_the_stack(stack: dict[str, Any], services: 
         "jobmanager.rpc.address": "jobmanager",
         "rest.address": "jobmanager",
         "rest.port": str(ports["flink_rest"]),
+        "web.access-control-allow-origin": f"http://127.0.0.1:{ports['flink_rest']}",
         "taskmanager.numberOfTaskSlots": str(flink["task_slots"]),
         "taskmanager.memory.process.size": flink["taskmanager_memory"],
         "jobmanager.memory.process.size": flink["jobmanager_memory"],

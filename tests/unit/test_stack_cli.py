@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,58 @@ def test_kafka_config_is_single_node_kraft_on_loopback(tmp_path: Path, monkeypat
         "transaction.state.log.min.isr",
     ):
         assert props[key] == "1"
+
+
+def test_stop_never_signals_a_pid_that_another_program_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(cli, "RUN", tmp_path)
+    # A live process that is not the component's: its PID sits in the component's PID file (a reused PID).
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "kafka.pid").write_text(f"{stranger.pid}\n")
+        component = cli.Component("kafka", (), lambda: False, tmp_path / "x.log", ("kafka.pid",),
+                                  signature=("kafka.Kafka",))  # fmt: skip
+        cli.stop_component(component)
+        assert stranger.poll() is None, "the stack signalled a process that is not Kafka"
+        assert not (tmp_path / "kafka.pid").exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_stop_signals_its_own_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(cli, "RUN", tmp_path)
+    own = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "marker-of-the-component"])
+    for _ in range(200):  # until the child has exec'd (its command line is the parent's until then)
+        if "marker-of-the-component" in (cli.command_line(own.pid) or ""):
+            break
+        time.sleep(0.02)
+    (tmp_path / "c.pid").write_text(f"{own.pid}\n")
+    component = cli.Component("c", (), lambda: False, tmp_path / "x.log", ("c.pid",),
+                              signature=("marker-of-the-component",))  # fmt: skip
+    cli.stop_component(component)
+    assert own.wait(5) is not None
+
+
+def test_flink_config_restricts_cors_to_the_web_ui_and_hides_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel_conf = tmp_path / "wheel-conf"
+    wheel_conf.mkdir()
+    for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties", "log4j-session.properties"):
+        (wheel_conf / name).write_text("# log4j\n")
+    (wheel_conf / "config.yaml").write_text(
+        "env:\n  java:\n    opts:\n      all: --add-opens=java.base/x=ALL-UNNAMED\n"
+    )
+    monkeypatch.setattr(cli, "FLINK_HOME", tmp_path / "flink")
+    cli.write_flink_conf(wheel_conf)
+    conf = dict(
+        line.split(": ", 1) for line in (tmp_path / "flink" / "conf" / "config.yaml").read_text().splitlines()[1:]
+    )
+    assert conf["web.access-control-allow-origin"] == f'"http://127.0.0.1:{cli.PORTS["flink_rest"]}"'
+    assert int(conf["sql-gateway.endpoint.rest.port"]) == cli.PORTS["sql_gateway_backend"] != cli.PORTS["sql_gateway"]
