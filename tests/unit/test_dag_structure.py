@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import builtins
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,19 +77,6 @@ def test_parsing_reads_no_variable_and_no_file(path: Path, no_io_outside_imports
     assert bag.import_errors == {}
     assert bag.dags
     assert not [f for f in no_io_outside_imports if f.startswith(str(ROOT / "include"))]
-
-
-def test_each_file_parses_in_under_50_ms() -> None:
-    """Per-file parse time once the libraries every DAG imports (Airflow, the providers) are loaded."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    load_dagbag()  # warm the shared imports, as any DAG processor does after its first file
-    for path in DAG_FILES:
-        bag = DagBag(dag_folder=str(path), safe_mode=False)
-        started = time.perf_counter()
-        bag.process_file(str(path), only_if_updated=False)
-        elapsed = time.perf_counter() - started
-        assert elapsed < 0.05, f"{path.name} took {elapsed * 1000:.0f} ms to parse"
 
 
 def task_types(dag: Any) -> dict[str, str]:
