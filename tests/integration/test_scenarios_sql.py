@@ -311,7 +311,7 @@ def test_malformed_json_dead_letter_accounts_for_every_event(jobs: list[str]) ->
     lines = fixture_lines(MALFORMED_JSON.fixture)
     assert all(row["payload"] == lines[row["source_offset"]] for row in run.rows["dlq"])
     assert MALFORMED_JSON.summary is not None
-    assert any("= 12 of 12" in line for line in MALFORMED_JSON.summary(run.produced, run.rows))
+    assert any("= 16 of 16" in line for line in MALFORMED_JSON.summary(run.produced, run.rows))
 
 
 def test_schema_evolution_nulls_defaults_and_added_column(jobs: list[str]) -> None:
