@@ -1,0 +1,1 @@
+"""Test support: a fake Flink on loopback and a fault-injecting proxy."""
