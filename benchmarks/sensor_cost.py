@@ -73,6 +73,10 @@ class CountingTransport:
             self.polls.hit()
         return await self.inner.run(exchange)
 
+    def __getattr__(self, name: str) -> Any:
+        """Everything else (``config``, ``aclose``...) is the real transport's."""
+        return getattr(self.inner, name)
+
 
 def sensor_class() -> type:
     """FlinkJobStateSensor with its ``poke`` calls counted."""

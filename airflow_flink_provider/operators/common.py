@@ -362,8 +362,14 @@ def wait_for_job(
     timeout: float,
     poll_interval: float,
     log: Logger,
+    outage_budget: float | None = None,
 ) -> str:
     """Poll a job until it reaches a target state.
+
+    Polls every ``poll_interval`` seconds, the last one at the deadline; a poll's requests (retries included)
+    end at most ``poll_interval`` after it. An outage of the REST API (refused connections, timeouts, 429/5xx
+    such as the 503 of a leader election) is ridden out for up to ``outage_budget`` seconds from the first
+    failed poll.
 
     :param hook: the Flink REST hook.
     :param job_id: the job's id.
@@ -371,38 +377,61 @@ def wait_for_job(
     :param timeout: seconds to wait at most.
     :param poll_interval: seconds between polls.
     :param log: where state changes are reported.
+    :param outage_budget: seconds an API outage may last; ``None`` for the connection's ``outage_budget``.
     :return: the state reached.
     :raises FlinkJobFailedError: the job reached a failure state.
     :raises FlinkResourceError: the job's tasks cannot get slots.
     :raises FlinkTimeoutError: the timeout ran out first.
+    :raises FlinkConnectionError: the API was unavailable for longer than the outage budget.
     """
+    from airflow_flink_provider.hooks.transport import deadline as request_deadline
+    from airflow_flink_provider.protocol.outage import Outage
+
     deadline = time.monotonic() + timeout
     last_state: str | None = None
     last_waiting: tuple[str, ...] = ()
     last_verdict: Verdict | None = None
+    outage: Outage | None = None
     while True:
-        verdict = check.evaluate(hook.get_job_overview(job_id))
-        if verdict.state != last_state:
-            log.info("Flink job %s: %s -> %s", job_id, last_state or "-", verdict.state)
-            last_state = verdict.state
-        if verdict.outcome == "reached":
-            return verdict.state
-        if verdict.outcome == "failed":
-            raise job_failed_error(hook, job_id, verdict.state)
-        if verdict.waiting_tasks and verdict.waiting_tasks != last_waiting:
-            log.info("Flink job %s is RUNNING but these tasks are not: %s", job_id, ", ".join(verdict.waiting_tasks))
-        last_waiting = verdict.waiting_tasks
-        if may_be_stuck(verdict, last_verdict):
-            hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
-        last_verdict = verdict
-        if time.monotonic() >= deadline:
+        polled = time.monotonic()
+        try:
+            with request_deadline(deadline + poll_interval):
+                verdict = check.evaluate(hook.get_job_overview(job_id))
+                if outage is not None:
+                    outage.recovered()
+                if verdict.state != last_state:
+                    log.info("Flink job %s: %s -> %s", job_id, last_state or "-", verdict.state)
+                    last_state = verdict.state
+                if verdict.outcome == "reached":
+                    return verdict.state
+                if verdict.outcome == "failed":
+                    raise job_failed_error(hook, job_id, verdict.state)
+                if may_be_stuck(verdict, last_verdict):
+                    hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
+        except FlinkError as error:
+            if not error.retryable:
+                raise
+            if outage is None:
+                config = hook.transport_config
+                budget = config.outage_budget if outage_budget is None else outage_budget
+                outage = Outage(budget, what=f"Flink REST API at {config.base_url}", log=log)
+            outage.failed(error, since=polled)  # raises once the outage outlasts its budget
+        else:
+            if verdict.waiting_tasks and verdict.waiting_tasks != last_waiting:
+                log.info(
+                    "Flink job %s is RUNNING but these tasks are not: %s", job_id, ", ".join(verdict.waiting_tasks)
+                )
+            last_waiting = verdict.waiting_tasks
+            last_verdict = verdict
+        left = deadline - time.monotonic()
+        if left <= 0:
             waiting = f"; tasks not running: {', '.join(last_waiting)}" if last_waiting else ""
             raise FlinkTimeoutError(
                 f"Flink job {job_id} did not reach {sorted(check.target_states)} within {timeout:g}s "
-                f"(last state {last_state}{waiting})",
+                f"(last state {last_state}{waiting}){outage.summary() if outage else ''}",
                 hint=hint_for("not enough slots") if last_waiting else None,
             )
-        time.sleep(poll_interval)
+        time.sleep(min(poll_interval, left))
 
 
 def check_slots(hook: FlinkRestHook, parallelism: int | None, log: Logger) -> None:

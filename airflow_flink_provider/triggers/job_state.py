@@ -10,12 +10,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_flink_provider.protocol import errors
-from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkError, FlinkTimeoutError
+from airflow_flink_provider.protocol.errors import FlinkError, FlinkTimeoutError
+from airflow_flink_provider.protocol.outage import Outage
+
+if TYPE_CHECKING:
+    from airflow_flink_provider.hooks.transport import AsyncTransport
 
 GLOBALLY_TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED"})
 """States a Flink job never leaves."""
@@ -176,11 +180,19 @@ class FlinkJobStateTrigger(BaseTrigger):
     """Poll a Flink job until it reaches a target state, a failure state, or the deadline.
 
     Runs the same protocol exchanges as :class:`~airflow_flink_provider.hooks.flink_rest.FlinkRestHook`
-    over an async transport. Events (payload dicts, plain values only):
-    ``{"status": "success", "job_id", "state"}``, ``{"status": "failed", "job_id", "state", "root_cause"}``,
-    ``{"status": "timeout", "job_id", "state", "message"}`` and
-    ``{"status": "error", "job_id", "message", "error_type", "root_cause", "hint"}`` (e.g. a job stuck
-    without slots: ``FlinkResourceError``). :func:`error_from_event` turns them back into exceptions.
+    over one async transport (one keep-alive HTTP client, closed when the trigger ends). Events (payload
+    dicts, plain values only): ``{"status": "success", "job_id", "state"}``,
+    ``{"status": "failed", "job_id", "state", "root_cause"}``, ``{"status": "timeout", "job_id", "state",
+    "message"}`` and ``{"status": "error", "job_id", "message", "error_type", "root_cause", "hint",
+    "http_status"}`` (e.g. a job stuck without slots: ``FlinkResourceError``). :func:`error_from_event` turns
+    them back into exceptions.
+
+    It polls every ``poll_interval`` seconds, the last time at the deadline; a poll's requests (retries
+    included) end at most ``poll_interval`` after it. An outage of the REST API (refused connections,
+    timeouts, 429/5xx such as the 503 Flink answers during a leader election) is ridden out for up to
+    ``outage_budget`` seconds from the first failed poll; a longer one ends the wait with an error event that
+    names the last HTTP status and how long the outage lasted. A triggerer that restarts the trigger starts a
+    new outage window.
 
     :param job_id: the Flink job id.
     :param flink_conn_id: the ``flink`` connection of the REST API.
@@ -190,6 +202,7 @@ class FlinkJobStateTrigger(BaseTrigger):
     :param deadline: epoch seconds after which the wait times out; ``None`` for no limit. Absolute, so a
         trigger restarted in another triggerer keeps the original deadline.
     :param cancel_on_kill: cancel the job when a user kills the deferred task (mark failed/success, clear).
+    :param outage_budget: seconds an API outage may last; ``None`` for the connection's ``outage_budget``.
     """
 
     def __init__(
@@ -202,6 +215,7 @@ class FlinkJobStateTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         deadline: float | None = None,
         cancel_on_kill: bool = False,
+        outage_budget: float | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -210,6 +224,7 @@ class FlinkJobStateTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.cancel_on_kill = cancel_on_kill
+        self.outage_budget = validate_outage_budget(outage_budget)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and plain keyword arguments to rebuild this trigger in the triggerer."""
@@ -223,76 +238,90 @@ class FlinkJobStateTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "cancel_on_kill": self.cancel_on_kill,
+                "outage_budget": self.outage_budget,
             },
         )
 
-    async def _transport(self) -> Any:
-        """An async transport for the connection; it opens and closes a client per exchange."""
+    async def _transport(self) -> AsyncTransport:
+        """An async transport for the connection (the caller closes it)."""
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
         return await FlinkRestHook.aget_async_transport(self.flink_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll ``GET /jobs/overview`` until the job reaches a target or failure state, or the deadline."""
+        """Poll ``/jobs/overview`` until the job reaches a target or failure state, or the deadline."""
+        transport = await self._transport()
+        try:
+            payload = await self._wait(transport)
+        finally:
+            await transport.aclose()
+        yield TriggerEvent(payload)
+
+    def _seconds_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.time()
+
+    async def _wait(self, transport: AsyncTransport) -> dict[str, Any]:
+        """Poll until there is something to report; returns the event's payload."""
+        from airflow_flink_provider.hooks.transport import deadline as request_deadline
         from airflow_flink_provider.protocol import rest
 
+        budget = transport.config.outage_budget if self.outage_budget is None else self.outage_budget
+        outage = Outage(budget, what=f"Flink REST API at {transport.config.base_url}", log=self.log)
         last_state: str | None = None
         last_verdict: Verdict | None = None
         try:
-            transport = await self._transport()
             while True:
+                polled = time.monotonic()
+                left = self._seconds_left()
                 try:
-                    job = await transport.run(rest.get_job_overview(self.job_id))
-                except (FlinkConnectionError, FlinkTimeoutError) as err:
-                    # The transport already retried; an outage longer than that is not the job's fault.
-                    self.log.warning("Flink REST API unreachable, polling job %s again later: %s", self.job_id, err)
-                    job = None
-                if job is not None:
-                    verdict = self.check.evaluate(job)
-                    if verdict.state != last_state:
-                        self.log.info("Flink job %s: %s -> %s", self.job_id, last_state or "-", verdict.state)
-                        last_state = verdict.state
-                    if verdict.outcome == "reached":
-                        yield TriggerEvent({"status": "success", "job_id": self.job_id, "state": verdict.state})
-                        return
-                    if verdict.outcome == "failed":
-                        cause = await transport.run(rest.get_root_cause(self.job_id))
-                        yield TriggerEvent(
-                            {"status": "failed", "job_id": self.job_id, "state": verdict.state, "root_cause": cause}
-                        )
-                        return
-                    if may_be_stuck(verdict, last_verdict):
-                        self.log.info(
-                            "Flink job %s is %s; tasks not running: %s",
-                            self.job_id,
-                            verdict.state,
-                            ", ".join(verdict.waiting_tasks) or "-",
-                        )
-                        await transport.run(rest.check_job(self.job_id))
+                    with request_deadline(None if left is None else polled + left + self.poll_interval):
+                        verdict = self.check.evaluate(await transport.run(rest.get_job_overview(self.job_id)))
+                        outage.recovered()
+                        if verdict.state != last_state:
+                            self.log.info("Flink job %s: %s -> %s", self.job_id, last_state or "-", verdict.state)
+                            last_state = verdict.state
+                        if verdict.outcome == "reached":
+                            return {"status": "success", "job_id": self.job_id, "state": verdict.state}
+                        if verdict.outcome == "failed":
+                            cause = await transport.run(rest.get_root_cause(self.job_id))
+                            return {
+                                "status": "failed",
+                                "job_id": self.job_id,
+                                "state": verdict.state,
+                                "root_cause": cause,
+                            }
+                        if may_be_stuck(verdict, last_verdict):
+                            self.log.info(
+                                "Flink job %s is %s; tasks not running: %s",
+                                self.job_id,
+                                verdict.state,
+                                ", ".join(verdict.waiting_tasks) or "-",
+                            )
+                            await transport.run(rest.check_job(self.job_id))
+                except FlinkError as err:
+                    outage.failed(err, since=polled)  # raises unless the outage is within its budget
+                else:
                     last_verdict = verdict
-                if self.deadline is not None and time.time() >= self.deadline:
-                    yield TriggerEvent(
-                        {
-                            "status": "timeout",
-                            "job_id": self.job_id,
-                            "state": last_state,
-                            "message": f"Flink job {self.job_id} did not reach {sorted(self.check.target_states)} "
-                            f"before the deadline; last state: {last_state}",
-                        }
-                    )
-                    return
-                await asyncio.sleep(self.poll_interval)
+                left = self._seconds_left()
+                if left is not None and left <= 0:
+                    return {
+                        "status": "timeout",
+                        "job_id": self.job_id,
+                        "state": last_state,
+                        "message": f"Flink job {self.job_id} did not reach {sorted(self.check.target_states)} "
+                        f"before the deadline; last state: {last_state}{outage.summary()}",
+                    }
+                await asyncio.sleep(self.poll_interval if left is None else min(self.poll_interval, left))
         except FlinkError as err:
-            yield TriggerEvent(
-                {
-                    "status": "error",
-                    "job_id": self.job_id,
-                    "message": err.message,
-                    "error_type": type(err).__name__,
-                    "root_cause": err.root_cause,
-                    "hint": err.hint,
-                }
-            )
+            return {
+                "status": "error",
+                "job_id": self.job_id,
+                "message": err.message,
+                "error_type": type(err).__name__,
+                "root_cause": err.root_cause,
+                "hint": err.hint,
+                "http_status": err.status,
+            }
 
     async def on_kill(self) -> None:
         """Cancel the job when ``cancel_on_kill`` is set and a user killed the deferred task."""
@@ -300,9 +329,26 @@ class FlinkJobStateTrigger(BaseTrigger):
             return
         from airflow_flink_provider.protocol import rest
 
-        transport = await self._transport()
         self.log.info("Task killed: cancelling Flink job %s", self.job_id)
-        await transport.run(rest.cancel_job(self.job_id))
+        async with await self._transport() as transport:
+            await transport.run(rest.cancel_job(self.job_id))
+
+
+def validate_outage_budget(value: float | None) -> float | None:
+    """An explicit outage budget as seconds (``None``: the connection's).
+
+    :param value: the value given to a sensor or trigger.
+    :raises ValueError: it is not a finite number >= 0.
+    """
+    if value is None:
+        return None
+    try:
+        budget = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"outage_budget must be a number of seconds, got {value!r}") from None
+    if not 0 <= budget < float("inf"):
+        raise ValueError(f"outage_budget must be a finite number of seconds >= 0, got {value!r}")
+    return budget
 
 
 def error_from_event(event: Mapping[str, Any]) -> FlinkError | None:
@@ -322,4 +368,10 @@ def error_from_event(event: Mapping[str, Any]) -> FlinkError | None:
     cls = getattr(errors, str(event.get("error_type")), None)
     if not (isinstance(cls, type) and issubclass(cls, FlinkError)):
         cls = FlinkError
-    return cls(message, root_cause=event.get("root_cause"), hint=event.get("hint"))
+    status = event.get("http_status")
+    return cls(
+        message,
+        root_cause=event.get("root_cause"),
+        hint=event.get("hint"),
+        status=status if isinstance(status, int) else None,
+    )

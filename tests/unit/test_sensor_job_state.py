@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
-from airflow_flink_provider.protocol.errors import FlinkJobFailedError, FlinkNotFoundError, FlinkResourceError
-from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
+from airflow_flink_provider.hooks.transport import TransportConfig
+from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
+    FlinkError,
+    FlinkJobFailedError,
+    FlinkNotFoundError,
+    FlinkResourceError,
+)
+from airflow_flink_provider.sensors.job_state import OUTAGE_KEY, FlinkJobStateSensor
 from tests.unit._flink_fakes import FakeRest, FakeTI, make_context
 
 pytestmark = pytest.mark.unit
@@ -146,3 +154,132 @@ def test_execute_complete_maps_events() -> None:
         sensor.execute_complete(
             context, {"status": "error", "job_id": JOB, "message": "no slots", "error_type": "FlinkResourceError"}
         )
+
+
+# --- riding out an API outage --------------------------------------------------------------------------
+
+LEADER_ELECTION = FlinkError("Service temporarily unavailable due to an ongoing leader election.", status=503)
+
+
+def flaky(rest: FakeRest, failures: int, error: FlinkError = LEADER_ELECTION, budget: float = 60) -> list[int]:
+    """Make the first ``failures`` job reads of ``rest`` fail with ``error``; returns the failure count."""
+    failed: list[int] = []
+    rest.transport_config = TransportConfig(base_url="http://jm:8081", outage_budget=budget)  # type: ignore[attr-defined]
+
+    def on_call(call: tuple[Any, ...]) -> None:
+        if call[0] == "get_job_overview" and len(failed) < failures:
+            failed.append(1)
+            raise error
+
+    rest.on_call = on_call
+    return failed
+
+
+class Store:
+    """A task state store with get/set/delete."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        assert value is not None
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+def test_poke_mode_rides_out_an_outage_within_the_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    rest = FakeRest()
+    rest.add_job(JOB, "RUNNING")
+    failed = flaky(rest, 3)
+    sensor = make(rest)
+    results = [sensor.poke(make_context()).is_done for _ in range(4)]
+    assert results == [False, False, False, True] and len(failed) == 3
+    logged = capsys.readouterr().out  # the task logger writes there
+    assert logged.count("Flink REST API at http://jm:8081 unavailable for") == 3
+    assert "HTTP 503: Service temporarily unavailable" in logged and "up to 60s (outage budget)" in logged
+    assert "answers again after an outage of" in logged
+
+
+def test_poke_mode_fails_once_the_outage_outlasts_the_budget() -> None:
+    rest = FakeRest()
+    rest.add_job(JOB, "RUNNING")
+    flaky(rest, 10**6, budget=0.3)
+    sensor = make(rest)
+    started = time.monotonic()
+    with pytest.raises(FlinkConnectionError) as info:
+        while True:
+            assert not sensor.poke(make_context()).is_done
+            time.sleep(0.05)
+    assert time.monotonic() - started >= 0.3
+    assert "longer than the outage budget of 0.3s" in str(info.value)
+    assert "(HTTP 503)" in str(info.value) and info.value.status == 503
+
+
+def test_the_sensor_budget_overrides_the_connection() -> None:
+    rest = FakeRest()
+    rest.add_job(JOB, "RUNNING")
+    flaky(rest, 1, budget=600)
+    with pytest.raises(FlinkConnectionError, match="outage budget of 0s"):
+        make(rest, outage_budget=0).poke(make_context())
+    with pytest.raises(ValueError, match="outage_budget"):
+        make(rest, outage_budget=-5)
+
+
+def test_poke_mode_execute_rides_out_refused_connections() -> None:
+    rest = FakeRest()
+    rest.add_job(JOB, "RUNNING")
+    failed = flaky(rest, 2, FlinkConnectionError("Could not reach Flink at http://jm:8081/jobs/overview"))
+    assert make(rest).execute(make_context()) == "RUNNING" and len(failed) == 2
+
+
+def test_reschedule_mode_keeps_the_outage_start_in_the_task_state_store() -> None:
+    rest = FakeRest()
+    rest.add_job(JOB, "RUNNING")
+    flaky(rest, 2, budget=60)
+    store = Store()
+    before = time.time()
+
+    assert not make(rest, mode="reschedule").poke(make_context(store=store)).is_done  # type: ignore[arg-type]
+    started = store.values[OUTAGE_KEY]
+    assert before <= started <= time.time()
+    assert not make(rest, mode="reschedule").poke(make_context(store=store)).is_done  # type: ignore[arg-type]
+    assert store.values[OUTAGE_KEY] == started  # the same outage: its start is kept
+    assert make(rest, mode="reschedule").poke(make_context(store=store)).is_done  # type: ignore[arg-type]
+    assert OUTAGE_KEY not in store.values  # over
+
+
+def test_reschedule_mode_fails_when_the_stored_outage_outlasts_the_budget() -> None:
+    rest = FakeRest()
+    rest.add_job(JOB, "RUNNING")
+    flaky(rest, 1, budget=60)
+    store = Store()
+    store.set(OUTAGE_KEY, time.time() - 75)  # earlier pokes, in other processes, saw the outage begin
+    with pytest.raises(FlinkConnectionError, match=r"unavailable for 7\d\.\ds, longer than the outage budget of 60s"):
+        make(rest, mode="reschedule").poke(make_context(store=store))  # type: ignore[arg-type]
+
+
+def test_deferrable_first_poke_in_an_outage_defers_with_the_budget() -> None:
+    rest = FakeRest()
+    rest.add_job(JOB, "RUNNING")
+    flaky(rest, 1)
+    with pytest.raises(TaskDeferred) as info:
+        make(rest, deferrable=True, outage_budget=45).execute(make_context())
+    assert info.value.trigger.serialize()[1]["outage_budget"] == 45.0
+
+
+def test_execute_complete_keeps_the_http_status_of_an_error_event() -> None:
+    event = {
+        "status": "error",
+        "job_id": JOB,
+        "message": "Flink REST API at http://jm:8081 has been unavailable for 61.0s, longer than the outage budget",
+        "error_type": "FlinkConnectionError",
+        "http_status": 503,
+    }
+    with pytest.raises(FlinkConnectionError) as info:
+        make(FakeRest(), deferrable=True).execute_complete(make_context(), event)
+    assert info.value.status == 503 and str(info.value).endswith("(HTTP 503)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from airflow_flink_provider.hooks.transport import AsyncTransport, TransportConfig
 from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
     FlinkError,
     FlinkJobFailedError,
     FlinkJobResourceError,
@@ -48,8 +50,12 @@ def job(state: str, *vertices: tuple[int, dict[str, int]]) -> dict[str, Any]:
     }
 
 
-def run_trigger(trigger: FlinkJobStateTrigger, handler: Callable[[httpx.Request], httpx.Response]) -> list[Any]:
-    config = TransportConfig(base_url="http://flink:8081", retry=RetryPolicy(attempts=1))
+def run_trigger(
+    trigger: FlinkJobStateTrigger,
+    handler: Callable[[httpx.Request], httpx.Response],
+    config: TransportConfig | None = None,
+) -> list[Any]:
+    config = config or TransportConfig(base_url="http://flink:8081", retry=RetryPolicy(attempts=1))
     transport = AsyncTransport(config, transport=httpx.MockTransport(handler))
 
     async def fake_transport() -> AsyncTransport:
@@ -58,7 +64,9 @@ def run_trigger(trigger: FlinkJobStateTrigger, handler: Callable[[httpx.Request]
     trigger._transport = fake_transport  # type: ignore[method-assign]
 
     async def collect() -> list[Any]:
-        return [event.payload async for event in trigger.run()]
+        events = [event.payload async for event in trigger.run()]
+        assert not transport.is_open  # the trigger closed its HTTP client before it fired
+        return events
 
     return asyncio.run(asyncio.wait_for(collect(), timeout=10))
 
@@ -104,6 +112,7 @@ def test_serialization_round_trip_uses_plain_values() -> None:
         poll_interval=2,
         deadline=1_900_000_000.5,
         cancel_on_kill=True,
+        outage_budget=90,
     )
     classpath, kwargs = trigger.serialize()
 
@@ -117,6 +126,7 @@ def test_serialization_round_trip_uses_plain_values() -> None:
         "poll_interval": 2.0,
         "deadline": 1_900_000_000.5,
         "cancel_on_kill": True,
+        "outage_budget": 90.0,
     }
     rebuilt = FlinkJobStateTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
@@ -310,3 +320,100 @@ def test_error_from_event_falls_back_to_flink_error() -> None:
     assert error_from_event({"status": "success"}) is None
     error = error_from_event({"status": "error", "message": "odd", "error_type": "os.system", "hint": "h"})
     assert type(error) is FlinkError and error.hint == "h"
+
+
+LEADER_ELECTION = {
+    "errors": ["Service temporarily unavailable due to an ongoing leader election. Please refresh."]
+}
+
+
+def failing_then(failures: int, answer: Callable[[httpx.Request], httpx.Response]) -> Callable[..., Any]:
+    """The first ``failures`` requests get 503 (a leader election), later ones ``answer``."""
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if len(seen) <= failures:
+            return httpx.Response(503, json=LEADER_ELECTION)
+        return answer(request)
+
+    handle.seen = seen  # type: ignore[attr-defined]
+    return handle
+
+
+def running(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"jobs": [overview_entry(job("RUNNING", (1, {"RUNNING": 1})))]})
+
+
+def test_a_leader_election_within_the_budget_is_ridden_out() -> None:
+    handler = failing_then(8, running)
+    events = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0.01, outage_budget=30), handler)
+    assert events == [{"status": "success", "job_id": JOB, "state": "RUNNING"}]
+    assert len(handler.seen) == 9  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_an_outage_longer_than_the_budget_names_the_status_and_its_length(explicit: bool) -> None:
+    handler = failing_then(10**6, running)
+    config = TransportConfig(
+        base_url="http://flink:8081", retry=RetryPolicy(attempts=1), outage_budget=60 if explicit else 0.3
+    )
+    trigger = FlinkJobStateTrigger(job_id=JOB, poll_interval=0.02, outage_budget=0.3 if explicit else None)
+    [event] = run_trigger(trigger, handler, config)
+
+    assert event["status"] == "error" and event["error_type"] == "FlinkConnectionError"
+    assert event["http_status"] == 503
+    assert "longer than the outage budget of 0.3s" in event["message"]
+    assert float(re.search(r"unavailable for ([0-9.]+)s", event["message"]).group(1)) >= 0.3  # type: ignore[union-attr]
+    error = error_from_event(event)
+    assert isinstance(error, FlinkConnectionError) and error.status == 503
+    assert "leader election" in str(error) and "(HTTP 503)" in str(error)
+    assert json.loads(json.dumps(event)) == event
+
+
+def test_refused_connections_beyond_the_budget_name_the_connection_error() -> None:
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    [event] = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0.02, outage_budget=0.2), refused)
+    assert event["status"] == "error" and event["http_status"] is None
+    assert "Could not reach Flink at http://flink:8081/jobs/overview: ConnectError" in event["message"]
+
+
+def test_a_real_error_during_an_outage_ends_the_wait_at_once() -> None:
+    def not_found(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jobs/overview":
+            return httpx.Response(200, json={"jobs": []})
+        return httpx.Response(404, json={"errors": ["Job not found"]})
+
+    [event] = run_trigger(FlinkJobStateTrigger(job_id=JOB, poll_interval=0.01), failing_then(3, not_found))
+    assert event["error_type"] == "FlinkNotFoundError" and event["http_status"] == 404
+
+
+def test_the_deadline_during_an_outage_is_a_timeout_that_mentions_it() -> None:
+    trigger = FlinkJobStateTrigger(job_id=JOB, poll_interval=0.05, deadline=time.time() + 0.3, outage_budget=60)
+    [event] = run_trigger(trigger, failing_then(10**6, running))
+    assert event["status"] == "timeout"
+    assert "unavailable for the last" in event["message"] and "HTTP 503: Service temporarily" in event["message"]
+
+
+def test_outage_budget_is_validated() -> None:
+    for bad in (-1, float("inf"), "soon"):
+        with pytest.raises(ValueError, match="outage_budget"):
+            FlinkJobStateTrigger(job_id=JOB, outage_budget=bad)  # type: ignore[arg-type]
+
+
+def test_on_kill_closes_its_client() -> None:
+    handler = states_handler([job("RUNNING")])
+    trigger = FlinkJobStateTrigger(job_id=JOB, cancel_on_kill=True)
+    transport = AsyncTransport(
+        TransportConfig(base_url="http://flink:8081", retry=RetryPolicy(attempts=1)),
+        transport=httpx.MockTransport(handler),
+    )
+
+    async def fake_transport() -> AsyncTransport:
+        return transport
+
+    trigger._transport = fake_transport  # type: ignore[method-assign]
+    asyncio.run(trigger.on_kill())
+    assert f"PATCH /jobs/{JOB}" in handler.seen and not transport.is_open  # type: ignore[attr-defined]
