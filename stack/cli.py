@@ -12,11 +12,14 @@ import base64
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import urllib.error
@@ -24,7 +27,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = Path(os.environ.get("FLINK_STACK_DIR", ROOT / ".stack")).resolve()
@@ -44,6 +47,10 @@ LOGS = STACK / "logs"
 RUN = STACK / "run"
 KAFKA_CONF = STACK / "kafka"
 AIRFLOW_HOME = STACK / "airflow"
+ICEBERG: dict[str, str] = CONFIG["iceberg"]
+# The Flink components and the daemon scripts that start them; each start records the jars lib/ held (lib_drift).
+FLINK_SCRIPTS = {"flink-jobmanager": "jobmanager.sh", "flink-taskmanager": "taskmanager.sh",
+                 "sql-gateway": "sql-gateway.sh"}
 
 
 class StackError(RuntimeError):
@@ -152,14 +159,35 @@ def ensure_jars(profile: str, props: dict[str, str]) -> Path:
         step(f"{profile} jars already in place ({key})")
         return target
     step(f"fetching {profile} jars with Maven ({key})")
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    cmd = ["mvn", "-q", "-B", "-f", str(ROOT / "stack" / "maven" / "pom.xml"), "-P", profile]
-    cmd += [f"-D{k}={v}" for k, v in props.items()]
-    cmd += ["dependency:copy-dependencies", f"-DoutputDirectory={target}", "-DincludeScope=runtime"]
-    run(cmd)
-    marker.write_text(key)
+    JARS.mkdir(parents=True, exist_ok=True)
+    # Fetched into a folder of its own and then moved into place, so a running Flink whose lib/ links into
+    # the old folder, or a second stack sharing .stack/jars, never sees a half-filled one.
+    staging = Path(tempfile.mkdtemp(prefix=f".{profile}-", dir=JARS))
+    try:
+        cmd = ["mvn", "-q", "-B", "-f", str(ROOT / "stack" / "maven" / "pom.xml"), "-P", profile]
+        cmd += [f"-D{k}={v}" for k, v in props.items()]
+        cmd += ["dependency:copy-dependencies", f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+        run(cmd)
+        (staging / ".versions").write_text(key)
+        if not (marker.exists() and marker.read_text() == key):  # else another stack-up fetched them meanwhile
+            swap_in(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def swap_in(new: Path, current: Path) -> None:
+    """Replace the folder ``current`` by ``new`` with two renames, so it is never seen half-written.
+
+    :param new: the complete new folder, on the same file system
+    :param current: the folder to replace (it may not exist yet)
+    """
+    old = current.with_name(f".{current.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if current.exists() or current.is_symlink():
+        current.rename(old)
+    new.rename(current)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def link_dir(src: Path, dst: Path) -> None:
@@ -175,34 +203,72 @@ def link_dir(src: Path, dst: Path) -> None:
             link.symlink_to(item)
 
 
-def assemble_flink_home(pyflink_dir: Path, flink_jars: Path) -> None:
-    """Assemble a Flink home: the wheel's dist plus the gateway jar (opt/) and the Kafka connector (lib/).
+def assemble_flink_home(pyflink_dir: Path, jar_dirs: list[Path]) -> None:
+    """Assemble a Flink home: the wheel's dist plus the gateway jar (opt/) and every other fetched jar (lib/).
 
-    bin/ is copied, not linked: Flink's scripts derive FLINK_HOME from their own location.
+    The Kafka connector and the Iceberg runtime go to lib/, so the JobManager, the TaskManager and the SQL
+    Gateway all load them. bin/ is copied, not linked: Flink's scripts derive FLINK_HOME from their own
+    location. bin/, lib/ and opt/ are built beside the old ones and swapped in, so a Flink that is running
+    while they change never finds them half-written; it keeps the classpath it started with (see lib_drift).
 
     :param pyflink_dir: the installed pyflink package
-    :param flink_jars: the jars Maven fetched for the ``flink`` profile
+    :param jar_dirs: the folders Maven filled, one per profile (``flink``, ``iceberg``)
     """
     marker = FLINK_HOME / ".assembled"
-    key = f"{pyflink_dir}\n{(flink_jars / '.versions').read_text()}"
+    key = "\n".join([str(pyflink_dir), *((jars / ".versions").read_text() for jars in jar_dirs)])
     if marker.exists() and marker.read_text() == key:
         step("Flink home already assembled")
         write_flink_conf(pyflink_dir / "conf")
         return
-    step(f"assembling Flink home in {FLINK_HOME.relative_to(ROOT)}")
-    for sub in ("lib", "opt", "bin"):
-        shutil.rmtree(FLINK_HOME / sub, ignore_errors=True)
-    shutil.copytree(pyflink_dir / "bin", FLINK_HOME / "bin")
-    link_dir(pyflink_dir / "lib", FLINK_HOME / "lib")
-    link_dir(pyflink_dir / "opt", FLINK_HOME / "opt")
+    step(f"assembling Flink home in {display(FLINK_HOME)}")
+    staging = FLINK_HOME / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(pyflink_dir / "bin", staging / "bin")
+    link_dir(pyflink_dir / "lib", staging / "lib")
+    link_dir(pyflink_dir / "opt", staging / "opt")
+    for jars in jar_dirs:
+        for jar in sorted(jars.glob("*.jar")):
+            link = staging / ("opt" if jar.name.startswith("flink-sql-gateway") else "lib") / jar.name
+            if link.exists():
+                raise StackError(f"{jar.name} of {jars} is also in {link.resolve().parent}: two copies of a jar "
+                                 f"on Flink's classpath invite clashes; exclude one in stack/maven/pom.xml")
+            link.symlink_to(jar)
+    for sub in ("bin", "lib", "opt"):
+        swap_in(staging / sub, FLINK_HOME / sub)
+    shutil.rmtree(staging)
     plugins = FLINK_HOME / "plugins"
     if not plugins.exists():
         plugins.symlink_to(pyflink_dir / "plugins")
-    for jar in flink_jars.glob("*.jar"):
-        sub = "opt" if jar.name.startswith("flink-sql-gateway") else "lib"
-        (FLINK_HOME / sub / jar.name).symlink_to(jar)
     write_flink_conf(pyflink_dir / "conf")
     marker.write_text(key)
+
+
+def display(path: Path) -> str:
+    """A path relative to the repository when it is inside it, else absolute (a private stack may be anywhere).
+
+    :param path: the path to show
+    """
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def lib_jars() -> list[str]:
+    """The jar names in the assembled Flink home's lib/."""
+    return sorted(path.name for path in (FLINK_HOME / "lib").glob("*.jar"))
+
+
+def lib_drift(script: str) -> str | None:
+    """Why a running Flink process may lack jars of lib/, or ``None`` when it started with lib/ as it is now.
+
+    Each start records lib/'s jars (``.stack/run/<script>.lib``). A JVM keeps the classpath it started with, so
+    jars added later (e.g. a new Maven profile) reach it only after a restart.
+
+    :param script: the daemon script that started it, e.g. ``jobmanager.sh``
+    """
+    record = RUN / f"{script}.lib"
+    if not record.exists():
+        return "started before the stack recorded lib/'s jars, so may lack jars added since"
+    missing = sorted(set(lib_jars()) - set(record.read_text().split()))
+    return f"started without {', '.join(missing)} (added to lib/ since)" if missing else None
 
 
 def write_flink_conf(wheel_conf: Path) -> None:
@@ -421,12 +487,18 @@ class Component:
     signature: tuple[str, ...] = ()
 
 
-def flink_script(name: str) -> Callable[[], None]:
-    """A starter that runs one of Flink's daemon scripts with our environment.
+def flink_script(component: str) -> Callable[[], None]:
+    """A starter that runs a Flink component's daemon script with our environment and records lib/'s jars.
 
-    :param name: e.g. ``jobmanager.sh``
+    :param component: a key of FLINK_SCRIPTS, e.g. ``flink-jobmanager``
     """
-    return lambda: run([str(FLINK_HOME / "bin" / name), "start"], env=flink_env())
+    script = FLINK_SCRIPTS[component]
+
+    def start() -> None:
+        (RUN / f"{script}.lib").write_text("\n".join(lib_jars()) + "\n")
+        run([str(FLINK_HOME / "bin" / script), "start"], env=flink_env())
+
+    return start
 
 
 def components(server_properties: Path | None = None) -> list[Component]:
@@ -443,13 +515,13 @@ def components(server_properties: Path | None = None) -> list[Component]:
                   ("kafka.pid",), lambda: start_kafka(server_properties or KAFKA_CONF / "server.properties"),
                   signature=("kafka.Kafka", str(KAFKA_CONF))),
         Component("flink-jobmanager", (PORTS["flink_rest"],), jobmanager_healthy, flink_logs,
-                  ("flink-*-standalonesession.pid",), flink_script("jobmanager.sh"), 120, "*standalonesession*.log",
+                  ("flink-*-standalonesession.pid",), flink_script("flink-jobmanager"), 120, "*standalonesession*.log",
                   ("StandaloneSessionClusterEntrypoint", str(flink_logs))),
         Component("flink-taskmanager", (), taskmanager_healthy, flink_logs,
-                  ("flink-*-taskexecutor.pid",), flink_script("taskmanager.sh"), 120, "*taskexecutor*.log",
+                  ("flink-*-taskexecutor.pid",), flink_script("flink-taskmanager"), 120, "*taskexecutor*.log",
                   ("TaskManagerRunner", str(flink_logs))),
         Component("sql-gateway", (PORTS["sql_gateway_backend"],), lambda: gateway_healthy("sql_gateway_backend"),
-                  flink_logs, ("flink-*-sql-gateway.pid",), flink_script("sql-gateway.sh"), 90, "*sql-gateway*.log",
+                  flink_logs, ("flink-*-sql-gateway.pid",), flink_script("sql-gateway"), 90, "*sql-gateway*.log",
                   ("SqlGateway", str(flink_logs))),
         Component("sql-gateway-guard", (PORTS["sql_gateway"],), gateway_healthy, flink_logs / "origin-guard.log",
                   ("origin-guard.pid",), start_origin_guard, 30,
@@ -560,7 +632,7 @@ def pids_of(component: Component) -> list[tuple[Path, int]]:
 
 
 def alive(pid: int) -> bool:
-    """Whether a process exists.
+    """Whether a process exists and has not exited (an exited child its parent has not reaped yet counts as gone).
 
     :param pid: the process id
     """
@@ -570,7 +642,10 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie still answers signal 0; its state in /proc (Linux) is Z
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def command_line(pid: int) -> str | None:
@@ -630,6 +705,89 @@ def stop_component(component: Component) -> None:
     step(f"{component.name} stopped ({len(mine)} process(es))" if mine else f"{component.name}: nothing to stop")
 
 
+# ---------------------------------------------------------------------------------------------- iceberg
+
+
+@dataclass(frozen=True)
+class IcebergCatalog:
+    """The local Iceberg catalog of ``[iceberg]`` in stack.toml: a JDBC catalog on SQLite, a file:// warehouse.
+
+    :param name: the catalog name; Flink and pyiceberg must use the same one (it is stored in the catalog table)
+    :param root: the folder that holds the catalog file and the warehouse
+    :param db: the SQLite file of the catalog
+    :param warehouse: the warehouse folder (table data and metadata files)
+    """
+
+    name: str
+    root: Path
+    db: Path
+    warehouse: Path
+
+    @property
+    def jdbc_uri(self) -> str:
+        """The catalog file as Flink's ``'uri'`` option (a JDBC URL)."""
+        return f"jdbc:sqlite:{self.db}"
+
+    @property
+    def sqlalchemy_uri(self) -> str:
+        """The catalog file as pyiceberg's ``SqlCatalog(name, uri=...)`` (an SQLAlchemy URL)."""
+        return f"sqlite:///{self.db}"
+
+    @property
+    def warehouse_uri(self) -> str:
+        """The warehouse as a ``file://`` URI, the same for Flink and pyiceberg."""
+        return self.warehouse.as_uri()
+
+    def flink_options(self) -> dict[str, str]:
+        """The WITH options of Flink's ``CREATE CATALOG`` for this catalog."""
+        return {
+            "type": "iceberg",
+            "catalog-impl": ICEBERG["catalog_impl"],
+            "uri": self.jdbc_uri,
+            "warehouse": self.warehouse_uri,
+            "jdbc.schema-version": ICEBERG["jdbc_schema_version"],
+        }
+
+    def env(self) -> dict[str, str]:
+        """The catalog's settings as the FLINK_STACK_ICEBERG_* variables the Airflow environment exports."""
+        return {
+            "FLINK_STACK_ICEBERG_CATALOG_NAME": self.name,
+            "FLINK_STACK_ICEBERG_CATALOG_URI": self.jdbc_uri,
+            "FLINK_STACK_ICEBERG_SQLALCHEMY_URI": self.sqlalchemy_uri,
+            "FLINK_STACK_ICEBERG_WAREHOUSE": self.warehouse_uri,
+            "FLINK_STACK_ICEBERG_CATALOG_OPTIONS": json.dumps(self.flink_options(), separators=(",", ":")),
+        }
+
+
+def iceberg_catalog(root: Path | None = None) -> IcebergCatalog:
+    """The local Iceberg catalog, checked: ``dir`` is a relative folder inside the stack dir, the file names plain.
+
+    :param root: the catalog folder (default: ``dir`` under the stack dir); docker-compose.yaml mounts its own
+    """
+    folder = PurePosixPath(ICEBERG["dir"])
+    if folder.is_absolute() or ".." in folder.parts or not folder.parts:
+        raise StackError(f"[iceberg] dir = {ICEBERG['dir']!r} in stack/stack.toml must be a folder inside the stack "
+                         "dir, e.g. 'state/iceberg' (`stack-down PURGE=1` deletes it)")
+    for key in ("catalog_db", "warehouse"):
+        if PurePosixPath(ICEBERG[key]).name != ICEBERG[key] or ICEBERG[key] in ("", ".", ".."):
+            raise StackError(f"[iceberg] {key} = {ICEBERG[key]!r} in stack/stack.toml must be a plain name "
+                             "inside [iceberg] dir")
+    root = root or STACK / folder
+    return IcebergCatalog(ICEBERG["catalog_name"], root, root / ICEBERG["catalog_db"], root / ICEBERG["warehouse"])
+
+
+def ensure_iceberg_catalog() -> IcebergCatalog:
+    """Create the catalog folder, its SQLite file (empty: Iceberg creates its tables on first use) and the warehouse."""
+    catalog = iceberg_catalog()
+    catalog.warehouse.mkdir(parents=True, exist_ok=True)
+    if catalog.db.exists():
+        step(f"Iceberg catalog '{catalog.name}' already at {display(catalog.db)}")
+    else:
+        sqlite3.connect(catalog.db).close()
+        step(f"created Iceberg catalog '{catalog.name}': {display(catalog.db)}, warehouse {display(catalog.warehouse)}")
+    return catalog
+
+
 # ---------------------------------------------------------------------------------------------- airflow
 
 
@@ -651,6 +809,7 @@ def airflow_env() -> dict[str, str]:
         "FLINK_STACK_HOME": str(FLINK_HOME),
         "FLINK_STACK_PYTHON": str(FLINK_VENV / "bin" / "python"),
         "FLINK_STACK_STATE": str(STATE),
+        **iceberg_catalog().env(),
     }
 
 
@@ -750,28 +909,56 @@ def cmd_up(skip_airflow: bool) -> None:
     flink_jars = ensure_jars("flink", {
         "flink.version": VERSIONS["flink"], "flink.kafka.connector.version": VERSIONS["flink_kafka_connector"],
     })
-    assemble_flink_home(pyflink_dir, flink_jars)
+    iceberg_jars = ensure_jars("iceberg", iceberg_maven_properties())
+    assemble_flink_home(pyflink_dir, [flink_jars, iceberg_jars])
+    ensure_iceberg_catalog()
     server_properties = write_kafka_conf()
     format_kafka_storage(server_properties)
     for component in components(server_properties):
         start_component(component)
+    warn_lib_drift()
     if not skip_airflow:
         ensure_airflow()
     step(f"stack is up in {time.monotonic() - started:.1f}s: Kafka {HOST}:{PORTS['kafka']}, "
          f"Flink UI http://{HOST}:{PORTS['flink_rest']}, SQL Gateway http://{HOST}:{PORTS['sql_gateway']}")
 
 
+def iceberg_maven_properties() -> dict[str, str]:
+    """The -D properties of the pom's ``iceberg`` profile: the runtime for this Flink's minor version."""
+    return {
+        "flink.minor.version": ".".join(VERSIONS["flink"].split(".")[:2]),
+        "iceberg.version": VERSIONS["iceberg"],
+        "hadoop.version": VERSIONS["hadoop"],
+        "sqlite.jdbc.version": VERSIONS["sqlite_jdbc"],
+    }
+
+
+def warn_lib_drift() -> None:
+    """Say which running Flink processes lack jars of lib/ and how to load them; nothing is restarted."""
+    drifted: dict[str, list[str]] = {}
+    for component in components():
+        script = FLINK_SCRIPTS.get(component.name)
+        reason = script and component.healthy() and lib_drift(script)
+        if reason:
+            drifted.setdefault(reason, []).append(component.name)
+    for reason, names in drifted.items():
+        step(f"WARNING: {', '.join(names)}: {reason}. Restart Flink to load them: "
+             "make stack-down && make stack-up (data stays)")
+
+
 def cmd_down(purge: bool) -> None:
-    """Stop what `up` started, in reverse order; `purge` also deletes topics, checkpoints and savepoints.
+    """Stop what `up` started, in reverse order; `purge` also deletes topics, checkpoints, savepoints and the
+    Iceberg catalog with its warehouse.
 
     :param purge: delete the stack's data too
     """
     for component in reversed(components()):
         stop_component(component)
     if purge:
-        for path in (STATE, LOGS, AIRFLOW_HOME):
+        for path in (STATE, iceberg_catalog().root, LOGS, AIRFLOW_HOME):
             shutil.rmtree(path, ignore_errors=True)
-        step("purged state, logs and Airflow home (installs kept)")
+        step("purged state (topics, checkpoints, savepoints, Iceberg catalog and warehouse), logs and Airflow home "
+             "(installs kept)")
 
 
 def cmd_status() -> int:
@@ -783,6 +970,7 @@ def cmd_status() -> int:
         pids = ", ".join(str(pid) for _, pid in pids_of(component) if alive(pid)) or "-"
         ports = ",".join(str(p) for p in component.ports)
         print(f"{component.name:<18} {'healthy' if ok else 'DOWN':<8} ports {ports:<10} pids {pids}")
+    warn_lib_drift()
     return 0 if all_ok else 1
 
 
@@ -812,7 +1000,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_airflow_ui()
         else:
             for key, value in airflow_env().items():
-                print(f"export {key}={value}")
+                print(f"export {key}={shlex.quote(value)}")
             # `airflow standalone` starts its parts as `airflow ...` found on PATH.
             print(f'export PATH="{Path(sys.executable).parent}:$PATH"')
     except StackError as exc:

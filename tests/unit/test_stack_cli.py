@@ -144,3 +144,162 @@ def test_flink_config_restricts_cors_to_the_web_ui_and_hides_the_gateway(
     )
     assert conf["web.access-control-allow-origin"] == f'"http://127.0.0.1:{cli.PORTS["flink_rest"]}"'
     assert int(conf["sql-gateway.endpoint.rest.port"]) == cli.PORTS["sql_gateway_backend"] != cli.PORTS["sql_gateway"]
+
+
+def _stack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the CLI at an empty stack dir (nothing runs there: no PID files, no ports of its own).
+
+    :param tmp_path: pytest's temporary directory
+    :param monkeypatch: pytest's monkeypatch
+    """
+    stack = tmp_path / "stack dir"
+    for name, path in {"STACK": stack, "STATE": stack / "state", "LOGS": stack / "logs", "RUN": stack / "run",
+                       "AIRFLOW_HOME": stack / "airflow", "FLINK_HOME": stack / "flink"}.items():
+        monkeypatch.setattr(cli, name, path)
+    monkeypatch.setattr(cli, "PORTS", {name: 1 for name in cli.PORTS})  # nothing listens on port 1
+    return stack
+
+
+def test_iceberg_catalog_is_created_under_the_stack_dir_and_purged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    stack = _stack_dir(tmp_path, monkeypatch)
+    catalog = cli.ensure_iceberg_catalog()
+    assert catalog.root == stack / cli.ICEBERG["dir"]
+    assert catalog.db.is_file() and catalog.warehouse.is_dir()
+    with sqlite3.connect(catalog.db) as db:  # an empty database: Iceberg creates its tables on first use
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+        db.execute("CREATE TABLE kept (x)")
+    cli.ensure_iceberg_catalog()  # a second `up` keeps the catalog
+    with sqlite3.connect(catalog.db) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("kept",)]
+    (catalog.warehouse / "ns" / "t").mkdir(parents=True)
+
+    cli.cmd_down(purge=False)
+    assert catalog.db.is_file()
+    cli.cmd_down(purge=True)
+    assert not catalog.root.exists() and not catalog.db.exists()
+
+
+def test_iceberg_settings_for_flink_and_pyiceberg_name_the_same_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = cli.iceberg_catalog(Path("/data/ice"))
+    assert catalog.flink_options() == {
+        "type": "iceberg",
+        "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
+        "uri": f"jdbc:sqlite:/data/ice/{cli.ICEBERG['catalog_db']}",
+        "warehouse": f"file:///data/ice/{cli.ICEBERG['warehouse']}",
+        "jdbc.schema-version": "V1",
+    }
+    assert catalog.sqlalchemy_uri == f"sqlite:////data/ice/{cli.ICEBERG['catalog_db']}"
+    env = catalog.env()
+    assert env["FLINK_STACK_ICEBERG_CATALOG_NAME"] == cli.ICEBERG["catalog_name"]
+    assert env["FLINK_STACK_ICEBERG_CATALOG_URI"] == catalog.flink_options()["uri"]
+    assert env["FLINK_STACK_ICEBERG_WAREHOUSE"] == catalog.flink_options()["warehouse"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("dir", "/var/iceberg"), ("dir", "../elsewhere"), ("dir", ""), ("catalog_db", "sub/catalog.db"),
+     ("warehouse", "..")],
+)
+def test_iceberg_paths_outside_the_stack_dir_are_refused(
+    key: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(cli.ICEBERG, key, value)
+    with pytest.raises(cli.StackError, match=rf"\[iceberg\] {key} = "):
+        cli.iceberg_catalog()
+
+
+def test_env_survives_the_shell_with_spaces_and_json(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    stack = tmp_path / "a stack dir"
+    script = f'eval "$({sys.executable} {cli.ROOT / "stack" / "cli.py"} env)"; ' \
+             'printf "%s\\n%s\\n" "$FLINK_STACK_ICEBERG_CATALOG_OPTIONS" "$FLINK_STACK_ICEBERG_SQLALCHEMY_URI"'
+    out = subprocess.run(["bash", "-c", script], env={**os.environ, "FLINK_STACK_DIR": str(stack)},
+                         capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    catalog = cli.iceberg_catalog(stack / cli.ICEBERG["dir"])
+    assert json.loads(out[0]) == catalog.flink_options()
+    assert out[1] == catalog.sqlalchemy_uri
+    assert " " in out[1]
+
+
+def _jars(folder: Path, *names: str) -> Path:
+    folder.mkdir(parents=True)
+    for name in names:
+        (folder / name).write_text(name)
+    (folder / ".versions").write_text(folder.name)
+    return folder
+
+
+def _wheel(tmp_path: Path) -> Path:
+    pyflink = tmp_path / "pyflink"
+    for sub in ("bin", "lib", "opt", "plugins", "conf"):
+        (pyflink / sub).mkdir(parents=True)
+    (pyflink / "lib" / "flink-dist-2.1.3.jar").write_text("dist")
+    (pyflink / "opt" / "flink-python-2.1.3.jar").write_text("python")
+    (pyflink / "bin" / "jobmanager.sh").write_text("#!/bin/sh\n")
+    for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties", "log4j-session.properties"):
+        (pyflink / "conf" / name).write_text("# log4j\n")
+    (pyflink / "conf" / "config.yaml").write_text("env:\n  java:\n    opts:\n      all: --add-opens=x=ALL-UNNAMED\n")
+    return pyflink
+
+
+def test_flink_home_gets_the_iceberg_jars_in_lib_and_records_what_flink_started_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = _stack_dir(tmp_path, monkeypatch)
+    (stack / "run").mkdir(parents=True)
+    pyflink = _wheel(tmp_path)
+    flink = _jars(tmp_path / "jars" / "flink", "flink-sql-gateway-2.1.3.jar", "flink-connector-kafka-5.0.0-2.1.jar")
+    iceberg = _jars(tmp_path / "jars" / "iceberg", "iceberg-flink-runtime-2.1-1.11.0.jar",
+                    "hadoop-client-api-3.4.2.jar", "hadoop-client-runtime-3.4.2.jar", "sqlite-jdbc-3.51.1.0.jar")
+
+    cli.assemble_flink_home(pyflink, [flink])
+    home = stack / "flink"
+    assert sorted(p.name for p in (home / "opt").iterdir()) == ["flink-python-2.1.3.jar", "flink-sql-gateway-2.1.3.jar"]
+    # A Flink started now records lib/; jars added to lib/ later are named as missing from it.
+    monkeypatch.setattr(cli, "run", lambda cmd, env=None, cwd=None: None)
+    cli.flink_script("flink-jobmanager")()
+    assert cli.lib_drift("jobmanager.sh") is None
+    assert "started before" in str(cli.lib_drift("taskmanager.sh"))
+
+    cli.assemble_flink_home(pyflink, [flink, iceberg])
+    assert cli.lib_jars() == sorted([
+        "flink-connector-kafka-5.0.0-2.1.jar", "flink-dist-2.1.3.jar", "hadoop-client-api-3.4.2.jar",
+        "hadoop-client-runtime-3.4.2.jar", "iceberg-flink-runtime-2.1-1.11.0.jar", "sqlite-jdbc-3.51.1.0.jar",
+    ])
+    assert (home / "lib" / "sqlite-jdbc-3.51.1.0.jar").resolve() == iceberg / "sqlite-jdbc-3.51.1.0.jar"
+    assert sorted(p.name for p in home.iterdir() if p.name.startswith(".")) == [".assembled"]  # no staging left
+    assert cli.lib_drift("jobmanager.sh") == (
+        "started without hadoop-client-api-3.4.2.jar, hadoop-client-runtime-3.4.2.jar, "
+        "iceberg-flink-runtime-2.1-1.11.0.jar, sqlite-jdbc-3.51.1.0.jar (added to lib/ since)"
+    )
+
+
+def test_a_jar_fetched_by_two_profiles_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _stack_dir(tmp_path, monkeypatch)
+    flink = _jars(tmp_path / "jars" / "flink", "slf4j-api-2.0.17.jar")
+    iceberg = _jars(tmp_path / "jars" / "iceberg", "slf4j-api-2.0.17.jar")
+    with pytest.raises(cli.StackError, match=r"slf4j-api-2\.0\.17\.jar of .*iceberg is also in"):
+        cli.assemble_flink_home(_wheel(tmp_path), [flink, iceberg])
+
+
+def test_iceberg_maven_profile_gets_every_property_it_needs() -> None:
+    import re
+
+    pom = (cli.ROOT / "stack" / "maven" / "pom.xml").read_text()
+    profile = pom[pom.index("<id>iceberg</id>"):]
+    profile = profile[: profile.index("</profile>")]
+    used = set(re.findall(r"\$\{([\w.]+)\}", profile))
+    props = cli.iceberg_maven_properties()
+    assert used == set(props)
+    assert props["flink.minor.version"] == ".".join(cli.VERSIONS["flink"].split(".")[:2])
+    assert re.findall(r"<artifactId>([^<]+)</artifactId>\s*<version>", profile) == [
+        "iceberg-flink-runtime-${flink.minor.version}", "hadoop-client-api", "hadoop-client-runtime", "sqlite-jdbc",
+    ]
