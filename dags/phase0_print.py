@@ -20,7 +20,7 @@ from airflow.sdk import DAG
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
-from common.pipeline import print_scenario_tasks
+from common.pipeline import TASK_DEFAULTS, print_scenario_tasks
 from common.scenarios import PHASE0_PRINT as SCENARIO
 
 with DAG(
@@ -29,6 +29,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
+    default_args=TASK_DEFAULTS,
     tags=["flink", "phase0"],
     doc_md=__doc__,
 ):

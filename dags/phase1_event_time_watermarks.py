@@ -19,7 +19,7 @@ from airflow.sdk import DAG
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
-from common.pipeline import scenario_tasks
+from common.pipeline import TASK_DEFAULTS, scenario_tasks
 from common.scenarios import EVENT_TIME_WATERMARKS as SCENARIO
 
 with DAG(
@@ -28,6 +28,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
+    default_args=TASK_DEFAULTS,
     tags=["flink", "phase1"],
     doc_md=__doc__,
 ):

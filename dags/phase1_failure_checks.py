@@ -24,7 +24,7 @@ from airflow.sdk import DAG
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
-from common.pipeline import failure_check_tasks
+from common.pipeline import TASK_DEFAULTS, failure_check_tasks
 from common.scenarios import FAILURE_CHECKS as SCENARIO
 
 with DAG(
@@ -33,6 +33,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
+    default_args=TASK_DEFAULTS,
     tags=["flink", "phase1", "failure-checks"],
     doc_md=__doc__,
 ):

@@ -12,6 +12,7 @@ Nothing here does I/O when a DAG file is parsed: files, Variables and connection
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.apache.kafka.operators.consume import ConsumeFromTopicOperator
@@ -19,7 +20,9 @@ from airflow.providers.apache.kafka.operators.produce import ProduceToTopicOpera
 
 from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
 from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
+from airflow_flink_provider.retry import FlinkRetryPolicy
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
+from common.compare import OutputMismatchError
 from common.operators import (
     VALIDATE_TASK,
     CompareOutputsOperator,
@@ -31,8 +34,17 @@ from common.operators import (
     ReportOperator,
     ValidateSettingsOperator,
 )
-from common.scenarios import Scenario
+from common.scenarios import Scenario, ScenarioCheckError
+from common.variables import VariableError
 
+TASK_DEFAULTS: dict[str, Any] = {
+    # A blip of the REST API, the gateway or Kafka fails a try, not the run: transient Flink failures are
+    # retried, permanent ones (bad SQL, a missing connector, a bad setting, a wrong output) fail at once.
+    "retries": 2,
+    "retry_delay": timedelta(seconds=10),
+    "retry_policy": FlinkRetryPolicy(fail_on=(VariableError, OutputMismatchError, ScenarioCheckError)),
+}
+"""``default_args`` of the phase 0 and phase 1 DAGs."""
 SENSOR_POKE_SECONDS = 2
 CONSUME_POLL_SECONDS = 4
 """The consumer stops after this long without a new message (the jobs have finished by then)."""
