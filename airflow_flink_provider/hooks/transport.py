@@ -9,7 +9,9 @@
 * Each try has a *total* time limit (``TransportConfig.timeout`` or ``Request.timeout``): a server that
   trickles its answer byte by byte cannot keep a request alive past it (a plain ``requests`` or ``httpx``
   timeout only limits each socket read).
-* Inside a :func:`deadline` block (a wait's deadline), no try starts, and no retry waits, past the deadline.
+* Inside a :func:`deadline` block (a wait's deadline, or the end of its outage budget) retries end by the
+  deadline: the first try of a request always runs with its whole timeout, but no retry (nor the wait before
+  it) runs past the deadline.
 * A failed answer that is not retried becomes a typed :class:`~airflow_flink_provider.protocol.errors.FlinkError`,
   thrown into the exchange (which may catch it) unless the request listed the status in ``Request.accept``.
   An HTML error page (from a proxy or load balancer) is shortened to its title and text.
@@ -136,15 +138,19 @@ class TransportConfig:
 
 
 _WAIT_DEADLINE: ContextVar[float | None] = ContextVar("flink_wait_deadline", default=None)
+_SHORTEST_TRY = 0.1
+"""Seconds a retry gets at least, when a deadline is close."""
 _TRY_DEADLINE: ContextVar[float | None] = ContextVar("flink_try_deadline", default=None)
 
 
 @contextmanager
 def deadline(at: float | None) -> Iterator[None]:
-    """Let no request started in the block run, or be retried, past ``at``.
+    """Let no request started in the block be retried past ``at``.
 
-    A wait wraps its polls in it, so a poll's tries and the waits between them (backoff, ``Retry-After``) end
-    by the wait's own deadline. Nested blocks keep the nearer deadline.
+    A wait wraps its polls in it, so that the retries of a poll and the waits between them (backoff,
+    ``Retry-After``) end by the wait's deadline. The first try of each request always runs, with its whole
+    timeout (so a last poll at the deadline still gets its answer); a retry that could not start before ``at``
+    is not made, and one that starts is cut at ``at``. Nested blocks keep the nearer deadline.
 
     :param at: a :func:`time.monotonic` time, or ``None`` for no limit of its own.
     """
@@ -180,6 +186,7 @@ class _Tries:
         self.timeout = request.timeout or config.timeout
         self.deadline = _WAIT_DEADLINE.get()
         self.retry_after: float | None = None
+        self.tries = 0
         self._asked = False
         self._backoff = wait_exponential(multiplier=self.policy.initial, max=self.policy.maximum) + wait_random(
             0, self.policy.jitter
@@ -196,18 +203,12 @@ class _Tries:
         }
 
     def try_timeout(self) -> float:
-        """Seconds the next try may take in all: the timeout, or what is left before the wait's deadline.
-
-        :raises FlinkTimeoutError: the wait's deadline has passed.
-        """
-        if self.deadline is None:
+        """Seconds the next try may take in all: the timeout; for a retry, no more than what is left before
+        the :func:`deadline` (the retry policy starts none that could not begin before it)."""
+        self.tries += 1
+        if self.deadline is None or self.tries == 1:
             return self.timeout
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise FlinkTimeoutError(
-                f"No time left for {self.request.method} {self.url}: the wait's deadline has passed", transient=True
-            )
-        return min(self.timeout, left)
+        return min(self.timeout, max(self.deadline - time.monotonic(), _SHORTEST_TRY))
 
     def timed_out(self, timeout: float) -> FlinkTimeoutError:
         """The error of a try that took ``timeout`` seconds without a complete answer."""
@@ -414,6 +415,15 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
         if isinstance(manager, urllib3.poolmanager.ProxyManager):  # not SOCKS, whose pools are its own
             manager.pool_classes_by_scheme = _POOLS
         return manager
+
+    def close(self) -> None:
+        """Close every pooled connection now (urllib3 2 leaves a cleared pool's connections to the GC)."""
+        for manager in (self.poolmanager, *self.proxy_manager.values()):
+            for key in manager.pools.keys():  # noqa: SIM118 (the container refuses iteration)
+                pool = manager.pools.get(key)
+                if pool is not None:
+                    pool.close()
+        super().close()
 
 
 class SyncTransport:

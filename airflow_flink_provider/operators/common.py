@@ -366,10 +366,9 @@ def wait_for_job(
 ) -> str:
     """Poll a job until it reaches a target state.
 
-    Polls every ``poll_interval`` seconds, the last one at the deadline; a poll's requests (retries included)
-    end at most ``poll_interval`` after it. An outage of the REST API (refused connections, timeouts, 429/5xx
-    such as the 503 of a leader election) is ridden out for up to ``outage_budget`` seconds from the first
-    failed poll.
+    Polls every ``poll_interval`` seconds, the last time at the deadline; no retry of a poll runs past the
+    deadline. An outage of the REST API (refused connections, timeouts, 429/5xx such as the 503 of a leader
+    election) is ridden out for up to ``outage_budget`` seconds from the first failed poll.
 
     :param hook: the Flink REST hook.
     :param job_id: the job's id.
@@ -395,7 +394,7 @@ def wait_for_job(
     while True:
         polled = time.monotonic()
         try:
-            with request_deadline(deadline + poll_interval):
+            with request_deadline(deadline if outage is None else outage.deadline(deadline)):
                 verdict = check.evaluate(hook.get_job_overview(job_id))
                 if outage is not None:
                     outage.recovered()

@@ -5,6 +5,11 @@ already retried by the transport (a few seconds of backoff); an outage longer th
 failover answers HTTP 503 during its leader election, a restart refuses connections — is not the job's
 fault. :class:`Outage` lets the wait keep polling through it for up to ``budget`` seconds, counted from the
 first failed poll, and then fails with the last error and how long the outage lasted.
+
+The outage is judged after each poll, and a poll's retries end by the end of the budget (see
+:meth:`Outage.deadline`; the first try of a request always runs). A wait that makes its :class:`Outage` only at
+the first failure (the sensor, ``wait_for_job``) lets that first failing poll retry as long as the retry policy
+says (about 8 s by default, more when the server asks with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -103,6 +108,16 @@ class Outage:
         self.started = None
         self.last_error = None
         return True
+
+    def deadline(self, other: float | None = None) -> float | None:
+        """When the next poll's retries must end, on :func:`time.monotonic`: the end of the budget (of the
+        outage under way, or of one that this poll would start), or ``other`` (e.g. the wait's own deadline)
+        when that is nearer.
+
+        :param other: another deadline on :func:`time.monotonic`, or ``None``.
+        """
+        end = time.monotonic() + self.budget - self.lasted()
+        return end if other is None else min(end, other)
 
     def summary(self) -> str:
         """A short note on the outage under way, for a timeout message ('' when there is none)."""

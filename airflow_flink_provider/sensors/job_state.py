@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from airflow_flink_provider.hooks.transport import deadline as request_deadline
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import job_failed_error, push_job_id, require_job_id
 from airflow_flink_provider.protocol.errors import FlinkError
@@ -101,11 +102,12 @@ class FlinkJobStateSensor(BaseSensorOperator):
         hook = self._rest_hook()
         polled = time.time()
         try:
-            verdict = self.check.evaluate(hook.get_job_overview(job_id))
-            if verdict.outcome == "failed":
-                raise job_failed_error(hook, job_id, verdict.state)
-            if may_be_stuck(verdict, self._last_verdict):  # the previous poke's verdict, in poke mode
-                hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
+            with request_deadline(None if self._outage is None else self._outage.deadline()):
+                verdict = self.check.evaluate(hook.get_job_overview(job_id))
+                if verdict.outcome == "failed":
+                    raise job_failed_error(hook, job_id, verdict.state)
+                if may_be_stuck(verdict, self._last_verdict):  # the previous poke's verdict, in poke mode
+                    hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
         except FlinkError as error:
             self._outage_failed(context, hook, error, polled)  # raises unless the outage is within its budget
             return PokeReturnValue(is_done=False)

@@ -187,8 +187,8 @@ class FlinkJobStateTrigger(BaseTrigger):
     "http_status"}`` (e.g. a job stuck without slots: ``FlinkResourceError``). :func:`error_from_event` turns
     them back into exceptions.
 
-    It polls every ``poll_interval`` seconds, the last time at the deadline; a poll's requests (retries
-    included) end at most ``poll_interval`` after it. An outage of the REST API (refused connections,
+    It polls every ``poll_interval`` seconds, the last time at the deadline; no retry of a poll runs past
+    the deadline. An outage of the REST API (refused connections,
     timeouts, 429/5xx such as the 503 Flink answers during a leader election) is ridden out for up to
     ``outage_budget`` seconds from the first failed poll; a longer one ends the wait with an error event that
     names the last HTTP status and how long the outage lasted. A triggerer that restarts the trigger starts a
@@ -274,7 +274,7 @@ class FlinkJobStateTrigger(BaseTrigger):
                 polled = time.monotonic()
                 left = self._seconds_left()
                 try:
-                    with request_deadline(None if left is None else polled + left + self.poll_interval):
+                    with request_deadline(outage.deadline(None if left is None else polled + left)):
                         verdict = self.check.evaluate(await transport.run(rest.get_job_overview(self.job_id)))
                         outage.recovered()
                         if verdict.state != last_state:

@@ -525,11 +525,14 @@ def test_a_wait_deadline_stops_retries_before_it_passes(caplog: pytest.LogCaptur
     assert 3 <= len(responses.calls) <= 6
 
 
-def test_no_request_starts_after_the_wait_deadline() -> None:
-    handler, seen = sequence(httpx.Response(200, json={}))
-    with deadline(time.monotonic() - 1), pytest.raises(FlinkTimeoutError, match="deadline has passed") as info:
+def test_after_the_deadline_a_request_gets_its_first_try_but_no_retry() -> None:
+    handler, seen = sequence(httpx.Response(503, json=SERVER_BUSY), httpx.Response(200, json={}))
+    with deadline(time.monotonic() - 1), pytest.raises(FlinkError) as info:
         asyncio.run(mock(handler).run(one(Request("GET", "/overview"))))
-    assert info.value.retryable and seen == []
+    assert info.value.status == 503 and len(seen) == 1
+    handler, seen = sequence(httpx.Response(200, json={"ok": True}))
+    with deadline(time.monotonic() - 1):
+        assert asyncio.run(mock(handler).run(one(Request("GET", "/overview")))).body == {"ok": True}
 
 
 def test_nested_deadlines_keep_the_nearer_one() -> None:
