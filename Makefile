@@ -7,8 +7,11 @@ CONSTRAINTS := constraints/airflow-3.3.2-py3.11.txt
 STACK := $(VPY) stack/cli.py
 AIRFLOW_ENV = eval "$$($(STACK) env)" &&
 PYTEST_ARGS ?=
+# The browser the UI tests drive through Playwright (Playwright downloads no browser of its own).
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
 
-.PHONY: venv stack-up stack-down stack-status airflow-ui demo test test-unit lint bench clean
+.PHONY: venv browser stack-up stack-down stack-status airflow-ui demo test test-unit lint bench clean
 
 # The project venv: Airflow 3.3.2, the Kafka provider, this provider (editable) and the dev tools.
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
@@ -20,6 +23,17 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# Debian's chromium package, installed when $(CHROMIUM) is missing (as root, or through sudo without a password).
+browser:
+	@[ -x "$(CHROMIUM)" ] || { \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "[browser] $(CHROMIUM) is missing: install Chromium and run make with CHROMIUM=/path/to/chromium" >&2; exit 1; fi; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  echo "[browser] installing Debian's chromium package (one time, ~1 min)"; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends chromium fonts-liberation >/dev/null || { \
+	    echo "[browser] could not install chromium: run 'sudo apt-get install chromium fonts-liberation'" >&2; exit 1; }; }
 
 stack-up: venv
 	$(STACK) up
@@ -37,7 +51,7 @@ airflow-ui: stack-up
 demo: stack-up
 	$(AIRFLOW_ENV) $(VPY) -m stack.demo
 
-test: stack-up
+test: stack-up browser
 	$(AIRFLOW_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-unit: venv
