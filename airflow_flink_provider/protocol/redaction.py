@@ -41,6 +41,7 @@ _ANCHOR = re.compile(
 )
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _KEY_RUN = re.compile(r"[A-Za-z0-9_.-]*+")
+_KEYWORD = re.compile(_KEYWORDS, re.IGNORECASE)
 _SINGLE_QUOTED = re.compile(r"(?:[^']|'')*+")
 _DOUBLE_QUOTED = re.compile(r'(?:[^"\\]|\\.)*+', re.S)
 _BARE_VALUE = re.compile(r"[^\s;,&'\"(){}\[\]<>]++")
@@ -48,8 +49,10 @@ _TOKEN_VALUE = re.compile(r"[A-Za-z0-9._~+/=-]++")
 _AUTH_SCHEMES = frozenset({"bearer", "basic", "digest", "token", "negotiate"})
 _PEM_BEGIN = re.compile(r"(?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY)-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
-_URL_USERINFO = re.compile(r"[^\s/?#@:'\"<>\[\]]{0,512}:(?P<password>[^\s/?#@'\"<>\[\]]{1,512})@")
+_URL_USERINFO = re.compile(r"[^\s/?#@:'\"<>\[\]]{0,512}:(?P<password>[^\s/@'\"<>\[\]]{1,512})@")
 _ORACLE_USERINFO = re.compile(r"[^\s/@:'\"]{1,512}/(?P<password>[^\s/@'\"]{1,512})@")
+_NESTED_DEPTH = 3
+"""How many levels :func:`find_secrets` looks into values for nested secrets (each level is one more pass)."""
 _NOT_SECRETS = frozenset({"", MASK, "true", "false", "null", "none"})
 
 
@@ -70,8 +73,29 @@ def _skip_spaces(text: str, i: int) -> int:
     return i
 
 
-def _quoted_value(text: str, i: int) -> _Found | None:
-    """The value starting at ``text[i]``: quoted (up to its closing quote, or the end) or bare."""
+def _skip_blanks(text: str, i: int) -> int:
+    """Index of the first character from ``i`` that is not a space or tab (a bounded run is skipped)."""
+    limit = min(len(text), i + _SPACE_LIMIT)
+    while i < limit and text[i] in " \t":
+        i += 1
+    return i
+
+
+def _value_start(text: str, i: int) -> int:
+    """Where the value after a separator at ``i - 1`` starts: on the same line, or a quoted one on the next."""
+    same_line = _skip_blanks(text, i)
+    if same_line < len(text) and text[same_line] not in "\r\n":
+        return same_line
+    further = _skip_spaces(text, i)
+    return further if text[further : further + 1] in ("'", '"') else same_line
+
+
+def _quoted_value(text: str, i: int, *, header: bool = False) -> _Found | None:
+    """The value starting at ``text[i]``: quoted (up to its closing quote, or the end) or bare.
+
+    :param header: the key is an ``Authorization`` header: after a bare scheme word (``Bearer``) on the
+        same line, the credential is the next word.
+    """
     if i >= len(text):
         return None
     quote = text[i]
@@ -86,8 +110,8 @@ def _quoted_value(text: str, i: int) -> _Found | None:
     bare = _BARE_VALUE.match(text, i)
     if bare is None:
         return None
-    if bare.group().lower() in _AUTH_SCHEMES:  # "Authorization: Bearer x": the credential is the next word
-        after = _skip_spaces(text, bare.end())
+    if header and bare.group().lower() in _AUTH_SCHEMES:
+        after = _skip_blanks(text, bare.end())
         token = _BARE_VALUE.match(text, after) if after > bare.end() else None
         if token is not None:
             return _Found(token.start(), token.end(), token.group())
@@ -116,11 +140,12 @@ def _keyed_value(text: str, key_start: int, key_end: int) -> _Found | None:
     j = _skip_spaces(text, i)
     separator = text[j : j + 1]
     if separator in ("=", ":") and not text.startswith("//", j + 1):
-        return _quoted_value(text, _skip_spaces(text, j + 1))
+        header = "authorization" in text[key_start:key_end].lower()
+        return _quoted_value(text, _value_start(text, j + 1), header=header)
     if is_flag and quoted_key and separator == ",":  # ['--password', 'x'] / ["--password","x"]
         value_start = _skip_spaces(text, j + 1)
         return _quoted_value(text, value_start) if text[value_start : value_start + 1] in ("'", '"') else None
-    if is_flag and not quoted_key and j > i and separator not in ("", "-"):  # --password x
+    if is_flag and not quoted_key and j > i and separator and not text.startswith("--", j):  # --password x
         return _quoted_value(text, j)
     return None
 
@@ -134,6 +159,32 @@ def _pem_body(text: str, end: int) -> _Found | None:
     closing = _PEM_END.search(text, body_start)
     body_end = closing.start() if closing else len(text)
     return _Found(body_start, body_end, text[body_start:body_end].strip())
+
+
+def _value_after(text: str, item: _Found) -> _Found | None:
+    """The value after a "value" that is followed by a separator, as in ``Authorization: 'password' = 'x'``
+    or ``'a''b' = 'x'``: then the first one was the key of another assignment, or a chain of values."""
+    closing = text[item.end : item.end + 1]
+    if closing in ("'", '"') and item.start and text[item.start - 1] == closing:  # a quoted value
+        after = _skip_blanks(text, item.end + 1)
+        separator = text[after : after + 1]
+        if separator == "=" or (separator == ":" and not text.startswith("//", after + 1)):
+            return _quoted_value(text, _value_start(text, after + 1))
+        return None
+    if item.value[-1:] in ("=", ":") and _KEY_RUN.fullmatch(item.value[:-1]):  # bare: password= or password:
+        return _quoted_value(text, _value_start(text, item.end))
+    return None
+
+
+def _is_secret_key(value: str) -> bool:
+    """Whether a value is the name of a secret's key (``password`` or ``password=``)."""
+    name = value[:-1] if value[-1:] in ("=", ":") else value
+    return _KEY_RUN.fullmatch(name) is not None and _KEYWORD.search(name) is not None
+
+
+def _is_secret(item: _Found) -> bool:
+    """Whether a found value is worth masking: not a boolean or null, and not masked already."""
+    return item.value.lower() not in _NOT_SECRETS and not item.value.startswith(MASK)
 
 
 def _group(match: re.Match[str] | None, group: str | int) -> _Found | None:
@@ -156,6 +207,14 @@ def _scan(text: str) -> list[_Found]:
             if item is None:  # the other keywords of this key would find no value either
                 position = key_end
                 continue
+            following = _value_after(text, item)
+            if following is not None and _is_secret_key(item.value):
+                continue  # it is the key of the next assignment: its keyword anchor comes next
+            while following is not None:  # a chain of values ('a''b' = 'c'): mask each one
+                if _is_secret(item):
+                    found.append(item)
+                position = item.end
+                item, following = following, _value_after(text, following)
         elif kind in ("url", "oracle"):
             pattern = _URL_USERINFO if kind == "url" else _ORACLE_USERINFO
             item = _group(pattern.match(text, anchor.end()), "password")
@@ -165,11 +224,9 @@ def _scan(text: str) -> list[_Found]:
             item = _pem_body(text, anchor.end())
         if item is None or item.start < position:
             continue
-        if text[item.start : item.end] in _NOT_SECRETS or item.value.lower() in _NOT_SECRETS:
-            position = max(position, item.end)
-            continue
-        found.append(item)
-        position = item.end
+        if _is_secret(item):
+            found.append(item)
+        position = max(position, item.end)
     return found
 
 
@@ -195,12 +252,19 @@ def find_secrets(text: str) -> list[str]:
     """The secret values ``text`` holds, each once, in order of appearance.
 
     Each value comes as written and unescaped (``it''s`` and ``it's``), a header value also as its bare
-    credential (``Bearer x`` and ``x``), a private key also line by line. Register them with Airflow's
-    masker (``mask_secret``) so that copies of them elsewhere are hidden too.
+    credential (``Bearer x`` and ``x``), a private key also line by line, and a value that holds secrets
+    of its own (a JAAS config's ``password="x"``) also with those. Register them with Airflow's masker
+    (``mask_secret``) so that copies of them elsewhere are hidden too.
 
     :param text: a SQL script, a command line, a configuration...
     """
     values: dict[str, None] = {}
+    _collect(text, values, depth=_NESTED_DEPTH)
+    return list(values)
+
+
+def _collect(text: str, values: dict[str, None], depth: int) -> None:
+    """Add the secrets of ``text`` to ``values``; look ``depth`` levels into values for nested ones."""
     for item in _scan(text):
         raw = text[item.start : item.end]
         scheme, _, credential = item.value.partition(" ")
@@ -211,4 +275,5 @@ def find_secrets(text: str) -> list[str]:
             value = value.strip()
             if value and value not in _NOT_SECRETS:
                 values[value] = None
-    return list(values)
+        if depth:
+            _collect(item.value, values, depth - 1)
