@@ -94,6 +94,8 @@ class _Extras:
             except ValueError as err:  # extra_dejson would log it and go on with no extras at all
                 raise self.error(f"the extras are not valid JSON ({err})") from None
         extra = conn.extra_dejson
+        if extra is None:  # "null": no extras
+            extra = {}
         if not isinstance(extra, dict):
             raise self.error(f"the extras must be a JSON object, got {type(extra).__name__}")
         self.values = {key: value for key, value in extra.items() if value is not None}
