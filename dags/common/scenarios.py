@@ -12,6 +12,7 @@ it into the SQL client without Airflow.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -186,17 +187,23 @@ def render(scenario: Scenario, variant: Variant, settings: Settings, **overrides
     :param settings: the run's settings.
     :param overrides: context values to replace, e.g. ``parallelism`` for the slots failure check.
     """
+    context = {**template_context(scenario, variant, settings), **overrides}
+    return _environment(scenario.folder).get_template(variant.template).render(**context)
+
+
+@functools.cache
+def _environment(folder: Path) -> Any:
+    """The Jinja environment of one scenario folder (templates compiled once per process)."""
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(scenario.folder),
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
     env.filters["sql_literal"] = sql_literal
-    context = {**template_context(scenario, variant, settings), **overrides}
-    return env.get_template(variant.template).render(**context)
+    return env
 
 
 def _malformed_summary(produced: int, rows: Mapping[str, list[Any]]) -> list[str]:
