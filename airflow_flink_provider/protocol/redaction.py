@@ -130,12 +130,9 @@ def _key_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 def _keyed_value(text: str, key_start: int, key_end: int) -> _Found | None:
     """The value assigned to the key ``text[key_start:key_end]`` (which names a secret), if there is one."""
     opening = text[key_start - 1] if key_start else ""
-    quoted_key = opening in ("'", '"')
-    i = key_end
-    if quoted_key:
-        if text[i : i + 1] != opening:
-            return None
-        i += 1
+    # A quote before the key that does not close after it opens a string the key is in: "password=x"
+    quoted_key = opening in ("'", '"') and text[key_end : key_end + 1] == opening
+    i = key_end + 1 if quoted_key else key_end
     is_flag = text.startswith("--", key_start)
     j = _skip_spaces(text, i)
     separator = text[j : j + 1]
