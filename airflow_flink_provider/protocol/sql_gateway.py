@@ -33,7 +33,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
@@ -45,6 +45,8 @@ from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sl
 from airflow_flink_provider.protocol.statements import executable_text
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SUPPORTED_VERSIONS = ("v4", "v3", "v2")
 """API versions this client speaks, best first (v1 lacks ``rowFormat`` and ``configure-session``)."""
@@ -296,28 +298,43 @@ def execute_statement(
     operation = str(body["operationHandle"])
     if timeout is None:
         return operation
-    try:
-        yield from wait_for_operation(
-            session, operation, version=version, timeout=max(0.0, started + timeout - clock()), clock=clock
-        )
-    except FlinkTimeoutError as error:
-        if error.transient:  # a request timed out, not the statement
-            yield from _close_quietly(session, operation, version=version)
-            raise
-        yield from _abandon(session, operation, version=version)
-        raise _statement_timeout(operation, timeout, "did not finish executing") from error
-    except Exception:
-        yield from _close_quietly(session, operation, version=version)
-        raise
+    wait = wait_for_operation(
+        session, operation, version=version, timeout=max(0.0, started + timeout - clock()), clock=clock
+    )
+    yield from _within(wait, session, operation, version=version, timeout=timeout, what="did not finish executing")
     return operation
 
 
-def _statement_timeout(operation: str, timeout: float, what: str) -> FlinkTimeoutError:
-    return FlinkTimeoutError(
-        f"SQL Gateway operation {operation} {what} within the statement timeout of {timeout:g}s; "
-        "it was cancelled and closed",
-        hint="Raise the timeout, or for an unbounded query set a row limit (a streaming query never ends).",
-    )
+def _within(
+    step: Exchange[T], session: str, operation: str, *, version: str, timeout: float | None, what: str
+) -> Exchange[T]:
+    """Run ``step`` (a wait on the operation) under the statement timeout.
+
+    When the statement timeout runs out, the operation is cancelled and closed and the error says so; on any
+    other failure it is closed (a failure to close is logged, not raised over the statement's own error).
+
+    :param step: the wait, already given what is left of ``timeout``.
+    :param session: session handle.
+    :param operation: operation handle.
+    :param version: API version.
+    :param timeout: the statement timeout in seconds, ``None`` for none.
+    :param what: what the operation failed to do in time, for the message.
+    """
+    try:
+        return (yield from step)
+    except FlinkTimeoutError as error:
+        if timeout is None or error.transient:  # a request timed out, not the statement
+            yield from _close_quietly(session, operation, version=version)
+            raise
+        yield from _abandon(session, operation, version=version)
+        raise FlinkTimeoutError(
+            f"SQL Gateway operation {operation} {what} within the statement timeout of {timeout:g}s; "
+            "it was cancelled and closed",
+            hint="Raise the timeout, or for an unbounded query set a row limit (a streaming query never ends).",
+        ) from error
+    except Exception:
+        yield from _close_quietly(session, operation, version=version)
+        raise
 
 
 def get_operation_status(session: str, operation: str, *, version: str) -> Exchange[str]:
@@ -502,24 +519,17 @@ def run_statement(
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     started = clock()
     operation = yield from execute_statement(session, statement, version=version)
-    try:
-        result = yield from fetch_results(
-            session,
-            operation,
-            version=version,
-            row_limit=row_limit,
-            timeout=None if timeout is None else max(0.0, started + timeout - clock()),
-            clock=clock,
-        )
-    except FlinkTimeoutError as error:
-        if timeout is None or error.transient:  # a request timed out, not the statement
-            yield from _close_quietly(session, operation, version=version)
-            raise
-        yield from _abandon(session, operation, version=version)
-        raise _statement_timeout(operation, timeout, "had no end of result") from error
-    except Exception:
-        yield from _close_quietly(session, operation, version=version)
-        raise
+    fetch = fetch_results(
+        session,
+        operation,
+        version=version,
+        row_limit=row_limit,
+        timeout=None if timeout is None else max(0.0, started + timeout - clock()),
+        clock=clock,
+    )
+    result = yield from _within(
+        fetch, session, operation, version=version, timeout=timeout, what="had no end of result"
+    )
     yield from _close_quietly(session, operation, version=version)
     return result
 

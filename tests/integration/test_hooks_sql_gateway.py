@@ -5,15 +5,18 @@ Every job a test starts is cancelled in a finalizer; sessions are closed. Each t
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from airflow_flink_provider.hooks.sql_gateway import FlinkSqlGatewayHook
 from airflow_flink_provider.protocol.errors import (
+    FlinkConnectionError,
     FlinkDuplicateJobError,
     FlinkMissingConnectorError,
     FlinkNotFoundError,
@@ -22,19 +25,13 @@ from airflow_flink_provider.protocol.errors import (
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id
 from airflow_flink_provider.protocol.statements import split_statements
+from tests.integration._flink_it import wait_until
+from tests.support.chaos_server import OutageProxy
 
 pytestmark = pytest.mark.integration
 
 VALUES = "SELECT * FROM (VALUES (1,'a'),(2,'b')) AS t(id, name)"
 TERMINAL = {"FINISHED", "CANCELED", "FAILED"}
-
-
-
-
-
-
-
-
 
 
 def wait_for_state(rest: FlinkRestHook, job_id: str, states: set[str], timeout: float = 60) -> str:
@@ -225,3 +222,96 @@ def test_cancel_of_a_finished_operation_is_tolerated(gateway: FlinkSqlGatewayHoo
     operation = gateway.execute_statement(session, "SET 'pipeline.name' = 'x'")
     assert gateway.wait_for_operation(session, operation, timeout=30) == "FINISHED"
     assert gateway.cancel_operation(session, operation) == "FINISHED"
+
+
+# --- the client-side statement timeout and sessions (finding 6, 5, 13) ---------------------------------------
+
+
+def jobs_named(rest: FlinkRestHook, name: str) -> Callable[[], list[dict[str, object]]]:
+    return lambda: rest.list_jobs(name=name)
+
+
+def test_a_statement_timeout_is_not_sent_to_the_gateway(gateway: FlinkSqlGatewayHook, session: str) -> None:
+    # the 2.1 gateway refuses any executionTimeout above 0; the client keeps the timeout instead
+    operation = gateway.execute_statement(session, "SET 'pipeline.name' = 'it-timeout'", timeout=30)
+    assert gateway.get_operation_status(session, operation) == "FINISHED"
+
+
+def test_execute_statement_timeout_cancels_and_closes_a_statement_that_runs_on(
+    gateway: FlinkSqlGatewayHook, rest: FlinkRestHook, session: str
+) -> None:
+    name = f"it-statement-timeout-{uuid.uuid4().hex[:8]}"
+    gateway.configure_session(session, f"SET 'pipeline.name' = '{name}'")
+    gateway.configure_session(session, "SET 'table.dml-sync' = 'true'")  # the INSERT runs until its job ends
+    gateway.configure_session(
+        session, "CREATE TEMPORARY TABLE src (n BIGINT) WITH ('connector'='datagen', 'rows-per-second'='5')"
+    )
+    gateway.configure_session(session, "CREATE TEMPORARY TABLE snk (n BIGINT) WITH ('connector'='blackhole')")
+    try:
+        started = time.monotonic()
+        with pytest.raises(FlinkTimeoutError) as info:
+            gateway.execute_statement(session, "INSERT INTO snk SELECT n FROM src", timeout=10)
+        assert time.monotonic() - started < 30
+        match = re.fullmatch(
+            r"SQL Gateway operation (\S+) did not finish executing within the statement timeout of 10s; "
+            r"it was cancelled and closed",
+            info.value.message,
+        )
+        assert match, info.value.message
+        with pytest.raises(FlinkNotFoundError, match="Can not find the submitted operation"):
+            gateway.get_operation_status(session, match.group(1))  # closed
+        [job] = wait_until(jobs_named(rest, name), timeout=30)
+        assert wait_for_state(rest, str(job["jid"]), TERMINAL, timeout=60) == "CANCELED"  # and its job stopped
+    finally:
+        for job in rest.list_jobs(name=name):
+            if job["state"] not in TERMINAL:
+                rest.cancel_job(str(job["jid"]))
+
+
+def test_run_statement_timeout_cancels_an_unbounded_query(
+    gateway: FlinkSqlGatewayHook, rest: FlinkRestHook, session: str
+) -> None:
+    name = f"it-query-timeout-{uuid.uuid4().hex[:8]}"
+    gateway.configure_session(session, f"SET 'pipeline.name' = '{name}'")
+    gateway.configure_session(
+        session, "CREATE TEMPORARY TABLE ticks (n BIGINT) WITH ('connector'='datagen', 'rows-per-second'='1')"
+    )
+    try:
+        with pytest.raises(FlinkTimeoutError) as info:
+            gateway.run_statement(session, "SELECT n FROM ticks", row_limit=10_000, timeout=6)
+        match = re.fullmatch(
+            r"SQL Gateway operation (\S+) had no end of result within the statement timeout of 6s; "
+            r"it was cancelled and closed",
+            info.value.message,
+        )
+        assert match, info.value.message
+        with pytest.raises(FlinkNotFoundError):
+            gateway.get_operation_status(session, match.group(1))
+        [job] = wait_until(jobs_named(rest, name), timeout=30)
+        assert wait_for_state(rest, str(job["jid"]), TERMINAL, timeout=60) == "CANCELED"
+    finally:
+        for job in rest.list_jobs(name=name):
+            if job["state"] not in TERMINAL:
+                rest.cancel_job(str(job["jid"]))
+
+
+def test_a_lost_open_session_answer_leaves_one_session_and_no_second(
+    gateway: FlinkSqlGatewayHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = gateway.transport_config.base_url
+    with OutageProxy(upstream) as proxy:
+        proxy.lose("POST", r"^/v\d/sessions$")
+        conn = {"conn_type": "flink_sql_gateway", "host": "127.0.0.1", "port": proxy.port}
+        monkeypatch.setenv("AIRFLOW_CONN_IT_LOSSY_GATEWAY", json.dumps(conn))
+        lossy = FlinkSqlGatewayHook("it_lossy_gateway")
+        with pytest.raises(FlinkConnectionError) as info:
+            lossy.open_session({"parallelism.default": "1"}, session_name="it-lost-answer")
+        assert "sql-gateway.session.idle-timeout" in str(info.value.hint) and info.value.status == 502
+        # exactly one POST /sessions reached the gateway...
+        assert [(method, path) for method, path, _ in proxy.lost] == [("POST", "/v4/sessions")]
+        handle = json.loads(proxy.lost[0][2])["sessionHandle"]
+        try:
+            assert gateway.session_exists(handle)  # ...and it did open that session: a retry would have leaked it
+        finally:
+            gateway.close_session(handle)
+        lossy.transport.close()
