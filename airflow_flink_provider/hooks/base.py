@@ -20,6 +20,7 @@ from airflow_flink_provider.hooks.transport import (
     TransportConfig,
 )
 from airflow_flink_provider.protocol.http import Exchange, RetryPolicy
+from airflow_flink_provider.protocol.redaction import find_secrets
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -51,6 +52,25 @@ def mask_secrets(*values: Any) -> None:
     for value in values:
         if value:
             mask_secret(str(value))
+
+
+def mask_secrets_in(*values: Any) -> list[str]:
+    """Find the secrets in SQL, arguments or options (:func:`find_secrets`) and register them with the masker.
+
+    Call it right after templates are rendered (Airflow stores rendered fields before ``execute`` runs), so
+    the rendered-fields view, the logs and every copy of the values show ``***``.
+
+    :param values: strings, or lists/mappings of them (e.g. ``program_args``, ``session_properties``).
+    :return: the secrets found.
+    """
+    secrets: list[str] = []
+    for value in values:
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        secrets.extend(find_secrets(text))
+    mask_secrets(*secrets)
+    return secrets
 
 
 async def amask_secrets(*values: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from airflow.sdk import Connection
 
-from airflow_flink_provider.hooks.base import mask_secrets, transport_config_from_connection
+from airflow_flink_provider.hooks.base import mask_secrets, mask_secrets_in, transport_config_from_connection
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from airflow_flink_provider.hooks.transport import AsyncTransport, BasicAuth, BearerAuth, SyncTransport
 
@@ -242,3 +242,14 @@ def test_async_transport_from_the_connection_without_blocking(monkeypatch: pytes
     transport = asyncio.run(FlinkRestHook.aget_async_transport("my_flink"))
     assert isinstance(transport, AsyncTransport)
     assert transport.config.base_url == "https://flink.internal:443/api"
+
+
+def test_mask_secrets_in_finds_secrets_in_sql_arguments_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    masked: list[Any] = []
+    monkeypatch.setattr("airflow.sdk.log.mask_secret", lambda value, name=None: masked.append(value))
+    sql = "CREATE TABLE t (n INT) WITH ('connector' = 'kafka', 'properties.ssl.key.password' = 'sql-secret-1');"
+    args = ["--bootstrap", "k:9092", "--password", "arg-secret-2"]
+    options = {"properties.sasl.jaas.config": 'PlainLoginModule required password="jaas-secret-3";'}
+    found = mask_secrets_in(sql, args, options, None)
+    assert {"sql-secret-1", "arg-secret-2", "jaas-secret-3"} <= set(found)
+    assert set(found) == set(masked)
