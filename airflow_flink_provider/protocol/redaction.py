@@ -23,6 +23,7 @@ A key names a secret when it contains one of ``password``, ``passwd``, ``passphr
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -87,7 +88,44 @@ def _value_start(text: str, i: int) -> int:
     if same_line < len(text) and text[same_line] not in "\r\n":
         return same_line
     further = _skip_spaces(text, i)
-    return further if text[further : further + 1] in ("'", '"') else same_line
+    return further if text[further : further + 1] in ("'", '"', "\\") else same_line
+
+
+def _quote_at(text: str, i: int) -> str:
+    """The quote that starts at ``text[i]``: ``'`` or ``"``, or one escaped by a run of backslashes (``\\"``,
+    ``\\\\\\"`` in JSON inside JSON); ``""`` when there is none."""
+    end = i
+    while end < len(text) and text[end] == "\\":
+        end += 1
+    return text[i : end + 1] if text[end : end + 1] in ("'", '"') else ""
+
+
+def _quote_before(text: str, i: int) -> str:
+    """The quote that ends just before ``text[i]`` (see :func:`_quote_at`), or ``""``."""
+    if i == 0 or text[i - 1] not in ("'", '"'):
+        return ""
+    start = i - 1
+    while start and text[start - 1] == "\\":
+        start -= 1
+    return text[start:i]
+
+
+def _unescape(value: str, levels: int = 3) -> str:
+    """A value as the program that wrote it meant it: JSON escapes (``\\u00b5``, ``\\n``) or ``\\x`` -> ``x``,
+    undone up to ``levels`` times (JSON inside JSON escapes twice).
+
+    :param value: the value as it appears in the text.
+    :param levels: how many levels of escaping to undo at most.
+    """
+    for _ in range(levels):
+        if "\\" not in value:
+            break
+        try:
+            unescaped = json.loads(f'"{value}"')
+        except ValueError:
+            unescaped = re.sub(r"\\(.)", r"\1", value, flags=re.S)
+        value = unescaped if isinstance(unescaped, str) else value
+    return value
 
 
 def _quoted_value(text: str, i: int, *, header: bool = False) -> _Found | None:
@@ -99,14 +137,18 @@ def _quoted_value(text: str, i: int, *, header: bool = False) -> _Found | None:
     if i >= len(text):
         return None
     quote = text[i]
+    if quote == "\\" and (escaped := _quote_at(text, i)):  # an escaped quote: \'x\' or \"x\"
+        end = text.find(escaped, i + len(escaped))
+        end = len(text) if end < 0 else end
+        return _Found(i + len(escaped), end, _unescape(text[i + len(escaped) : end]))
     if quote == "'":
         match = _SINGLE_QUOTED.match(text, i + 1)
         assert match is not None  # a possessive star always matches
-        return _Found(match.start(), match.end(), match.group().replace("''", "'"))
+        return _Found(match.start(), match.end(), _unescape(match.group().replace("''", "'")))
     if quote == '"':
         match = _DOUBLE_QUOTED.match(text, i + 1)
         assert match is not None
-        return _Found(match.start(), match.end(), re.sub(r"\\(.)", r"\1", match.group(), flags=re.S))
+        return _Found(match.start(), match.end(), _unescape(match.group()))
     bare = _BARE_VALUE.match(text, i)
     if bare is None:
         return None
@@ -115,12 +157,12 @@ def _quoted_value(text: str, i: int, *, header: bool = False) -> _Found | None:
         token = _BARE_VALUE.match(text, after) if after > bare.end() else None
         if token is not None:
             return _Found(token.start(), token.end(), token.group())
-    return _Found(bare.start(), bare.end(), bare.group())
+    return _Found(bare.start(), bare.end(), _unescape(bare.group()))
 
 
 def _key_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     """Extend a keyword at ``text[start:end]`` to the whole run of key characters around it."""
-    while start and text[start - 1] in _KEY_CHARS:
+    while start and text[start - 1] in _KEY_CHARS and text[start - 2 : start - 1] != "\\":  # not a \n escape
         start -= 1
     run = _KEY_RUN.match(text, end)
     assert run is not None  # a possessive star always matches
@@ -129,10 +171,11 @@ def _key_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _keyed_value(text: str, key_start: int, key_end: int) -> _Found | None:
     """The value assigned to the key ``text[key_start:key_end]`` (which names a secret), if there is one."""
-    opening = text[key_start - 1] if key_start else ""
-    # A quote before the key that does not close after it opens a string the key is in: "password=x"
-    quoted_key = opening in ("'", '"') and text[key_end : key_end + 1] == opening
-    i = key_end + 1 if quoted_key else key_end
+    # A quote before the key that does not close after it opens a string the key is in: "password=x".
+    # Quotes may come escaped, as in a repr or a JSON string that holds JSON: \'password\' = \'x\'
+    closing = _quote_before(text, key_start)
+    quoted_key = bool(closing) and text.startswith(closing, key_end)
+    i = key_end + len(closing) if quoted_key else key_end
     is_flag = text.startswith("--", key_start)
     j = _skip_spaces(text, i)
     separator = text[j : j + 1]
@@ -141,7 +184,7 @@ def _keyed_value(text: str, key_start: int, key_end: int) -> _Found | None:
         return _quoted_value(text, _value_start(text, j + 1), header=header)
     if is_flag and quoted_key and separator == ",":  # ['--password', 'x'] / ["--password","x"]
         value_start = _skip_spaces(text, j + 1)
-        return _quoted_value(text, value_start) if text[value_start : value_start + 1] in ("'", '"') else None
+        return _quoted_value(text, value_start) if _quote_at(text, value_start) else None
     if is_flag and not quoted_key and j > i and separator and not text.startswith("--", j):  # --password x
         return _quoted_value(text, j)
     return None
@@ -161,9 +204,9 @@ def _pem_body(text: str, end: int) -> _Found | None:
 def _value_after(text: str, item: _Found) -> _Found | None:
     """The value after a "value" that is followed by a separator, as in ``Authorization: 'password' = 'x'``
     or ``'a''b' = 'x'``: then the first one was the key of another assignment, or a chain of values."""
-    closing = text[item.end : item.end + 1]
-    if closing in ("'", '"') and item.start and text[item.start - 1] == closing:  # a quoted value
-        after = _skip_blanks(text, item.end + 1)
+    closing = _quote_at(text, item.end)
+    if closing and _quote_before(text, item.start) == closing:  # a quoted value
+        after = _skip_blanks(text, item.end + len(closing))
         separator = text[after : after + 1]
         if separator == "=" or (separator == ":" and not text.startswith("//", after + 1)):
             return _quoted_value(text, _value_start(text, after + 1))

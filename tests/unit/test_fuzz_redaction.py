@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -74,6 +76,30 @@ def test_a_secret_in_any_form_is_masked_and_found(form: str, secret: str, before
     assert secret not in redact(text)
     assert MASK in redact(text)
     assert secret in find_secrets(text)
+
+
+WRAPPERS = {
+    "json": json.dumps,
+    "repr": repr,
+    "json list": lambda text: json.dumps([text]),
+    "repr list": lambda text: repr([text]),
+    "json in json": lambda text: json.dumps({"error": json.dumps({"detail": text})}),
+}
+
+
+@fuzz()
+@given(
+    form=st.sampled_from(FORMS),
+    secret=secret_values.filter(str.isascii),  # JSON writes other characters as \uXXXX: not the secret any more
+    wrapper=st.sampled_from(sorted(WRAPPERS)),
+    before=plain_text,
+)
+def test_a_secret_in_a_repr_or_json_string_is_masked(form: str, secret: str, wrapper: str, before: str) -> None:
+    """Errors and XComs reach logs as a repr or JSON, where quotes come escaped (\\' and \\")."""
+    assume(secret not in before + form)
+    text = WRAPPERS[wrapper](f"{before}\n{form.format(s=secret)}")
+    assert secret not in redact(text)
+    assert any(secret in value for value in find_secrets(text))
 
 
 @fuzz()

@@ -41,6 +41,8 @@ CASES = [
         'NumberFormatException: For input string: "password={s}"',
         'NumberFormatException: For input string: "password=****"',
     ),
+    ("['Encountered \\'password\\' = \\'{s}\\'']", "['Encountered \\'password\\' = \\'****\\'']"),
+    ('{{"error": "{{\\"password\\": \\"{s}\\"}}"}}', '{{"error": "{{\\"password\\": \\"****\\"}}"}}'),
     # URL user-info and JDBC URLs
     ("postgresql://user:{s}@db:5432/x", "postgresql://user:****@db:5432/x"),
     ("Could not reach https://admin:{s}@flink:8081/jobs", "Could not reach https://admin:****@flink:8081/jobs"),
