@@ -251,12 +251,19 @@ def _exception_blocks(trace: str) -> list[list[str]]:
 
 
 def root_cause(trace: str) -> str:
-    """The deepest cause of a Java stack trace, as ``SimpleClassName: message``.
+    """The deepest cause of a Java stack trace, as ``SimpleClassName: message``, secrets masked.
+
+    The cause goes into trigger events, sensor messages and logs as it is, so it is redacted here: a
+    failing record or option is often quoted in it (``For input string: 'password=...'``).
 
     :param trace: a server-side stack trace (or any text; text without a trace is returned stripped).
     :return: the message of the last ``Caused by:`` (or of the top exception when there is none), its
         class name kept without the package, multi-line messages kept up to a dozen lines.
     """
+    return redact(_root_cause(trace))
+
+
+def _root_cause(trace: str) -> str:
     blocks = _exception_blocks(trace)
     if not blocks:
         return trace.strip()
@@ -265,7 +272,7 @@ def root_cause(trace: str) -> str:
         lines.pop()
     nested = _NESTED.search("\n".join(lines))
     if nested and nested.group(1).strip():  # a REST client error quoting another server's trace
-        return root_cause(nested.group(1))
+        return _root_cause(nested.group(1))
     if len(lines) > _MAX_CAUSE_LINES:
         lines = [*lines[:_MAX_CAUSE_LINES], "..."]
     return _short_class("\n".join(lines))

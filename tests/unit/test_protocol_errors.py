@@ -1286,3 +1286,12 @@ SAMPLES: dict[str, tuple[int, Any]] = {
         },
     ),
 }
+
+
+def test_root_cause_masks_secrets_it_quotes() -> None:
+    trace = (
+        "org.apache.flink.runtime.JobException: Recovery is suppressed\n"
+        "\tat org.apache.flink.Foo.bar(Foo.java:1)\n"
+        "Caused by: java.lang.NumberFormatException: For input string: 'password=hunter2-Zq9'. Invalid character"
+    )
+    assert root_cause(trace) == "NumberFormatException: For input string: 'password=****'. Invalid character"
