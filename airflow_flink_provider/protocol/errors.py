@@ -295,7 +295,8 @@ _SQL = re.compile(
     r"SqlParseException|SqlParserException|SqlValidatorException|CalciteContextException"
     r"|SQL parse failed|SQL validation failed|ValidationException|Non-query expression encountered"
     r"|Unsupported SQL query|Encountered \".*\" at line|only single statement supported"
-    r"|Unsupported statement for configuring session|statement is allowed in Statement Set",
+    r"|Unsupported statement for configuring session|statement is allowed in Statement Set"
+    r"|Cannot find table '[^']*' in any of the catalogs",
 )
 _POSITION = re.compile(r"\b(?:at|From) line (\d+), column (\d+)", re.IGNORECASE)
 _JSON = re.compile(

@@ -1295,3 +1295,16 @@ def test_root_cause_masks_secrets_it_quotes() -> None:
         "Caused by: java.lang.NumberFormatException: For input string: 'password=hunter2-Zq9'. Invalid character"
     )
     assert root_cause(trace) == "NumberFormatException: For input string: 'password=****'. Invalid character"
+
+
+def test_an_unknown_table_is_a_sql_error_not_a_retryable_one() -> None:
+    body = {
+        "errors": [
+            "Internal server error.",
+            "org.apache.flink.table.api.TableException: Cannot find table '`default_catalog`.`default_database`."
+            "`missing`' in any of the catalogs [default_catalog], nor as a temporary table.",
+        ]
+    }
+    error = error_from_response(500, body)
+    assert isinstance(error, FlinkSqlError) and not error.retryable
+    assert error.hint is not None and "rejected the SQL" in error.hint
