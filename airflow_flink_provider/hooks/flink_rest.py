@@ -150,6 +150,13 @@ class FlinkRestHook(FlinkBaseHook):
         """
         return self.run(rest.find_job(job_id))
 
+    def find_job_state(self, job_id: str) -> str | None:
+        """The job's live state, or ``None`` when Flink does not know the job (see ``rest.find_job_state``).
+
+        :param job_id: the job.
+        """
+        return self.run(rest.find_job_state(job_id))
+
     def list_jobs(self, name: str | None = None, states: Collection[str] | None = None) -> list[dict[str, Any]]:
         """Jobs from ``/jobs/overview`` (``jid``, ``name``, ``state``, ``start-time``...), newest first.
 

@@ -130,8 +130,7 @@ def refuse_orphaned_jobs(hook: FlinkRestHook, context: Context, purposes: Collec
     for purpose, job_id in recorded_jobs(context).items():
         if purpose in purposes:
             continue
-        job = hook.find_job(job_id)
-        state = str(job.get("state", "")).upper() if job is not None else None
+        state = hook.find_job_state(job_id)
         if state is None or state in ENDED_STATES or state in _ENDING:
             log.info("Job %s of an earlier try (%s) is %s; this try does not reuse it", job_id, purpose, state)
             continue
@@ -184,9 +183,8 @@ def converge_on_job(
     parts = (*task_identity(context), purpose)
     for generation in range(1 if job_id else MAX_GENERATIONS):
         candidate = job_id or deterministic_job_id(*parts, f"generation-{generation}")
-        job = hook.find_job(candidate)
-        if job is not None:
-            state = str(job.get("state", "")).upper()
+        state = hook.find_job_state(candidate)
+        if state is not None:
             if state not in ENDED_STATES and state not in _ENDING:
                 log.info(
                     "Flink job %s is %s: started by an earlier or concurrent try of this task; attaching to it "
@@ -264,23 +262,23 @@ def _submit_converging(hook: FlinkRestHook, job_id: str, submit: Callable[[str],
         try:
             started = submit(job_id)
         except FlinkDuplicateJobError:
-            job = await_job(hook, job_id)
-            if job is None:
+            state = await_job(hook, job_id)
+            if state is None:
                 log.warning(
                     "Flink refuses job id %s as used before but does not show its job (its job result store "
                     "outlives the job archive): moving on to the next id",
                     job_id,
                 )
                 return None
-            return _converged(hook, job_id, job, "Flink answered 'duplicate job'", log)
+            return _converged(hook, job_id, state, "Flink answered 'duplicate job'", log)
         except FlinkError as error:
             lost, hidden = answer_lost(error), _PYTHON_EXIT in f"{error.message} {error.root_cause or ''}"
             if not (lost or hidden):
                 raise
-            job = await_job(hook, job_id)
-            if job is not None:
+            state = await_job(hook, job_id)
+            if state is not None:
                 why = "the submit's answer was lost" if lost else "the PyFlink program exited with code 1"
-                return _converged(hook, job_id, job, why, log)
+                return _converged(hook, job_id, state, why, log)
             if hidden:
                 raise FlinkError(
                     f"The PyFlink program exited with code 1 and no job {job_id} was started: {error.message}",
@@ -305,9 +303,8 @@ def _submit_converging(hook: FlinkRestHook, job_id: str, submit: Callable[[str],
     raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 
-def _converged(hook: FlinkRestHook, job_id: str, job: Mapping[str, Any], why: str, log: Logger) -> JobHandle:
+def _converged(hook: FlinkRestHook, job_id: str, state: str, why: str, log: Logger) -> JobHandle:
     """The job found under the id this try just submitted: attach if alive, else take its outcome."""
-    state = str(job.get("state", "")).upper()
     log.info(
         "Flink job %s is %s (%s): this submission or a concurrent try's started it; %s",
         job_id,
@@ -320,18 +317,18 @@ def _converged(hook: FlinkRestHook, job_id: str, job: Mapping[str, Any], why: st
     return JobHandle(job_id, state)
 
 
-def await_job(hook: FlinkRestHook, job_id: str) -> Mapping[str, Any] | None:
+def await_job(hook: FlinkRestHook, job_id: str) -> str | None:
     """Poll for a job id for :data:`JOB_LOOKUP_TIMEOUT` seconds: a job just submitted may not show yet.
 
     :param hook: the Flink REST hook.
     :param job_id: the job's id.
-    :return: the job's details, or ``None`` if Flink still does not show it.
+    :return: the job's live state, or ``None`` if Flink still does not know it.
     """
     deadline = time.monotonic() + JOB_LOOKUP_TIMEOUT
     while True:
-        job = hook.find_job(job_id)
-        if job is not None or time.monotonic() >= deadline:
-            return job
+        state = hook.find_job_state(job_id)
+        if state is not None or time.monotonic() >= deadline:
+            return state
         time.sleep(JOB_LOOKUP_INTERVAL)
 
 

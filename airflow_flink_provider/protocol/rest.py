@@ -213,6 +213,21 @@ def find_job(job_id: str) -> Exchange[dict[str, Any] | None]:
     return None if response is None or response.status == 404 else response.body
 
 
+def find_job_state(job_id: str) -> Exchange[str | None]:
+    """The job's live state, or ``None`` when Flink does not know the job.
+
+    ``GET /jobs/{id}/status`` asks the dispatcher, while ``GET /jobs/{id}`` is served from a cache refreshed
+    every ``web.refresh-interval``: a job cancelled or stopped a moment ago still shows RUNNING there. An
+    unknown job is HTTP 500 ``FlinkJobNotFoundException`` here.
+
+    :param job_id: the job.
+    """
+    try:
+        return (yield from get_job_state(job_id))
+    except FlinkNotFoundError:
+        return None
+
+
 def list_jobs(name: str | None = None, states: Collection[str] | None = None) -> Exchange[list[dict[str, Any]]]:
     """``GET /jobs/overview``: jobs (``jid``, ``name``, ``state``, ``start-time``...), newest first.
 

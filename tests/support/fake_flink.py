@@ -12,33 +12,29 @@ Flink's job registry the way the real one behaves (checked against Flink 2.1.3 o
 - A new job is ``INITIALIZING`` for a moment, and may stay invisible to ``GET /jobs/{id}`` for
   ``visible_after`` seconds (a job that is being submitted is known to the dispatcher before it is listed).
 
-Faults (:meth:`FakeFlink.inject`) apply to the requests matching a method and a path pattern, each *after*
-the request was read and carried out, which is the case that risks a second job: ``drop`` (close without an
-answer), ``502``/``504`` (a proxy's answer), ``reset`` (TCP RST), ``hang`` (no answer until the client gives
-up). ``reset-before`` resets *without* carrying the request out.
+Faults (``FakeFlink.inject``, see :mod:`tests.support.faults`) apply to the requests matching a method and a
+path pattern, each *after* the request was carried out: the job started, its answer is lost.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
-import socket
-import struct
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.faults import FaultPlan, FaultyHandler
 
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 FIXED_JOB_ID_KEY = "$internal.pipeline.job-id"
 ENDED = frozenset({"FINISHED", "CANCELED", "FAILED"})
-FAULT_KINDS = ("drop", "502", "504", "reset", "hang", "reset-before")
 
 _DUPLICATE_TRACE = (
     "org.apache.flink.runtime.rest.handler.RestHandlerException: Could not execute application.\n"
@@ -73,21 +69,6 @@ class FakeJob:
 
 
 @dataclass
-class Fault:
-    """A fault for the next ``times`` requests matching ``method`` and the ``path`` pattern.
-
-    With ``after``, it applies only once that other fault has hit (e.g. lookups fail after a lost submit).
-    """
-
-    method: str
-    path: re.Pattern[str]
-    kind: str
-    times: int
-    after: Fault | None = None
-    hits: int = 0
-
-
-@dataclass
 class _Session:
     properties: dict[str, str]
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -117,13 +98,14 @@ class FakeFlink:
         self.jobs: dict[str, FakeJob] = {}
         self.jars: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, _Session] = {}
-        self.faults: list[Fault] = []
-        self.requests: list[tuple[str, str]] = []
+        self.plan = FaultPlan()
+        self.inject = self.plan.inject
+        self.clear_faults = self.plan.clear_faults
+        self.count = self.plan.count
         self.lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-flink", daemon=True)
-        self._ids = itertools.count(1)
 
     @property
     def url(self) -> str:
@@ -140,26 +122,6 @@ class FakeFlink:
 
     # --- what a test sets up and looks at -----------------------------------------------------------
 
-    def inject(self, method: str, path: str, kind: str, times: int = 1, *, after: Fault | None = None) -> Fault:
-        """Apply fault ``kind`` to the next ``times`` requests ``method`` whose path matches ``path`` (regex).
-
-        :param method: HTTP method.
-        :param path: regular expression searched in the request path.
-        :param kind: one of :data:`FAULT_KINDS`.
-        :param times: how many matching requests get it.
-        :param after: apply only once this fault has hit.
-        """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}")
-        fault = Fault(method, re.compile(path), kind, times, after)
-        with self.lock:
-            self.faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        with self.lock:
-            self.faults.clear()
-
     def live_jobs(self) -> list[str]:
         """Ids of the jobs that are not ended (whether visible yet or not)."""
         with self.lock:
@@ -169,21 +131,7 @@ class FakeFlink:
         with self.lock:
             self.jobs[job_id].state = state
 
-    def count(self, method: str, pattern: str) -> int:
-        """How many requests ``method`` with a path matching ``pattern`` reached the server."""
-        with self.lock:
-            return sum(1 for m, path in self.requests if m == method and re.search(pattern, path))
-
     # --- the model -----------------------------------------------------------------------------------
-
-    def _fault_for(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                armed = fault.after is None or fault.after.hits > 0
-                if armed and fault.hits < fault.times and fault.method == method and fault.path.search(path):
-                    fault.hits += 1
-                    return fault
-        return None
 
     def _visible(self, job_id: str) -> FakeJob | None:
         job = self.jobs.get(job_id)
@@ -213,8 +161,6 @@ class FakeFlink:
 
     def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         """Answer one request: ``(status, JSON body)``."""
-        with self.lock:
-            self.requests.append((method, path))
         parts = [part for part in path.split("/") if part]
         if parts and parts[0] in ("v1", "v2", "v3", "v4"):
             return self._gateway(method, parts[1:], body)
@@ -234,6 +180,9 @@ class FakeFlink:
                     return 200, {"jobs": [self._job_json(job) for job in visible]}
                 case "GET", ["jobs", job_id, *rest]:
                     job = self._visible(job_id)
+                    if job is None and rest == ["status"]:  # asks the dispatcher, which throws
+                        trace = f"FlinkJobNotFoundException: Could not find Flink job ({job_id})"
+                        return 500, {"errors": ["Internal server error.", f"<Exception on server side:\n{trace}>"]}
                     if job is None:
                         return 404, {"errors": [f"Job {job_id} not found"]}
                     if rest == ["status"]:
@@ -362,75 +311,20 @@ class FakeFlink:
         return 404, {"errors": ["Not found"]}
 
 
-def _handler_for(flink: FakeFlink) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler_for(flink: FakeFlink) -> type[FaultyHandler]:
+    class Handler(FaultyHandler):
+        plan = flink.plan
+        hang_for = flink.hang_for
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
-
-        def _handle(self) -> None:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            fault = flink._fault_for(self.command, url.path)
-            if fault is not None and fault.kind == "reset-before":
-                self._reset()
-                return
-            status, body = flink.route(self.command, url.path, parse_qs(url.query), self._body(raw))
-            if fault is not None:
-                self._fail(fault.kind)
-                return
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _body(self, raw: bytes) -> Any:
-            content_type = self.headers.get("Content-Type", "")
-            if content_type.startswith("multipart/form-data"):
+        def respond(self, method: str, target: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+            url = urlsplit(target)
+            if self.headers.get("Content-Type", "").startswith("multipart/form-data"):
                 found = re.search(rb'filename="([^"]+)"', raw)
-                return found.group(1).decode() if found else "upload.jar"
-            return json.loads(raw) if raw.strip() else None
-
-        def _fail(self, kind: str) -> None:
-            if kind in ("502", "504"):
-                page = f"<html><body><h1>{kind} Gateway</h1></body></html>".encode()
-                self.send_response(int(kind))
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(page)))
-                self.end_headers()
-                self.wfile.write(page)
-            elif kind == "reset":
-                self._reset()
-            elif kind == "hang":
-                time.sleep(flink.hang_for)
-                self.close_connection = True
-            else:  # drop: close without a word
-                self.close_connection = True
-
-        def _reset(self) -> None:
-            """Close with a TCP RST (SO_LINGER 0), after the request was read."""
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.rfile.close()
-            self.wfile.close()
-            self.connection.close()
-
-        def handle(self) -> None:
-            try:
-                super().handle()
-            except ValueError:  # flushing the reset connection's closed file
-                if not self.wfile.closed:
-                    raise
-
-        def finish(self) -> None:
-            if not self.wfile.closed:
-                super().finish()
-
-        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+                body: Any = found.group(1).decode() if found else "upload.jar"
+            else:
+                body = json.loads(raw) if raw.strip() else None
+            status, answer = flink.route(method, url.path, parse_qs(url.query), body)
+            return status, {"Content-Type": "application/json; charset=UTF-8"}, json.dumps(answer).encode()
 
     return Handler
 

@@ -106,6 +106,10 @@ class FakeRest:
         self._record("find_job", job_id)
         return dict(self.jobs[job_id]) if job_id in self.jobs else None
 
+    def find_job_state(self, job_id: str) -> str | None:
+        self._record("find_job_state", job_id)
+        return str(self.jobs[job_id]["state"]) if job_id in self.jobs else None
+
     def get_job(self, job_id: str) -> dict[str, Any]:
         self._record("get_job", job_id)
         return self._job(job_id)

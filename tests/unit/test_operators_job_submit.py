@@ -487,7 +487,7 @@ def test_a_real_error_answer_is_raised_not_looked_up(files: dict[str, str]) -> N
 
     with pytest.raises(FlinkError, match="ClassNotFoundException"):
         op.execute(make_context())
-    assert "find_job" in rest.names() and rest.names().count("find_job") == 1  # only the check before submitting
+    assert rest.names().count("find_job_state") == 1  # only the check before submitting
 
 
 def test_pyflink_exit_code_1_with_the_job_there_is_a_duplicate(files: dict[str, str]) -> None:
@@ -502,15 +502,15 @@ def test_pyflink_exit_code_1_with_the_job_there_is_a_duplicate(files: dict[str, 
             raise FlinkError("RuntimeException: Python process exits with code: 1", status=400) from None
 
     rest.run_jar = python_driver  # type: ignore[method-assign]
-    real_find = rest.find_job
-    rest.find_job = _first_lookup_misses(real_find)  # type: ignore[method-assign]
+    real_find = rest.find_job_state
+    rest.find_job_state = _first_lookup_misses(real_find)  # type: ignore[method-assign]
     rest.add_job(job_id_of(op), "RUNNING")  # a concurrent try's, invisible to the first lookup
 
     assert op.execute(make_context()) == job_id_of(op)
 
 
 def _first_lookup_misses(find: Any) -> Any:
-    """A find_job whose first answer is "unknown" (the check before submitting), the others real."""
+    """A find_job_state whose first answer is "unknown" (the check before submitting), the others real."""
     calls: list[str] = []
 
     def lookup(job_id: str) -> Any:

@@ -256,7 +256,7 @@ def test_on_kill_closes_the_session(rest: FakeRest, gateway: FakeGateway) -> Non
     gateway.rows["SELECT 1"] = (["one"], [[1]])
 
     def kill_during_select(call: tuple[Any, ...]) -> None:
-        if call[0] == "find_job":
+        if call[0] == "find_job_state":
             op.on_kill()
 
     rest.on_call = kill_during_select

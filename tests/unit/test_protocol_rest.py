@@ -460,3 +460,14 @@ def test_savepoint_location_reads_progress_success_and_failure() -> None:
     failed = {"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {"stack-trace": "IOException: disk"}}}
     with pytest.raises(FlinkSavepointError, match="IOException: disk"):
         rest.savepoint_location("j", failed)
+
+
+def test_find_job_state_asks_the_live_status_and_is_none_for_an_unknown_job() -> None:
+    running = ok({"status": "RUNNING"})
+    state, sent = drive(rest.find_job_state(JOB), lambda request: running)
+    assert state == "RUNNING" and sent[0].path == f"/jobs/{JOB}/status"
+
+    def unknown(request: Request) -> Response:  # the dispatcher's answer: HTTP 500, not 404
+        raise error_from_response(500, {"errors": [f"FlinkJobNotFoundException: Could not find Flink job ({JOB})"]})
+
+    assert drive(rest.find_job_state(JOB), unknown)[0] is None
