@@ -2,7 +2,7 @@
 
 A SQL file rendered through ``template_searchpath`` and params starts a job; a deferrable sensor waits for
 it (the trigger runs inline); a cancel operator ends it. Airflow pushes the return values and the Flink UI
-links to XCom itself, and the job id is kept in the task state store before submit.
+links to XCom itself, and the job id is kept in Airflow's real task state store before submit.
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ def test_dag_run_with_templated_sql_deferrable_sensor_and_links(tmp_path: Path, 
     assert rest.get_job_state(job_id) == "CANCELED"
     assert xcoms["wait/return_value"] == "RUNNING"
     assert "cancel/return_value" not in xcoms  # a plain cancel returns None, which Airflow does not push
-    assert json.loads(result["stored"]["start/flink_job_id:statement-3"]) == job_id  # stored before submit
+    assert list(json.loads(result["stored"]["start/flink_job_ids"]).values()) == [job_id]  # stored before submit
+    assert "start/flink_sql_session" not in result["stored"]  # recorded while open, forgotten once closed
     for task in ("start", "wait", "cancel"):
         assert xcoms[f"{task}/_link_FlinkJobLink"] == f"http://127.0.0.1:8081/#/job/running/{job_id}/overview"

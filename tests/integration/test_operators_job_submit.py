@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
 from airflow_flink_provider.protocol.errors import FlinkError, FlinkResourceError
-from airflow_flink_provider.protocol.job_ids import deterministic_job_id
+from airflow_flink_provider.protocol.job_ids import deterministic_job_id, submission_purpose
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger
 from tests.integration import _flink_it as it
 from tests.integration._flink_it import DATA, context_for, python_jar
@@ -20,6 +20,12 @@ from tests.integration._flink_it import DATA, context_for, python_jar
 pytestmark = pytest.mark.integration
 
 rest, started_jobs, throttled_jar = it.rest, it.started_jobs, it.throttled_jar  # fixtures
+
+
+def first_id(ti: it.ItTI, op: FlinkJobSubmitOperator) -> str:
+    """The job id of generation 0 of ``op`` in the task instance ``ti``."""
+    purpose = submission_purpose(op.fingerprint_fields(op.validate()))
+    return deterministic_job_id(ti.dag_id, ti.task_id, ti.run_id, "-1", purpose, "generation-0")
 
 
 def jar_operator(jar: Path, name: str, **kwargs: object) -> FlinkJobSubmitOperator:
@@ -44,7 +50,7 @@ def test_jar_job_runs_under_its_deterministic_id(
     job_id = jar_operator(throttled_jar, name, wait_for_running=True).execute(context)
     started_jobs.append(job_id)
 
-    assert job_id == deterministic_job_id(ti.dag_id, ti.task_id, ti.run_id, "-1", "job", "generation-0")
+    assert job_id == first_id(ti, jar_operator(throttled_jar, name))
     assert ti.xcoms["flink_job_id"] == job_id
     job = rest.get_job(job_id)
     assert job["state"] == "RUNNING" and job["name"] == name
@@ -101,8 +107,7 @@ def test_pyflink_job_gets_its_arguments(rest: FlinkRestHook, started_jobs: list[
     job = rest.get_job(job_id)
     assert job["name"] == name  # the first user argument reached the program, after PythonDriver's `--`
     assert job["state"] == "RUNNING"
-    ti = context["ti"]
-    assert job_id == deterministic_job_id(ti.dag_id, ti.task_id, ti.run_id, "-1", "job", "generation-0")
+    assert job_id == first_id(context["ti"], op)
 
 
 def test_bad_pyflink_argument_never_reaches_the_jobmanager(rest: FlinkRestHook) -> None:
