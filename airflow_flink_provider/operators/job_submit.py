@@ -34,6 +34,7 @@ from airflow_flink_provider.protocol.redaction import redact
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -335,6 +336,17 @@ class FlinkJobSubmitOperator(BaseOperator):
         self.flink_conn_id = flink_conn_id
         self._job_id: str | None = None
         self._uploaded_id = ""
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render the templates, then register the secrets in the arguments and configuration with the masker.
+
+        Airflow stores the rendered fields and logs from here on, so a password in an argument
+        (``--password x``) or an option shows as ``***`` in the rendered-fields view and in the task log.
+        """
+        from airflow_flink_provider.hooks.base import mask_secrets_in
+
+        super().render_template_fields(context, jinja_env)
+        mask_secrets_in(self.program_args, self.flink_configuration)
 
     def _rest_hook(self) -> FlinkRestHook:
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook

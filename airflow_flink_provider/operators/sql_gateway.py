@@ -31,6 +31,7 @@ from airflow_flink_provider.protocol.statements import Statement, split_statemen
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -184,6 +185,17 @@ class FlinkSqlGatewayOperator(BaseOperator):
         self._session: str | None = None
         self._submitted: list[str] = []
         self._reset_pending = False
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render the templates, then register the secrets in the SQL and session properties with the masker.
+
+        Airflow stores the rendered fields and logs from here on, so a password in a ``WITH`` option or an
+        argument shows as ``***`` in the rendered-fields view and in the task log.
+        """
+        from airflow_flink_provider.hooks.base import mask_secrets_in
+
+        super().render_template_fields(context, jinja_env)
+        mask_secrets_in(self.sql, self.session_properties, self.savepoint_path)
 
     def _rest_hook(self) -> FlinkRestHook:
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook

@@ -641,3 +641,21 @@ def test_program_args_are_logged_redacted(files: dict[str, str], capsys: pytest.
 
     logged = capsys.readouterr().out
     assert "Submitting jar" in logged and "hunter2" not in logged
+
+
+def test_rendering_registers_the_secrets_of_the_arguments_with_the_masker(
+    files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    masked: list[str] = []
+    monkeypatch.setattr("airflow.sdk.log.mask_secret", lambda value, name=None: masked.append(value))
+    op = make_operator(
+        ExplodingRest(),
+        jar=files["jar"],
+        program_args=["--password", "{{ params.pw }}"],
+        flink_configuration={"s3.secret-key": "{{ params.key }}"},
+    )
+
+    op.render_template_fields({"params": {"pw": "hunter2", "key": "AKIA-s3cr3t"}})  # type: ignore[arg-type]
+
+    assert op.program_args == ["--password", "hunter2"]
+    assert {"hunter2", "AKIA-s3cr3t"} <= set(masked)

@@ -571,3 +571,17 @@ def test_savepoint_path_is_checked_before_the_session_opens(rest: FakeRest, gate
 def test_if_ended_is_validated_at_construction() -> None:
     with pytest.raises(ValueError, match="if_ended must be one of"):
         FlinkSqlGatewayOperator(task_id="x", sql="SELECT 1", if_ended="again")
+
+
+def test_rendering_registers_the_secrets_of_the_sql_with_the_masker(
+    rest: FakeRest, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    masked: list[str] = []
+    monkeypatch.setattr("airflow.sdk.log.mask_secret", lambda value, name=None: masked.append(value))
+    op = make_operator(
+        rest, gateway, sql="CREATE TABLE t (a INT) WITH ('properties.ssl.key.password' = '{{ params.pw }}');"
+    )
+
+    op.render_template_fields({"params": {"pw": "hunter2"}})  # type: ignore[arg-type]
+
+    assert "hunter2" in op.sql and "hunter2" in masked
