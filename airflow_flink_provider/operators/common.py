@@ -19,6 +19,7 @@ from airflow_flink_provider.protocol.errors import (
     hint_for,
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id, validate_job_id
+from airflow_flink_provider.protocol.redaction import redact
 from airflow_flink_provider.protocol.rest import answer_lost
 from airflow_flink_provider.triggers.job_state import JobStateCheck, Verdict, may_be_stuck
 
@@ -77,6 +78,14 @@ def task_identity(context: Context) -> tuple[str, str, str, str]:
     """
     ti = context["ti"]
     return ti.dag_id, ti.task_id, ti.run_id, str(getattr(ti, "map_index", -1))
+
+
+def shown(value: Any) -> str:
+    """A user's value as an error message quotes it: its ``repr``, with any secret in it masked.
+
+    :param value: e.g. ``program_args`` given as one string, ``"--password x"``.
+    """
+    return redact(repr(value))
 
 
 def validate_if_ended(value: Any) -> str:
@@ -521,26 +530,28 @@ def validate_snapshot_path(value: Any, what: str) -> str:
     :raises ValueError: naming the problem.
     """
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what} must be a non-empty path or URI, got {value!r}")
+        raise ValueError(f"{what} must be a non-empty path or URI, got {shown(value)}")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValueError(f"{what} must not contain whitespace or control characters: {value!r}")
+        raise ValueError(f"{what} must not contain whitespace or control characters: {shown(value)}")
     match = _SNAPSHOT_URI.fullmatch(value)
     scheme, rest = (match["scheme"].lower(), match["rest"]) if match else ("", value)
     if match and scheme not in SNAPSHOT_SCHEMES:
         raise ValueError(
             f"{what} has the scheme {scheme!r}, which Flink cannot write savepoints to; use one of "
-            f"{', '.join(sorted(SNAPSHOT_SCHEMES))} or an absolute path: {value!r}"
+            f"{', '.join(sorted(SNAPSHOT_SCHEMES))} or an absolute path: {shown(value)}"
         )
     authority, path = "", rest
     if rest.startswith("//"):
         authority, _, path = rest[2:].partition("/")
         path = "/" + path
     if not path.startswith("/"):
-        raise ValueError(f"{what} must be an absolute path or a URI like file:///dir or s3://bucket/dir: {value!r}")
+        raise ValueError(
+            f"{what} must be an absolute path or a URI like file:///dir or s3://bucket/dir: {shown(value)}"
+        )
     if ".." in path.split("/"):
-        raise ValueError(f"{what} must not contain '..' segments: {value!r}")
+        raise ValueError(f"{what} must not contain '..' segments: {shown(value)}")
     if scheme in ("", "file", "hdfs", "viewfs") and not path.strip("/"):
-        raise ValueError(f"{what} must name a directory below the root, got {value!r}")
+        raise ValueError(f"{what} must name a directory below the root, got {shown(value)}")
     if scheme not in ("", "file", "hdfs", "viewfs") and not authority:
-        raise ValueError(f"{what} must name a bucket or container ({scheme}://<bucket>/<path>): {value!r}")
+        raise ValueError(f"{what} must name a bucket or container ({scheme}://<bucket>/<path>): {shown(value)}")
     return value

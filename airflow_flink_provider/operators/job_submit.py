@@ -24,6 +24,7 @@ from airflow_flink_provider.operators.common import (
     push_job_id,
     refuse_orphaned_jobs,
     require_job_id,
+    shown,
     validate_if_ended,
     validate_snapshot_path,
     wait_for_job,
@@ -181,11 +182,11 @@ def _string_list(value: Any, what: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ValueError(f"{what} must be a list of strings, got {value!r}")
+        raise ValueError(f"{what} must be a list of strings, got {shown(value)}")
     items = list(value)
     for item in items:
         if not isinstance(item, (str, int, float)) or isinstance(item, bool):
-            raise ValueError(f"{what} items must be strings, got {item!r}")
+            raise ValueError(f"{what} items must be strings, got {shown(item)}")
         if "\x00" in str(item):
             raise ValueError(f"{what} items must not contain NUL characters")
     return [str(item) for item in items]
@@ -196,7 +197,7 @@ def _configuration(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"flink_configuration must be a mapping of option -> value, got {value!r}")
+        raise ValueError(f"flink_configuration must be a mapping of option -> value, got {shown(value)}")
     options: dict[str, str] = {}
     for key, option in value.items():
         if not isinstance(key, str) or not _CONFIG_KEY.fullmatch(key):
@@ -206,7 +207,7 @@ def _configuration(value: Any) -> dict[str, str]:
         elif isinstance(option, (str, int, float)):
             options[key] = str(option)
         else:
-            raise ValueError(f"flink_configuration[{key!r}] must be a string, number or boolean, got {option!r}")
+            raise ValueError(f"flink_configuration[{key!r}] must be a string, number or boolean, got {shown(option)}")
     return options
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -65,12 +65,23 @@ def statement_kind(text: str) -> str:
     return "other"
 
 
-def _redacted_line(script: str, line: str) -> str:
-    """A script line fit for a log or an error: secrets masked, also those whose key is on another line."""
-    text = redact(line.rstrip())
-    for secret in find_secrets(script):
-        text = text.replace(secret, MASK)
-    return text
+def redactor(script: str) -> Callable[[str], str]:
+    """A function that masks secrets in text taken from ``script`` (a line, a preview, a result cell).
+
+    It applies :func:`redact`, and also masks the script's secret values wherever they appear, so a value
+    whose key is on another line (or a ``SHOW CREATE TABLE`` row that prints it) is masked too.
+
+    :param script: the rendered script.
+    """
+    secrets = find_secrets(script)
+
+    def masked(text: str) -> str:
+        text = redact(text)
+        for secret in secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    return masked
 
 
 def locate_error(error: FlinkError, statement: Statement, index: int, total: int, script: str) -> FlinkError:
@@ -92,7 +103,7 @@ def locate_error(error: FlinkError, statement: Statement, index: int, total: int
         located.line, located.column = line, column
     where = f"line {line}, column {column}" if column is not None else f"line {line}"
     lines = script.splitlines()
-    quoted = f"\n  {line:>4} | {_redacted_line(script, lines[line - 1])}" if 0 < line <= len(lines) else ""
+    quoted = f"\n  {line:>4} | {redactor(script)(lines[line - 1].rstrip())}" if 0 < line <= len(lines) else ""
     located.message = f"Statement {index}/{total} failed at script {where}: {error.message}{quoted}"
     located.args = (located.message,)
     return located
@@ -253,6 +264,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
         self.log.info("Opened SQL Gateway session %s; running %d statement(s)", self._session, len(statements))
         job_ids: list[str] = []
         results: list[dict[str, Any]] = []
+        masked = redactor(script)  # what reaches the log and XCom: SHOW CREATE TABLE prints the options
         try:
             for index, (statement, kind) in enumerate(zip(statements, kinds, strict=True), start=1):
                 preview = " ".join(statement.text.split())[:120]
@@ -262,7 +274,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
                     len(statements),
                     statement.line,
                     kind,
-                    _redacted_line(script, preview),
+                    masked(preview),
                 )
                 if self._reset_pending:
                     self._reset_job_id(raise_errors=True)
@@ -281,7 +293,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
                             "statement": index,
                             "line": statement.line,
                             "columns": list(result.columns),
-                            "rows": [list(row) for row in result.rows],
+                            "rows": [[masked(v) if isinstance(v, str) else v for v in row] for row in result.rows],
                             "truncated": result.truncated,
                         }
                     )

@@ -659,3 +659,11 @@ def test_rendering_registers_the_secrets_of_the_arguments_with_the_masker(
 
     assert op.program_args == ["--password", "hunter2"]
     assert {"hunter2", "AKIA-s3cr3t"} <= set(masked)
+
+
+def test_a_bad_argument_is_quoted_with_its_secret_masked(files: dict[str, str]) -> None:
+    op = make_operator(ExplodingRest(), jar=files["jar"], program_args="--password hunter2")
+
+    with pytest.raises(ValueError, match="program_args must be a list of strings") as info:
+        op.validate()
+    assert "hunter2" not in str(info.value)

@@ -585,3 +585,13 @@ def test_rendering_registers_the_secrets_of_the_sql_with_the_masker(
     op.render_template_fields({"params": {"pw": "hunter2"}})  # type: ignore[arg-type]
 
     assert "hunter2" in op.sql and "hunter2" in masked
+
+
+def test_query_rows_reach_xcom_with_their_secrets_masked(rest: FakeRest, gateway: FakeGateway) -> None:
+    script = "CREATE TABLE t (a INT) WITH ('password' = 'hunter2');\nSHOW CREATE TABLE t;"
+    gateway.rows["SHOW CREATE"] = (["result"], [["CREATE TABLE t (a INT) WITH (\n  'password' = 'hunter2'\n)"], [7]])
+
+    outcome = make_operator(rest, gateway, sql=script).execute(make_context())
+
+    (rows,) = [result["rows"] for result in outcome["results"]]
+    assert "hunter2" not in json.dumps(outcome) and rows[1] == [7] and "'password' = '****'" in rows[0][0]
