@@ -223,9 +223,12 @@ class FlinkJobSubmitOperator(BaseOperator):
     Every argument is validated before any HTTP call: a PythonDriver given bad arguments calls
     ``System.exit`` and takes the JobManager down with it.
 
-    The job id is decided before submit (deterministic per DAG, task, run and map index, or ``job_id``)
-    and stored; a retry finds the job of an earlier try and attaches to it instead of submitting again.
-    Returns the job id (XCom).
+    Exactly one job per task instance: the job id is decided before submit from the DAG, task, run, map
+    index and a fingerprint of what is submitted (:meth:`fingerprint_fields`), or is ``job_id``, and
+    recorded in the task state store. A live job under it (an earlier or concurrent try's) is attached to;
+    a "duplicate" answer or a lost answer is resolved by looking the id up; ``if_ended`` decides about a job
+    that already ended. The jar is uploaded under a unique file name and deleted once the job is submitted.
+    See "Job identity" in ``docs/provider-design.md``. Returns the job id (XCom).
 
     :param jar: local jar file to upload (templated).
     :param jar_id: id of a jar already uploaded to the cluster (templated).
@@ -248,6 +251,10 @@ class FlinkJobSubmitOperator(BaseOperator):
         the same name.
     :param if_running: when a job named ``job_name`` already runs under another id: ``fail`` or
         ``attach`` to it.
+    :param if_ended: what a new try (a retry or a clear) does when this task's job already FINISHED (also
+        after a stop with a savepoint), was CANCELED or FAILED: ``resubmit`` it under the next generation's
+        id (default), ``reuse`` its outcome (FINISHED succeeds, FAILED/CANCELED fail with the root cause), or
+        ``fail``.
     :param job_id: an explicit job id (32 hex digits) instead of the deterministic one (templated).
     :param wait_for_running: return only once all the job's tasks run (or it finished).
     :param wait_timeout: seconds to wait for that.

@@ -132,6 +132,11 @@ class _JobOperator(BaseOperator):
 class FlinkTriggerSavepointOperator(_JobOperator):
     """Take a savepoint of a running job and return its location (XCom).
 
+    The request carries a trigger id derived from the task instance and job, so a retried request or an
+    Airflow retry of the task gets the same savepoint operation instead of a second savepoint (within
+    Flink's ``rest.async.store-duration``). ``target_directory`` is checked before anything is sent (an
+    absolute path or a ``file``/``hdfs``/``s3``/``gs``/... URI, no ``..``).
+
     :param job_id: the Flink job id (templated).
     :param target_directory: where to write it (templated); default: the cluster's savepoint directory.
     :param format_type: ``CANONICAL`` (portable, default) or ``NATIVE`` (faster, state-backend specific).
@@ -167,8 +172,8 @@ class FlinkTriggerSavepointOperator(_JobOperator):
 class FlinkStopJobOperator(_JobOperator):
     """Stop a job with a savepoint and return the savepoint's location (XCom).
 
-    A retry that finds the job already FINISHED by a stop-with-savepoint returns that savepoint instead of
-    failing.
+    The stop carries a trigger id like :class:`FlinkTriggerSavepointOperator`'s; a retry that finds the job
+    already FINISHED by a stop-with-savepoint returns that savepoint instead of failing.
 
     :param job_id: the Flink job id (templated).
     :param target_directory: where to write the savepoint (templated); default: the cluster's.

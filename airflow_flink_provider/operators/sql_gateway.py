@@ -114,10 +114,15 @@ class FlinkSqlGatewayOperator(BaseOperator):
 
     The script (inline, or a ``.sql`` file found through the DAG's template search path) is rendered with
     Jinja, split into statements and run in order. Each statement that submits a job (``INSERT``,
-    statement sets, CTAS...) gets a deterministic job id derived from the DAG, task, run and statement
-    index; a retry that finds the job of an earlier try alive attaches to it instead of submitting a
-    duplicate. Rows of queries (``SELECT``, ``SHOW``...) are returned, bounded by ``result_row_limit``.
-    The session is closed on success, failure and kill.
+    statement sets, CTAS...) gets a job id derived from the DAG, task, run, map index and the statement's
+    normalized text (and its count among identical statements), recorded in the task state store before
+    it is submitted. A live job under that id (an earlier or concurrent try's) is attached to; a
+    "duplicate" or lost answer is resolved by looking the id up; ``if_ended`` decides about a job that
+    already ended; an earlier try's job that this try would not reuse (its statement was edited) and that
+    still runs fails the task before anything is submitted. See "Job identity" in
+    ``docs/provider-design.md``. Rows of queries (``SELECT``, ``SHOW``...) are returned, bounded by
+    ``result_row_limit``, with secrets in text cells masked. The session is closed on success, failure and
+    kill, and recorded so that the next try closes it if this try is killed.
 
     Returns (XCom) ``{"job_ids": [...], "results": [{"statement", "line", "columns", "rows", "truncated"}]}``.
 
@@ -138,8 +143,11 @@ class FlinkSqlGatewayOperator(BaseOperator):
     :param wait_timeout: seconds to wait for ``wait_for``.
     :param poll_interval: seconds between job state polls.
     :param deferrable: wait in the triggerer instead of on a worker.
-    :param cancel_on_kill: cancel the jobs this try submitted when the task is killed.
+    :param cancel_on_kill: cancel the jobs this try submitted or attached to when the task is killed.
     :param session_name: name of the gateway session (default: from the task instance).
+    :param if_ended: what a new try (a retry or a clear) does when a statement's job already FINISHED, was
+        CANCELED or FAILED: ``resubmit`` it under the next generation's id (default), ``reuse`` its outcome
+        (FINISHED succeeds, FAILED/CANCELED fail with the root cause), or ``fail``.
     """
 
     template_fields: Sequence[str] = ("sql", "session_properties", "savepoint_path", "session_name")
