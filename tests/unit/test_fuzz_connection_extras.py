@@ -62,7 +62,7 @@ def _check_valid(config: TransportConfig) -> None:
     assert config.cert is None or isinstance(config.cert, str) or len(config.cert) == 2
 
 
-@fuzz()
+@fuzz(examples=200)
 @given(
     extra=extras,
     host=st.none() | st.sampled_from(["h", "https://h/p", "http://h:8081", "::1", "http://h:99"]) | st.text(max_size=9),
