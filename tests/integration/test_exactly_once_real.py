@@ -251,3 +251,27 @@ def test_a_lost_upload_answer_uploads_once_and_leaks_no_jar(
     assert live(named_jobs(name)) == [job_id]
     assert not [jar for jar in rest.list_jars() if jar["name"] == uploads[0].group(1).decode()]
     report(path="jar upload", fault=fault, scenario="in-task", hits=injected.hits, live=len(live(named_jobs(name))))
+
+
+def test_a_lost_pyflink_run_answer_attaches_instead_of_failing_on_the_hidden_duplicate(
+    proxy: Callable[[str], FaultProxy], named_jobs: Callable[[str], list[dict[str, Any]]]
+) -> None:
+    """The repeated run's PythonDriver hits the duplicate id and only says ``Python process exits with code: 1``."""
+    flink = proxy("flink_rest")
+    injected = flink.inject("POST", RUN, "drop")
+    name = f"it-lost-pyflink-{uuid.uuid4().hex[:8]}"
+    op = FlinkJobSubmitOperator(
+        task_id="pyflink",
+        py_file=str(it.DATA / "pyflink_datagen_job.py"),
+        python_jar=it.python_jar(),
+        program_args=[name],
+        parallelism=1,
+        flink_conn_id="flink_rest_proxy",
+    )
+
+    job_id = op.execute(context())
+
+    jobs = named_jobs(name)
+    report(path="PyFlink", fault="drop", scenario="in-task", hits=injected.hits, live=len(live(jobs)))
+    assert injected.hits == 1 and flink.count("POST", RUN) == 2
+    assert live(jobs) == [job_id] and len(jobs) == 1

@@ -62,14 +62,6 @@ public class Tick {
 """
 
 
-
-
-
-
-
-
-
-
 @pytest.fixture(scope="module")
 def tick_jar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny DataStream job (args: count, pause ms, job name) compiled against the stack's Flink."""
@@ -160,6 +152,7 @@ def test_overview_config_and_taskmanagers(rest: FlinkRestHook) -> None:
 def test_unknown_job_is_not_found_everywhere(rest: FlinkRestHook) -> None:
     job_id = uuid.uuid4().hex
     assert rest.find_job(job_id) is None
+    assert rest.find_job_state(job_id) is None
     calls: list[tuple[Callable[[str], Any], int]] = [
         (rest.get_job, 404),
         (rest.get_job_state, 500),  # GET /jobs/{id}/status answers 500, not 404, for an unknown job
@@ -209,12 +202,12 @@ def test_jar_lifecycle_with_fixed_job_id(rest: FlinkRestHook, uploaded_jar: str,
     assert returned == job_id
     job = wait_for_all_tasks_running(rest, job_id)
     assert job["state"] == "RUNNING" and job["name"] == name
-    assert rest.check_job(job_id) == "RUNNING"
+    assert rest.check_job(job_id) == "RUNNING" and rest.find_job_state(job_id) == "RUNNING"
     assert [j["jid"] for j in rest.list_jobs(name=name, states={"RUNNING"})] == [job_id]
     with pytest.raises(FlinkDuplicateJobError):
         rest.run_jar(uploaded_jar, program_args=["1", "0", name], job_id=job_id)
     rest.cancel_job(job_id)
-    assert wait_for_state(rest, job_id, TERMINAL) == "CANCELED"
+    assert wait_for_state(rest, job_id, TERMINAL) == "CANCELED" and rest.find_job_state(job_id) == "CANCELED"
     rest.cancel_job(job_id)  # a job that already ended is left alone
     assert rest.get_root_cause(job_id) is None
 
@@ -237,10 +230,41 @@ def test_delete_and_unknown_jars(rest: FlinkRestHook, tick_jar: Path) -> None:
     jar_id = rest.upload_jar(str(tick_jar))
     rest.delete_jar(jar_id)
     assert all(jar["id"] != jar_id for jar in rest.list_jars())
-    with pytest.raises(FlinkNotFoundError, match=f"File {jar_id} does not exist"):
-        rest.delete_jar(jar_id)
+    rest.delete_jar(jar_id)  # Flink answers 400 "File ... does not exist": already gone is fine
     with pytest.raises(FlinkNotFoundError, match="does not exist"):
         rest.run_jar(jar_id)
+
+
+def test_upload_under_a_unique_name_is_found_by_it(rest: FlinkRestHook, tick_jar: Path) -> None:
+    name = f"tick-{uuid.uuid4().hex[:12]}.jar"
+    jar_id = rest.upload_jar(str(tick_jar), name=name)
+    try:
+        assert jar_id.endswith(f"_{name}") and rest.jars_named(name) == [jar_id]
+        assert [jar["name"] for jar in rest.list_jars() if jar["id"] == jar_id] == [name]
+    finally:
+        rest.delete_jar(jar_id)
+    assert rest.jars_named(name) == []
+
+
+def test_a_repeated_savepoint_trigger_id_is_one_savepoint(
+    rest: FlinkRestHook, uploaded_jar: str, jobs: list[str], tmp_path: Path
+) -> None:
+    """Flink answers a repeated ``triggerId`` with the same operation, while it runs and after it completed."""
+    job_id = rest.run_jar(uploaded_jar, program_args=["100000", "100", f"it-trigger-{uuid.uuid4().hex[:8]}"])
+    jobs.append(job_id)
+    wait_for_all_tasks_running(rest, job_id)
+    trigger = deterministic_job_id("it-trigger", uuid.uuid4().hex)
+    assert rest.find_savepoint(job_id, trigger) is None
+
+    first = rest.trigger_savepoint(job_id, f"file://{tmp_path}", trigger_id=trigger)
+    again = rest.trigger_savepoint(job_id, f"file://{tmp_path}", trigger_id=trigger)  # while it runs
+    location = rest.wait_for_savepoint(job_id, trigger, timeout=60)
+    after = rest.trigger_savepoint(job_id, f"file://{tmp_path}", trigger_id=trigger)  # after it completed
+
+    assert first == again == after == trigger
+    assert rest.wait_for_savepoint(job_id, trigger, timeout=60) == location
+    assert (rest.find_savepoint(job_id, trigger) or {}).get("status", {}).get("id") == "COMPLETED"
+    assert len([path for path in tmp_path.iterdir() if path.name.startswith("savepoint-")]) == 1
 
 
 # --- SQL jobs: Kafka to Kafka, checkpoints, savepoints, stop, restore -----------------------------
