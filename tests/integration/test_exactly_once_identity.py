@@ -54,13 +54,19 @@ def jobs_named(rest: FlinkRestHook, marker: str) -> list[dict[str, Any]]:
     return [job for job in rest.list_jobs() if marker in str(job.get("name"))]
 
 
+def first_try(prefix: str, bounded: bool, started_jobs: list[str]) -> tuple[str, str, dict[str, Any], str]:
+    """Run a one-INSERT script once: ``(table, script, context, job id)``, the job waited for."""
+    table = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    script = source(table, bounded) + f"INSERT INTO {table} SELECT n FROM {table}_src;\n"
+    ctx = context()
+    (job_id,) = sql(script, wait_for="FINISHED" if bounded else "RUNNING").execute(ctx)["job_ids"]
+    started_jobs.append(job_id)
+    return table, script, ctx, job_id
+
+
 @pytest.mark.parametrize("if_ended", ["resubmit", "reuse", "fail"])
 def test_a_clear_after_finished(rest: FlinkRestHook, started_jobs: list[str], if_ended: str) -> None:
-    table = f"it_fin_{uuid.uuid4().hex[:8]}"
-    script = source(table, bounded=True) + f"INSERT INTO {table} SELECT n FROM {table}_src;\n"
-    ctx = context()
-    (first,) = sql(script, wait_for="FINISHED").execute(ctx)["job_ids"]
-    started_jobs.append(first)
+    table, script, ctx, first = first_try("it_fin", True, started_jobs)
     assert rest.get_job_state(first) == "FINISHED"
 
     op = sql(script, wait_for="FINISHED", if_ended=if_ended)
@@ -80,11 +86,7 @@ def test_a_clear_after_finished(rest: FlinkRestHook, started_jobs: list[str], if
 
 @pytest.mark.parametrize("if_ended", ["resubmit", "reuse", "fail"])
 def test_a_clear_after_canceled(rest: FlinkRestHook, started_jobs: list[str], if_ended: str) -> None:
-    table = f"it_can_{uuid.uuid4().hex[:8]}"
-    script = source(table, bounded=False) + f"INSERT INTO {table} SELECT n FROM {table}_src;\n"
-    ctx = context()
-    (first,) = sql(script, wait_for="RUNNING").execute(ctx)["job_ids"]
-    started_jobs.append(first)
+    table, script, ctx, first = first_try("it_can", False, started_jobs)
     rest.cancel_job(first)
     it.wait_until(lambda: rest.get_job_state(first) == "CANCELED", timeout=60)
 
