@@ -52,6 +52,7 @@ _PEM_BEGIN = re.compile(r"(?P<label>[A-Z0-9 ]{0,40}PRIVATE KEY)-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 _URL_USERINFO = re.compile(r"[^\s/?#@:'\"<>\[\]]{0,512}:(?P<password>[^\s/@'\"<>\[\]]{1,512})@")
 _ORACLE_USERINFO = re.compile(r"[^\s/@:'\"]{1,512}/(?P<password>[^\s/@'\"]{1,512})@")
+_MASK_REST = " \t\r\n:=,;.'\"*"
 _NESTED_DEPTH = 3
 """How many levels :func:`find_secrets` looks into values for nested secrets (each level is one more pass)."""
 _NOT_SECRETS = frozenset({"", MASK, "true", "false", "null", "none"})
@@ -174,6 +175,8 @@ def _keyed_value(text: str, key_start: int, key_end: int) -> _Found | None:
     # A quote before the key that does not close after it opens a string the key is in: "password=x".
     # Quotes may come escaped, as in a repr or a JSON string that holds JSON: \'password\' = \'x\'
     closing = _quote_before(text, key_start)
+    if closing and not text.startswith(closing, key_end):
+        closing = closing[-1:]  # \'password' = 'x': an escaped quote before, a plain one after
     quoted_key = bool(closing) and text.startswith(closing, key_end)
     i = key_end + len(closing) if quoted_key else key_end
     is_flag = text.startswith("--", key_start)
@@ -210,6 +213,9 @@ def _value_after(text: str, item: _Found) -> _Found | None:
         separator = text[after : after + 1]
         if separator == "=" or (separator == ":" and not text.startswith("//", after + 1)):
             return _quoted_value(text, _value_start(text, after + 1))
+        if item.value.rstrip()[-1:] in ("=", ":") and _quote_at(text, item.end + len(closing)) == "":
+            # '...password=' + 'x': the "closing" quote opened the next value, which follows at once
+            return _quoted_value(text, item.end + len(closing))
         return None
     if item.value[-1:] in ("=", ":") and _KEY_RUN.fullmatch(item.value[:-1]):  # bare: password= or password:
         return _quoted_value(text, _value_start(text, item.end))
@@ -223,8 +229,9 @@ def _is_secret_key(value: str) -> bool:
 
 
 def _is_secret(item: _Found) -> bool:
-    """Whether a found value is worth masking: not a boolean or null, and not masked already."""
-    return item.value.lower() not in _NOT_SECRETS and not item.value.startswith(MASK)
+    """Whether a found value is worth masking: not a boolean or null, and not masked already (the mask and
+    at most some punctuation, as ``****:`` after a second pass over ``Bearer ****:``)."""
+    return item.value.lower() not in _NOT_SECRETS and bool(item.value.replace(MASK, "").strip(_MASK_REST))
 
 
 def _group(match: re.Match[str] | None, group: str | int) -> _Found | None:
@@ -248,7 +255,8 @@ def _scan(text: str) -> list[_Found]:
                 position = key_end
                 continue
             following = _value_after(text, item)
-            if following is not None and _is_secret_key(item.value):
+            name = item.value.strip()
+            if _is_secret_key(name) and (following is not None or name[-1:] in ("=", ":")):
                 continue  # it is the key of the next assignment: its keyword anchor comes next
             while following is not None:  # a chain of values ('a''b' = 'c'): mask each one
                 if _is_secret(item):

@@ -21,16 +21,17 @@ _PIECES = [
 ]  # fmt: skip
 secretish = st.lists(st.sampled_from(_PIECES) | st.text(max_size=4), max_size=60).map("".join)
 
-# A secret value that is not also part of its surroundings: no quotes, separators or spaces in it.
+# A secret value that is not also part of its surroundings: no quotes, separators or spaces in it, and not
+# starting with "--" (after --password, that reads as the next option: a documented ambiguity).
 secret_values = st.text(
     alphabet=st.characters(whitelist_categories=("Lu", "Ll", "Nd"), whitelist_characters="!#%+-._~"),
     min_size=6,
     max_size=24,
-).filter(lambda value: value.lower() not in {"bearer", "basic"} and "**" not in value)
+).filter(lambda value: value.lower() not in {"bearer", "basic"} and "**" not in value and not value.startswith("--"))
 
 ascii_secret_values = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#%+-._~", min_size=6, max_size=24
-).filter(lambda value: value.lower() not in {"bearer", "basic"})
+).filter(lambda value: value.lower() not in {"bearer", "basic"} and not value.startswith("--"))
 
 FORMS = [
     "'password' = '{s}'",
