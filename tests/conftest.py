@@ -30,10 +30,12 @@ os.environ.setdefault(
 )
 os.environ.setdefault(
     "AIRFLOW_CONN_KAFKA_DEFAULT",
-    json.dumps({
-        "conn_type": "kafka",
-        "extra": {"bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "enable.idempotence": "true"},
-    }),
+    json.dumps(
+        {
+            "conn_type": "kafka",
+            "extra": {"bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "enable.idempotence": "true"},
+        }
+    ),
 )
 
 
@@ -43,15 +45,28 @@ def _stack(*args: str) -> int:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[dict[str, int]]:
-    """The real local stack: reused when already healthy, else brought up here and down at the end."""
-    already_up = subprocess.run(
-        [sys.executable, str(ROOT / "stack" / "cli.py"), "status"], capture_output=True, check=False
-    ).returncode == 0
+    """The real local stack: reused when already healthy, else brought up here; taken down at the end only when
+    none of it was running before (a partly running stack belongs to someone else, who keeps it)."""
+    already_up = (
+        subprocess.run(
+            [sys.executable, str(ROOT / "stack" / "cli.py"), "status"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    partly_up = any(_listening(PORTS[name]) for name in ("kafka", "flink_rest", "sql_gateway_backend"))
     if not already_up and _stack("up", "--skip-airflow") != 0:
         pytest.fail("the local stack did not come up; see the [stack] lines above")
     yield PORTS
-    if not already_up:
+    if not already_up and not partly_up:
         _stack("down")
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
