@@ -31,8 +31,10 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Playwright's sync driver, per module: it keeps an event loop running in the main thread while it lives,
+    which would break every later test that calls ``asyncio.run``."""
     if not CHROMIUM.is_file():
         pytest.fail(f"no browser at {CHROMIUM}: run `make browser` (installs Debian's chromium) or set CHROMIUM")
     with sync_playwright() as driver:
