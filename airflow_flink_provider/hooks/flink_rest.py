@@ -8,7 +8,7 @@ from collections.abc import Collection
 from typing import Any
 
 from airflow_flink_provider.hooks.base import FlinkBaseHook
-from airflow_flink_provider.protocol import rest
+from airflow_flink_provider.protocol import job_state, rest
 
 
 class FlinkRestHook(FlinkBaseHook):
@@ -184,7 +184,7 @@ class FlinkRestHook(FlinkBaseHook):
 
         :param job_id: the job.
         """
-        return self.run(rest.check_job(job_id))
+        return self.run(job_state.check_job(job_id))
 
     def get_checkpoints(self, job_id: str) -> dict[str, Any]:
         """Checkpoint statistics (``counts``, ``latest``, ``history``).

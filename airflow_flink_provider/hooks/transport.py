@@ -9,9 +9,9 @@
 * Each try has a *total* time limit (``TransportConfig.timeout`` or ``Request.timeout``): a server that
   trickles its answer byte by byte cannot keep a request alive past it (a plain ``requests`` or ``httpx``
   timeout only limits each socket read).
-* Inside a :func:`deadline` block (a wait's deadline, or the end of its outage budget) retries end by the
-  deadline: the first try of a request always runs with its whole timeout, but no retry (nor the wait before
-  it) runs past the deadline.
+* A request with ``retry_for`` (a wait's deadline, or the end of its outage budget, see
+  :func:`~airflow_flink_provider.protocol.http.retry_within`) is retried only within that many seconds: the
+  first try always runs with its whole timeout, but no retry (nor the wait before it) runs past the bound.
 * A failed answer that is not retried becomes a typed :class:`~airflow_flink_provider.protocol.errors.FlinkError`,
   thrown into the exchange (which may catch it) unless the request listed the status in ``Request.accept``.
   An HTML error page (from a proxy or load balancer) is shortened to its title and text.
@@ -35,8 +35,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -137,30 +136,9 @@ class TransportConfig:
         return headers
 
 
-_WAIT_DEADLINE: ContextVar[float | None] = ContextVar("flink_wait_deadline", default=None)
 _SHORTEST_TRY = 0.1
 """Seconds a retry gets at least, when a deadline is close."""
 _TRY_DEADLINE: ContextVar[float | None] = ContextVar("flink_try_deadline", default=None)
-
-
-@contextmanager
-def deadline(at: float | None) -> Iterator[None]:
-    """Let no request started in the block be retried past ``at``.
-
-    A wait wraps its polls in it, so that the retries of a poll and the waits between them (backoff,
-    ``Retry-After``) end by the wait's deadline. The first try of each request always runs, with its whole
-    timeout (so a last poll at the deadline still gets its answer); a retry that could not start before ``at``
-    is not made, and one that starts is cut at ``at``. Nested blocks keep the nearer deadline.
-
-    :param at: a :func:`time.monotonic` time, or ``None`` for no limit of its own.
-    """
-    outer = _WAIT_DEADLINE.get()
-    nearest = outer if at is None else at if outer is None else min(at, outer)
-    token = _WAIT_DEADLINE.set(nearest)
-    try:
-        yield
-    finally:
-        _WAIT_DEADLINE.reset(token)
 
 
 def _should_retry(request: Request, error: BaseException) -> bool:
@@ -184,7 +162,7 @@ class _Tries:
         self.policy = config.retry
         self.url = join_url(config.base_url, request.path)
         self.timeout = request.timeout or config.timeout
-        self.deadline = _WAIT_DEADLINE.get()
+        self.deadline = None if request.retry_for is None else time.monotonic() + request.retry_for
         self.retry_after: float | None = None
         self.tries = 0
         self._asked = False
@@ -203,8 +181,8 @@ class _Tries:
         }
 
     def try_timeout(self) -> float:
-        """Seconds the next try may take in all: the timeout; for a retry, no more than what is left before
-        the :func:`deadline` (the retry policy starts none that could not begin before it)."""
+        """Seconds the next try may take in all: the timeout; for a retry, no more than what is left of the
+        request's ``retry_for`` (the retry policy starts none that could not begin before it)."""
         self.tries += 1
         if self.deadline is None or self.tries == 1:
             return self.timeout

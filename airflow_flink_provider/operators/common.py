@@ -19,21 +19,16 @@ from airflow_flink_provider.protocol.errors import (
     hint_for,
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id, validate_job_id
+from airflow_flink_provider.protocol.job_state import JobState, JobStateCheck, timeout_message, wait_for_job_state
+from airflow_flink_provider.protocol.outage import Outage
 from airflow_flink_provider.protocol.redaction import redact
 from airflow_flink_provider.protocol.rest import answer_lost
-from airflow_flink_provider.triggers.job_state import JobStateCheck, Verdict, may_be_stuck
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import Logger
 
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
-ENDED_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
-"""States a job never leaves: what ``if_ended`` decides about."""
-
-_ENDING = {"FAILING": "FAILED", "CANCELLING": "CANCELED"}
-"""States on the way to an ended state, and where they lead: such a job is not attached to."""
 
 IF_ENDED_CHOICES = ("resubmit", "reuse", "fail")
 """What a try does with the job of an earlier try that FINISHED, was CANCELED or FAILED."""
@@ -55,6 +50,17 @@ STORE_KEY = "flink_job_ids"
 """Task state store key: ``{purpose: job id}`` of the jobs this task instance's tries submitted."""
 
 _PYTHON_EXIT = "Python process exits with code"
+
+
+def is_over(state: str) -> bool:
+    """Whether a job in ``state`` (as Flink reports it) will never run again: ended, or ending.
+
+    A state Flink 2.x does not have counts as alive (attaching to it never starts a second job).
+
+    :param state: e.g. ``"CANCELLING"``.
+    """
+    known = JobState.lookup(state)
+    return known is not None and known.is_over
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ def refuse_orphaned_jobs(hook: FlinkRestHook, context: Context, purposes: Collec
         if purpose in purposes:
             continue
         state = hook.find_job_state(job_id)
-        if state is None or state in ENDED_STATES or state in _ENDING:
+        if state is None or is_over(state):
             log.info("Job %s of an earlier try (%s) is %s; this try does not reuse it", job_id, purpose, state)
             continue
         raise FlinkError(
@@ -168,8 +174,9 @@ def converge_on_job(
     (or ``job_id`` alone when given). For each id:
 
     - a live job under it (an earlier or a concurrent try started it) is attached to;
-    - an ended one (FINISHED, CANCELED, FAILED) is handled by ``if_ended``: ``resubmit`` moves on to the
-      next generation, ``reuse`` takes that job's outcome, ``fail`` raises;
+    - an ended or ending one (FINISHED, CANCELED, FAILED, CANCELLING, FAILING: :func:`is_over`) is handled
+      by ``if_ended``: ``resubmit`` moves on to the next generation, ``reuse`` takes that job's outcome,
+      ``fail`` raises;
     - an unknown id is recorded in the task state store, then submitted.
 
     A submit answered "duplicate", or whose answer was lost (read timeout, reset after sending, 502/504)
@@ -194,7 +201,7 @@ def converge_on_job(
         candidate = job_id or deterministic_job_id(*parts, f"generation-{generation}")
         state = hook.find_job_state(candidate)
         if state is not None:
-            if state not in ENDED_STATES and state not in _ENDING:
+            if not is_over(state):
                 log.info(
                     "Flink job %s is %s: started by an earlier or concurrent try of this task; attaching to it "
                     "instead of submitting again",
@@ -225,7 +232,7 @@ def _ended_job(
     hook: FlinkRestHook, job_id: str, state: str, if_ended: str, *, fixed: bool, log: Logger
 ) -> JobHandle | None:
     """Apply ``if_ended`` to an earlier try's job that ended: ``None`` means submit the next generation."""
-    final = _ENDING.get(state, state)
+    final = JobState.parse(state).final
     if if_ended == "resubmit" and not fixed:
         log.info(
             "Flink job %s of an earlier try is %s; if_ended='resubmit': submitting the job again under the "
@@ -254,14 +261,17 @@ def _ended_job(
     )
 
 
-def _outcome(hook: FlinkRestHook, job_id: str, state: str, *, reused: bool) -> JobHandle:
+def _outcome(hook: FlinkRestHook, job_id: str, state: JobState, *, reused: bool) -> JobHandle:
     """Take an ended job's outcome: FINISHED is a success, FAILED and CANCELED raise with the root cause."""
-    if state == "FINISHED":
+    if state is JobState.FINISHED:
         return JobHandle(job_id, state, reused=reused)
-    if state == "FAILED":
+    if state is JobState.FAILED:
         raise job_failed_error(hook, job_id, state)
     raise FlinkJobFailedError(
-        f"Flink job {job_id} was CANCELED", job_id=job_id, hint="Someone cancelled it; clear the task to run it again."
+        f"Flink job {job_id} was CANCELED",
+        job_id=job_id,
+        state=state,
+        hint="Someone cancelled it; clear the task to run it again.",
     )
 
 
@@ -319,10 +329,10 @@ def _converged(hook: FlinkRestHook, job_id: str, state: str, why: str, log: Logg
         job_id,
         state,
         why,
-        "attaching to it" if state not in ENDED_STATES and state not in _ENDING else "taking its outcome",
+        "taking its outcome" if is_over(state) else "attaching to it",
     )
-    if state in ENDED_STATES or state in _ENDING:
-        return _outcome(hook, job_id, _ENDING.get(state, state), reused=False)
+    if is_over(state):
+        return _outcome(hook, job_id, JobState.parse(state).final, reused=False)
     return JobHandle(job_id, state)
 
 
@@ -370,11 +380,12 @@ def wait_for_job(
     log: Logger,
     outage_budget: float | None = None,
 ) -> str:
-    """Poll a job until it reaches a target state.
+    """Poll a job until it reaches a target state, on the worker: the wait exchange run by the hook.
 
     Polls every ``poll_interval`` seconds, the last time at the deadline; no retry of a poll runs past the
     deadline. An outage of the REST API (refused connections, timeouts, 429/5xx such as the 503 of a leader
-    election) is ridden out for up to ``outage_budget`` seconds from the first failed poll.
+    election) is ridden out for up to ``outage_budget`` seconds from the first failed poll
+    (:func:`~airflow_flink_provider.protocol.job_state.wait_for_job_state`).
 
     :param hook: the Flink REST hook.
     :param job_id: the job's id.
@@ -389,54 +400,18 @@ def wait_for_job(
     :raises FlinkTimeoutError: the timeout ran out first.
     :raises FlinkConnectionError: the API was unavailable for longer than the outage budget.
     """
-    from airflow_flink_provider.hooks.transport import deadline as request_deadline
-    from airflow_flink_provider.protocol.outage import Outage
-
-    deadline = time.monotonic() + timeout
-    last_state: str | None = None
-    last_waiting: tuple[str, ...] = ()
-    last_verdict: Verdict | None = None
-    outage: Outage | None = None
-    while True:
-        polled = time.monotonic()
-        try:
-            with request_deadline(deadline if outage is None else outage.deadline(deadline)):
-                verdict = check.evaluate(hook.get_job_overview(job_id))
-                if outage is not None:
-                    outage.recovered()
-                if verdict.state != last_state:
-                    log.info("Flink job %s: %s -> %s", job_id, last_state or "-", verdict.state)
-                    last_state = verdict.state
-                if verdict.outcome == "reached":
-                    return verdict.state
-                if verdict.outcome == "failed":
-                    raise job_failed_error(hook, job_id, verdict.state)
-                if may_be_stuck(verdict, last_verdict):
-                    hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
-        except FlinkError as error:
-            if not error.retryable:
-                raise
-            if outage is None:
-                config = hook.transport_config
-                budget = config.outage_budget if outage_budget is None else outage_budget
-                outage = Outage(budget, what=f"Flink REST API at {config.base_url}", log=log)
-            outage.failed(error, since=polled)  # raises once the outage outlasts its budget
-        else:
-            if verdict.waiting_tasks and verdict.waiting_tasks != last_waiting:
-                log.info(
-                    "Flink job %s is RUNNING but these tasks are not: %s", job_id, ", ".join(verdict.waiting_tasks)
-                )
-            last_waiting = verdict.waiting_tasks
-            last_verdict = verdict
-        left = deadline - time.monotonic()
-        if left <= 0:
-            waiting = f"; tasks not running: {', '.join(last_waiting)}" if last_waiting else ""
-            raise FlinkTimeoutError(
-                f"Flink job {job_id} did not reach {sorted(check.target_states)} within {timeout:g}s "
-                f"(last state {last_state}{waiting}){outage.summary() if outage else ''}",
-                hint=hint_for("not enough slots") if last_waiting else None,
-            )
-        time.sleep(min(poll_interval, left))
+    config = hook.transport_config
+    budget = config.outage_budget if outage_budget is None else outage_budget
+    outage = Outage(budget, what=f"Flink REST API at {config.base_url}", log=log)
+    verdict = hook.run(
+        wait_for_job_state(job_id, check, timeout=timeout, poll_interval=poll_interval, outage=outage, log=log)
+    )
+    if verdict.outcome != "reached":
+        raise FlinkTimeoutError(
+            timeout_message(job_id, check, verdict, f"within {timeout:g}s", outage),
+            hint=hint_for("not enough slots") if verdict.waiting_tasks else None,
+        )
+    return verdict.state
 
 
 def check_slots(hook: FlinkRestHook, parallelism: int | None, log: Logger) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import (
@@ -31,8 +32,9 @@ from airflow_flink_provider.operators.common import (
 )
 from airflow_flink_provider.protocol.errors import FlinkError
 from airflow_flink_provider.protocol.job_ids import FINGERPRINT_LENGTH, submission_purpose
+from airflow_flink_provider.protocol.job_state import ALIVE, JobStateCheck
 from airflow_flink_provider.protocol.redaction import redact
-from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, error_from_event
 
 if TYPE_CHECKING:
     import jinja2
@@ -42,9 +44,6 @@ if TYPE_CHECKING:
 
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 """Entry class of the flink-python jar that runs a PyFlink program in the JobManager."""
-
-ACTIVE_STATES = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", "RESTARTING", "RECONCILING")
-"""States of a job that still holds (or will hold) resources."""
 
 _JAVA_CLASS = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _PY_MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
@@ -259,7 +258,8 @@ class FlinkJobSubmitOperator(BaseOperator):
     :param wait_for_running: return only once all the job's tasks run (or it finished).
     :param wait_timeout: seconds to wait for that.
     :param poll_interval: seconds between job state polls.
-    :param deferrable: wait in the triggerer instead of on a worker.
+    :param deferrable: wait in the triggerer instead of on a worker; default: Airflow's
+        ``[operators] default_deferrable``.
     :param cancel_on_kill: cancel the job when the task is killed.
     :param delete_uploaded_jar: delete the uploaded ``jar`` from the cluster once the job is submitted.
     :param flink_conn_id: the ``flink`` REST connection.
@@ -308,7 +308,7 @@ class FlinkJobSubmitOperator(BaseOperator):
         wait_for_running: bool = False,
         wait_timeout: float = 600.0,
         poll_interval: float = 5.0,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         delete_uploaded_jar: bool = True,
         flink_conn_id: str = "flink_default",
@@ -536,7 +536,7 @@ class FlinkJobSubmitOperator(BaseOperator):
         """Handle a live job of the same name: fail, or return its id to attach to."""
         if not self.job_name:
             return None
-        running = rest.list_jobs(name=self.job_name, states=ACTIVE_STATES)
+        running = rest.list_jobs(name=self.job_name, states=ALIVE)
         if not running:
             return None
         ids = [str(job.get("jid")) for job in running]

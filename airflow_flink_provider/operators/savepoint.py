@@ -15,10 +15,10 @@ from airflow_flink_provider.operators.common import (
     validate_snapshot_path,
     wait_for_job,
 )
-from airflow_flink_provider.protocol.errors import FlinkError, FlinkSavepointError
+from airflow_flink_provider.protocol.errors import FlinkError, FlinkNotFoundError, FlinkSavepointError
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id
+from airflow_flink_provider.protocol.job_state import JobState, JobStateCheck
 from airflow_flink_provider.protocol.rest import savepoint_location
-from airflow_flink_provider.triggers.job_state import GLOBALLY_TERMINAL_STATES, JobStateCheck
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -194,9 +194,9 @@ class FlinkStopJobOperator(_JobOperator):
         location, trigger_id = self._earlier_savepoint(hook, context, job_id, "stop", target or "", str(self.drain))
         if location is not None:
             return location
-        state = hook.get_job_state(job_id)
-        if state in GLOBALLY_TERMINAL_STATES:
-            location = latest_savepoint(hook, job_id, ("SYNC_SAVEPOINT",)) if state == "FINISHED" else None
+        state = JobState.parse(hook.get_job_state(job_id))
+        if state.is_terminal:
+            location = latest_savepoint(hook, job_id, ("SYNC_SAVEPOINT",)) if state is JobState.FINISHED else None
             if location is None:
                 raise FlinkError(
                     f"Flink job {job_id} is already {state}: there is nothing to stop",
@@ -216,8 +216,9 @@ class FlinkCancelJobOperator(_JobOperator):
     """Cancel a job, optionally after taking a savepoint; returns the savepoint location or ``None`` (XCom).
 
     The point is that the job no longer runs: cancelling a job that already ended (CANCELED, FAILED,
-    FINISHED) succeeds, so a retry, or a clean-up after a failed job, does not fail. Only a savepoint asked
-    of an ended job that has none fails.
+    FINISHED), or that Flink does not know (never started, or forgotten after ``jobstore.expiration-time``),
+    succeeds with one log line and returns ``None``, so a retry, or a clean-up after a failed or never
+    started job, does not fail. Only a savepoint asked of a job that is unknown, or ended without one, fails.
 
     :param job_id: the Flink job id (templated).
     :param savepoint_before_cancel: take a savepoint first and return its location.
@@ -237,8 +238,17 @@ class FlinkCancelJobOperator(_JobOperator):
         job_id, target = self._validated()
         hook = self._rest_hook()
         push_job_id(context, job_id)
-        state = hook.get_job_state(job_id)
-        if state in GLOBALLY_TERMINAL_STATES:
+        found = hook.find_job_state(job_id)
+        if found is None:
+            if self.savepoint_before_cancel:
+                raise FlinkNotFoundError(
+                    f"Flink does not know job {job_id}: there is no job to take a savepoint of",
+                    hint="Check the job id; a job is forgotten after jobstore.expiration-time once it ended.",
+                )
+            self.log.info("Flink does not know job %s: nothing to cancel", job_id)
+            return None
+        state = JobState.parse(found)
+        if state.is_terminal:
             location = latest_savepoint(hook, job_id, ("SAVEPOINT",)) if self.savepoint_before_cancel else None
             if self.savepoint_before_cancel and location is None:
                 raise FlinkError(f"Flink job {job_id} is already {state} and has no savepoint to return")

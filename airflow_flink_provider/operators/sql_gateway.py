@@ -10,12 +10,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import (
-    ENDED_STATES,
     check_slots,
     converge_on_job,
+    is_over,
     parse_parallelism,
     push_job_id,
     refuse_orphaned_jobs,
@@ -26,9 +27,10 @@ from airflow_flink_provider.operators.common import (
 )
 from airflow_flink_provider.protocol.errors import FlinkError, FlinkSqlError
 from airflow_flink_provider.protocol.job_ids import sql_purposes
+from airflow_flink_provider.protocol.job_state import JobStateCheck
 from airflow_flink_provider.protocol.redaction import MASK, find_secrets, redact
 from airflow_flink_provider.protocol.statements import Statement, split_statements
-from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck, error_from_event
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, error_from_event
 
 if TYPE_CHECKING:
     import jinja2
@@ -142,7 +144,8 @@ class FlinkSqlGatewayOperator(BaseOperator):
         job already finished) or ``"FINISHED"``.
     :param wait_timeout: seconds to wait for ``wait_for``.
     :param poll_interval: seconds between job state polls.
-    :param deferrable: wait in the triggerer instead of on a worker.
+    :param deferrable: wait in the triggerer instead of on a worker; default: Airflow's
+        ``[operators] default_deferrable``.
     :param cancel_on_kill: cancel the jobs this try submitted or attached to when the task is killed.
     :param session_name: name of the gateway session (default: from the task instance).
     :param if_ended: what a new try (a retry or a clear) does when a statement's job already FINISHED, was
@@ -171,7 +174,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
         wait_for: str | None = None,
         wait_timeout: float = 600.0,
         poll_interval: float = 5.0,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         session_name: str | None = None,
         if_ended: str = "resubmit",
@@ -395,7 +398,7 @@ class FlinkSqlGatewayOperator(BaseOperator):
             self._reset_job_id(raise_errors=False)
             raise
         self._reset_job_id(raise_errors=False)
-        if handle.job_id not in self._submitted and (handle.state or "") not in ENDED_STATES:
+        if handle.job_id not in self._submitted and not is_over(handle.state or ""):
             self._submitted.append(handle.job_id)  # attached to: cancel_on_kill covers it too
         self.log.info("Statement %d/%d: Flink job %s (%s)", index, total, handle.job_id, purpose)
         return handle.job_id

@@ -166,9 +166,10 @@ class FlinkJsonParseError(FlinkError):
 
 
 class FlinkJobFailedError(FlinkError):
-    """A job reached FAILED; the message is the root cause from its exception history.
+    """A job failed (or ended where it should have run); the message is the root cause from its exception history.
 
     :param job_id: the failed job's id.
+    :param state: the state it was in (FAILED, FAILING, CANCELED...), when known.
     """
 
     def __init__(
@@ -176,12 +177,14 @@ class FlinkJobFailedError(FlinkError):
         message: str,
         *,
         job_id: str | None = None,
+        state: str | None = None,
         root_cause: str | None = None,
         hint: str | None = None,
         status: int | None = None,
     ) -> None:
         super().__init__(message, root_cause=root_cause, hint=hint, status=status)
         self.job_id = job_id
+        self.state = state
 
 
 class FlinkSavepointError(FlinkError):
@@ -514,6 +517,8 @@ def job_failed_error(job_id: str, cause: str | None, *, state: str = "FAILED") -
     :param state: the state to report.
     """
     if not cause:
-        return FlinkJobFailedError(f"Flink job {job_id} is {state} (no exception recorded)", job_id=job_id)
+        return FlinkJobFailedError(f"Flink job {job_id} is {state} (no exception recorded)", job_id=job_id, state=state)
     cls = _JOB_FAILED_BY_CAUSE.get(classify(cause), FlinkJobFailedError)
-    return cls(f"Flink job {job_id} is {state}: {cause}", job_id=job_id, root_cause=cause, hint=hint_for(cause))
+    return cls(
+        f"Flink job {job_id} is {state}: {cause}", job_id=job_id, state=state, root_cause=cause, hint=hint_for(cause)
+    )

@@ -7,8 +7,8 @@ Nothing here performs I/O. An *exchange* is a generator that yields :class:`Requ
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -33,6 +33,9 @@ class Request:
     :param idempotent: whether sending the request twice does no harm. A request that is not is retried
         only when it surely never reached the server (connection refused, connect timeout), never after
         a read timeout or a 5xx. Defaults to ``True`` for GET/HEAD/OPTIONS/PUT/DELETE, ``False`` otherwise.
+    :param retry_for: seconds, from when the transport takes the request, after which no retry starts
+        (a wait's deadline, or the end of its outage budget; see :func:`retry_within`). The first try
+        always runs with its whole timeout; ``None``: the retry policy alone decides.
     """
 
     method: str
@@ -43,6 +46,7 @@ class Request:
     accept: frozenset[int] = field(default_factory=frozenset)
     timeout: float | None = None
     idempotent: bool | None = None
+    retry_for: float | None = None
 
     @property
     def safe_to_repeat(self) -> bool:
@@ -83,6 +87,37 @@ class Sleep:
 
 Exchange = Generator[Request | Sleep, Response | None, T]
 """A protocol operation: yields requests/sleeps, receives responses, returns ``T``."""
+
+
+def retry_within(exchange: Exchange[T], until: float | None, clock: Callable[[], float]) -> Exchange[T]:
+    """Run ``exchange``, letting no retry of its requests start after ``until``.
+
+    Each request it yields gets ``retry_for`` = what is left until ``until`` (its first try still runs), so a
+    wait's poll cannot be retried past the wait's deadline or its outage budget. Errors a transport throws
+    in are passed on to ``exchange``.
+
+    :param exchange: e.g. ``rest.get_job_overview(job_id)``.
+    :param until: the bound on ``clock``, or ``None`` for none.
+    :param clock: the clock ``until`` is on (the wait's).
+    """
+    if until is None:
+        return (yield from exchange)
+    try:
+        step = next(exchange)
+        while True:
+            if isinstance(step, Request):
+                step = replace(step, retry_for=max(0.0, until - clock()))
+            try:
+                answer = yield step
+            except GeneratorExit:
+                exchange.close()
+                raise
+            except BaseException as error:  # thrown in by the transport: the exchange may catch it
+                step = exchange.throw(error)
+            else:
+                step = exchange.send(answer)
+    except StopIteration as stop:
+        return stop.value
 
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -134,4 +169,3 @@ def path_segment(value: str) -> str:
     :param value: the raw segment.
     """
     return quote(str(value), safe="")
-

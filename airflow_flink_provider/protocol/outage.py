@@ -7,9 +7,8 @@ fault. :class:`Outage` lets the wait keep polling through it for up to ``budget`
 first failed poll, and then fails with the last error and how long the outage lasted.
 
 The outage is judged after each poll, and a poll's retries end by the end of the budget (see
-:meth:`Outage.deadline`; the first try of a request always runs). A wait that makes its :class:`Outage` only at
-the first failure (the sensor, ``wait_for_job``) lets that first failing poll retry as long as the retry policy
-says (about 8 s by default, more when the server asks with ``Retry-After``).
+:meth:`Outage.left`; the first try of a request always runs). The one wait that uses it is
+:func:`airflow_flink_provider.protocol.job_state.wait_for_job_state`.
 """
 
 from __future__ import annotations
@@ -109,15 +108,12 @@ class Outage:
         self.last_error = None
         return True
 
-    def deadline(self, other: float | None = None) -> float | None:
-        """When the next poll's retries must end, on :func:`time.monotonic`: the end of the budget (of the
-        outage under way, or of one that this poll would start), or ``other`` (e.g. the wait's own deadline)
-        when that is nearer.
+    def left(self) -> float:
+        """Seconds of the budget left: of the outage under way, or all of it for one the next poll would start.
 
-        :param other: another deadline on :func:`time.monotonic`, or ``None``.
+        A wait lets the next poll's retries run no longer than that (``Request.retry_for``).
         """
-        end = time.monotonic() + self.budget - self.lasted()
-        return end if other is None else min(end, other)
+        return max(0.0, self.budget - self.lasted())
 
     def summary(self) -> str:
         """A short note on the outage under way, for a timeout message ('' when there is none)."""

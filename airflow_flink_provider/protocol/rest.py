@@ -16,23 +16,16 @@ from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
     FlinkError,
     FlinkNotFoundError,
-    FlinkResourceError,
     FlinkSavepointError,
     FlinkSavepointNotFoundError,
     FlinkTimeoutError,
-    classify,
     error_from_response,
     error_from_text,
-    hint_for,
-    job_failed_error,
     root_cause,
 )
 from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sleep, path_segment
 
 _PROXY_STATUSES = frozenset({502, 503, 504})
-
-TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED", "SUSPENDED"})
-"""Job states a job does not leave (SUSPENDED: the JobManager lost leadership; the job may be recovered)."""
 
 Clock = Callable[[], float]
 
@@ -272,46 +265,6 @@ def get_root_cause(job_id: str) -> Exchange[str | None]:
     :param job_id: the job.
     """
     return root_cause_of((yield from get_exceptions(job_id)))
-
-
-def check_job(job_id: str) -> Exchange[str]:
-    """The job's state, or a typed error when the job failed or cannot get its slots.
-
-    A job that asks for more slots than the cluster has is *not* failed by Flink with a restart strategy
-    in place: it cycles RUNNING (tasks SCHEDULED) -> RESTARTING, holding free slots. This exchange reports
-    that as :class:`FlinkResourceError` as soon as the newest failure is ``NoResourceAvailableException``
-    while the job is not running all its tasks.
-
-    :param job_id: the job.
-    :raises FlinkJobFailedError: the job is FAILED (a subclass per recognised cause, e.g.
-        ``FlinkJobResourceError`` which is also a :class:`FlinkResourceError`).
-    :raises FlinkResourceError: the job is stuck without slots.
-    """
-    job = yield from get_job(job_id)
-    state = str(job["state"])
-    if state == "FAILED":
-        cause = yield from get_root_cause(job_id)
-        raise job_failed_error(job_id, cause)
-    if state in TERMINAL_STATES or _all_tasks_running(job):
-        return state
-    cause = yield from get_root_cause(job_id)
-    if cause and classify(cause) is FlinkResourceError:
-        raise FlinkResourceError(
-            f"Flink job {job_id} cannot get the task slots it needs (state {state}): {cause}",
-            root_cause=cause,
-            hint=hint_for(cause),
-        )
-    return state
-
-
-def _all_tasks_running(job: Mapping[str, Any]) -> bool:
-    """Whether every task of every vertex is RUNNING or FINISHED."""
-    for vertex in job.get("vertices") or []:
-        tasks = vertex.get("tasks") or {}
-        busy = sum(count for task_state, count in tasks.items() if task_state in ("RUNNING", "FINISHED"))
-        if busy < (vertex.get("parallelism") or 0):
-            return False
-    return True
 
 
 def get_checkpoints(job_id: str) -> Exchange[dict[str, Any]]:

@@ -5,24 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_flink_provider.hooks.transport import deadline as request_deadline
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
-from airflow_flink_provider.operators.common import job_failed_error, push_job_id, require_job_id
-from airflow_flink_provider.protocol.errors import FlinkError
+from airflow_flink_provider.operators.common import push_job_id, require_job_id
+from airflow_flink_provider.protocol.job_state import JobStateCheck, Verdict, wait_for_job_state
 from airflow_flink_provider.protocol.outage import Outage
-from airflow_flink_provider.triggers.job_state import (
-    FlinkJobStateTrigger,
-    JobStateCheck,
-    Verdict,
-    error_from_event,
-    may_be_stuck,
-    validate_outage_budget,
-)
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, error_from_event, validate_outage_budget
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,7 +33,9 @@ class FlinkJobStateSensor(BaseSensorOperator):
     A job counts as RUNNING only once all its tasks run (a job waiting for slots does not). A job in a
     failure state, or in a terminal state that is not a target (e.g. FINISHED while waiting for RUNNING),
     raises :class:`~airflow_flink_provider.protocol.errors.FlinkJobFailedError` with the root cause from the
-    job's exception history. Returns the state reached (XCom).
+    job's exception history. Returns the state reached (XCom). Each poke, and the trigger, runs the one wait
+    exchange (:func:`~airflow_flink_provider.protocol.job_state.wait_for_job_state`). A failed task can be
+    retried selectively with :class:`~airflow_flink_provider.retry.FlinkRetryPolicy`.
 
     An outage of the REST API (refused connections, timeouts, 429/5xx such as the 503 Flink answers during a
     leader election) does not fail the wait until it has lasted ``outage_budget`` seconds, counted from the first
@@ -55,7 +51,8 @@ class FlinkJobStateSensor(BaseSensorOperator):
     :param job_id: the Flink job id (templated).
     :param target_states: states that end the wait successfully.
     :param failure_states: states that fail it; default FAILED, FAILING, CANCELED, CANCELLING, SUSPENDED.
-    :param deferrable: wait in the triggerer (polling every ``poke_interval`` seconds).
+    :param deferrable: wait in the triggerer (polling every ``poke_interval`` seconds); default: Airflow's
+        ``[operators] default_deferrable``.
     :param cancel_on_kill: in deferrable mode, cancel the job when a user kills the deferred task.
     :param flink_conn_id: the ``flink`` REST connection.
     :param outage_budget: seconds an API outage may last before the wait fails; ``None`` for the connection's
@@ -72,7 +69,7 @@ class FlinkJobStateSensor(BaseSensorOperator):
         job_id: str,
         target_states: Collection[str] = ("RUNNING",),
         failure_states: Collection[str] | None = None,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         flink_conn_id: str = "flink_default",
         outage_budget: float | None = None,
@@ -81,8 +78,8 @@ class FlinkJobStateSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.job_id = job_id
         self.check = JobStateCheck.of(target_states, failure_states)
-        self.target_states = sorted(self.check.target_states)
-        self.failure_states = sorted(self.check.failure_states)
+        self.target_states = sorted(state.value for state in self.check.target_states)
+        self.failure_states = sorted(state.value for state in self.check.failure_states)
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self.flink_conn_id = flink_conn_id
@@ -90,74 +87,15 @@ class FlinkJobStateSensor(BaseSensorOperator):
         self._last_verdict: Verdict | None = None
         self._outage: Outage | None = None
 
-    def _rest_hook(self) -> FlinkRestHook:
+    @cached_property
+    def hook(self) -> FlinkRestHook:
+        """The REST hook, made once per sensor (one pooled connection for every poke of a poke-mode try)."""
         from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
         return FlinkRestHook(flink_conn_id=self.flink_conn_id)
 
-    def poke(self, context: Context) -> PokeReturnValue:
-        """Check the job once; an API outage within its budget is another poke later."""
-        job_id = require_job_id(self.job_id)
-        push_job_id(context, job_id)
-        hook = self._rest_hook()
-        polled = time.time()
-        try:
-            with request_deadline(None if self._outage is None else self._outage.deadline()):
-                verdict = self.check.evaluate(hook.get_job_overview(job_id))
-                if verdict.outcome == "failed":
-                    raise job_failed_error(hook, job_id, verdict.state)
-                if may_be_stuck(verdict, self._last_verdict):  # the previous poke's verdict, in poke mode
-                    hook.check_job(job_id)  # raises FlinkResourceError for a job that cannot get its slots
-        except FlinkError as error:
-            self._outage_failed(context, hook, error, polled)  # raises unless the outage is within its budget
-            return PokeReturnValue(is_done=False)
-        self._outage_ended(context)
-        self._last_verdict = verdict
-        if verdict.waiting_tasks:
-            self.log.info(
-                "Flink job %s is RUNNING but these tasks are not: %s", job_id, ", ".join(verdict.waiting_tasks)
-            )
-        else:
-            self.log.info("Flink job %s is %s (waiting for %s)", job_id, verdict.state, self.target_states)
-        return PokeReturnValue(is_done=verdict.outcome == "reached", xcom_value=verdict.state)
-
-    def _outage_failed(self, context: Context, hook: FlinkRestHook, error: FlinkError, polled: float) -> None:
-        """Record a failed poke in the outage under way (kept on the sensor, or in the task state store)."""
-        if not error.retryable:
-            raise error
-        store = self._outage_store(context)
-        if self._outage is None or store is not None:
-            config = hook.transport_config
-            self._outage = Outage(
-                config.outage_budget if self.outage_budget is None else self.outage_budget,
-                what=f"Flink REST API at {config.base_url}",
-                log=self.log,
-                clock=time.time,
-                started=_stored_start(store),
-            )
-        under_way = self._outage.started is not None
-        self._outage.failed(error, since=polled)
-        if store is not None and not under_way:
-            store.set(OUTAGE_KEY, self._outage.started)
-
-    def _outage_ended(self, context: Context) -> None:
-        """The API answered: end the outage under way, if any."""
-        store = self._outage_store(context)
-        started = _stored_start(store)
-        if store is not None and started is not None:
-            what = f"Flink REST API of connection {self.flink_conn_id!r}"
-            Outage(0, what=what, log=self.log, clock=time.time, started=started).recovered()
-            store.delete(OUTAGE_KEY)
-        elif self._outage is not None:
-            self._outage.recovered()
-        self._outage = None
-
-    def _outage_store(self, context: Context) -> Any:
-        """The task state store that keeps an outage's start between reschedule pokes (``None`` in poke mode)."""
-        return context.get("task_state_store") if self.reschedule else None
-
     def execute(self, context: Context) -> Any:
-        """Poke or reschedule as usual; when deferrable, check once and then defer to the trigger."""
+        """Poke or reschedule as usual; when deferrable, poke once and defer to the trigger if not done."""
         if not self.deferrable:
             return super().execute(context)
         result = self.poke(context)
@@ -178,6 +116,41 @@ class FlinkJobStateSensor(BaseSensorOperator):
             timeout=timedelta(seconds=self.timeout + 60),
         )
 
+    def poke(self, context: Context) -> PokeReturnValue:
+        """Check the job once; an API outage within its budget is another poke later."""
+        job_id = require_job_id(self.job_id)
+        push_job_id(context, job_id)
+        store = context.get("task_state_store") if self.reschedule else None
+        outage = self._outage_record(store)
+        verdict = self.hook.run(
+            wait_for_job_state(
+                job_id, self.check, timeout=None, poll_interval=0, polls=1, outage=outage,
+                previous=self._last_verdict, log=self.log,
+            )
+        )  # fmt: skip
+        if store is not None and outage.started != store.get(OUTAGE_KEY):
+            if outage.started is None:
+                store.delete(OUTAGE_KEY)
+            else:
+                store.set(OUTAGE_KEY, outage.started)
+        self._last_verdict = verdict
+        return PokeReturnValue(is_done=verdict.outcome == "reached", xcom_value=verdict.state)
+
+    def _outage_record(self, store: Any) -> Outage:
+        """The outage record of this poke: the sensor's own (poke mode), or one rebuilt from the task state store."""
+        if self._outage is not None and store is None:
+            return self._outage
+        config = self.hook.transport_config
+        started = store.get(OUTAGE_KEY) if store is not None else None
+        self._outage = Outage(
+            config.outage_budget if self.outage_budget is None else self.outage_budget,
+            what=f"Flink REST API at {config.base_url}",
+            log=self.log,
+            clock=time.time,
+            started=float(started) if isinstance(started, int | float) else None,
+        )
+        return self._outage
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
         """Resume after the trigger fired: fail with its error or return the state reached."""
         if event.get("status") == "timeout":
@@ -187,9 +160,3 @@ class FlinkJobStateSensor(BaseSensorOperator):
             raise error
         self.log.info("Flink job %s is %s", event.get("job_id"), event.get("state"))
         return str(event["state"])
-
-
-def _stored_start(store: Any) -> float | None:
-    """The start of the outage under way kept in a task state store (``None``: none, or no store)."""
-    value = None if store is None else store.get(OUTAGE_KEY)
-    return float(value) if isinstance(value, int | float) else None

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from airflow_flink_provider.hooks.transport import TransportConfig
 from airflow_flink_provider.protocol.errors import (
     FlinkDuplicateJobError,
     FlinkError,
     FlinkNotFoundError,
     FlinkResourceError,
 )
+from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sleep
+
+T = TypeVar("T")
 
 _FIXED_ID = re.compile(r"SET '\$internal\.pipeline\.job-id' = '([0-9a-f]{32})'")
 
@@ -74,6 +79,7 @@ class FakeRest:
         self.on_call: Any = None
         self.used_ids: set[str] = set()  # ids Flink refuses although it no longer shows the job
         self.savepoints: dict[tuple[str, str], dict[str, Any]] = {}  # (job id, trigger id) -> status
+        self.transport_config = TransportConfig(base_url="http://jm:8081")
 
     def refuses(self, job_id: str) -> bool:
         """Whether Flink answers "duplicate" for a submit under ``job_id`` (alive, ended or remembered)."""
@@ -101,6 +107,52 @@ class FakeRest:
             self.jobs[job_id]["state"] = state
             self.jobs[job_id]["vertices"] = [{"name": "Source", "status": state}]
         return dict(self.jobs[job_id])
+
+    def run(self, exchange: Exchange[T]) -> T:
+        """Drive a protocol exchange as ``SyncTransport.run`` does, answering its requests from this cluster.
+
+        Errors (also those ``on_call`` raises) are thrown into the exchange, as the transport throws them.
+        """
+        try:
+            step = next(exchange)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    step = exchange.send(None)
+                    continue
+                try:
+                    response = self._answer(step)
+                except FlinkError as error:
+                    step = exchange.throw(error)
+                else:
+                    step = exchange.send(response)
+        except StopIteration as stop:
+            return stop.value
+
+    def _answer(self, request: Request) -> Response:
+        """What Flink answers a GET of the REST API, in its shapes (checked against Flink 2.1.3)."""
+        parts = request.path.strip("/").split("/")
+        name = f"{request.method} /" + "/".join("{id}" if part in self.jobs else part for part in parts)
+        self._record(name, *[part for part in parts if part in self.jobs])
+        match request.method, parts:
+            case "GET", ["jobs", "overview"]:
+                return Response(200, {"jobs": [_overview_entry(self._job(job_id)) for job_id in list(self.jobs)]}, "")
+            case "GET", ["jobs", job_id, *rest] if job_id in self.jobs:
+                job = self.jobs[job_id]
+                if rest == ["exceptions"]:
+                    cause = self.root_causes.get(job_id)
+                    entries = [{"timestamp": 1, "stacktrace": cause, "exceptionName": cause}] if cause else []
+                    return Response(200, {"exceptionHistory": {"entries": entries}}, "")
+                if rest == ["checkpoints"]:
+                    return Response(200, self.checkpoints.get(job_id, {"counts": {}, "latest": {}}), "")
+                if rest == ["status"]:
+                    return Response(200, {"status": job["state"]}, "")
+                return Response(200, dict(job), "")
+            case "GET", ["jobs", job_id, *_]:
+                if 404 in request.accept:
+                    return Response(404, {"errors": ["Not found"]}, "")
+                raise FlinkNotFoundError(f"Job {job_id} not found", status=404)
+        raise AssertionError(f"FakeRest has no answer for {request.method} {request.path}")
 
     def find_job(self, job_id: str) -> dict[str, Any] | None:
         self._record("find_job", job_id)
@@ -235,6 +287,18 @@ class FakeRest:
     def get_checkpoints(self, job_id: str) -> dict[str, Any]:
         self._record("get_checkpoints", job_id)
         return self.checkpoints.get(job_id, {"latest": {"savepoint": None}})
+
+
+def _overview_entry(job: dict[str, Any]) -> dict[str, Any]:
+    """A job's entry in ``GET /jobs/overview``: its state and task counts per (lower-case) task state."""
+    tasks: dict[str, int] = {"total": 0}
+    for vertex in job.get("vertices") or []:
+        parallelism = int(vertex.get("parallelism") or 1)
+        tasks["total"] += parallelism
+        counts = vertex.get("tasks") or {str(vertex.get("status", "CREATED")): parallelism}
+        for task_state, count in counts.items():
+            tasks[task_state.lower()] = tasks.get(task_state.lower(), 0) + int(count)
+    return {"jid": job["jid"], "name": job["name"], "state": job["state"], "tasks": tasks}
 
 
 @dataclass

@@ -300,7 +300,7 @@ def test_wait_for_running_polls_until_all_tasks_run(rest: FakeRest, gateway: Fak
     gateway.execute_statement = execute  # type: ignore[method-assign]
     outcome = op.execute(make_context())
 
-    assert [call[0] for call in rest.calls].count("get_job_overview") == 3
+    assert rest.names().count("GET /jobs/overview") == 3
     assert outcome["job_ids"]
 
 

@@ -153,12 +153,11 @@ def test_describe_without_status_or_message() -> None:
     assert describe(FlinkError("", status=502)) == "HTTP 502: FlinkError"
 
 
-def test_the_deadline_of_a_poll_is_the_end_of_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_is_left_of_the_budget_bounds_the_next_poll() -> None:
     budget, clock = outage(30)
-    monkeypatch.setattr("airflow_flink_provider.protocol.outage.time.monotonic", lambda: 500.0)
-    assert budget.deadline() == 530.0  # no outage yet: one this poll starts would end then
-    assert budget.deadline(510.0) == 510.0
+    assert budget.left() == 30.0  # no outage yet: one this poll starts would have all of it
     budget.failed(LEADER_ELECTION)
     clock.now += 10
-    assert budget.deadline() == 520.0  # 20 s of the budget are left
-    assert budget.deadline(510.0) == 510.0 and budget.deadline(600.0) == 520.0
+    assert budget.left() == 20.0
+    clock.now += 25
+    assert budget.left() == 0.0

@@ -15,10 +15,7 @@ from airflow_flink_provider.protocol import rest
 from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
     FlinkError,
-    FlinkJobFailedError,
-    FlinkJobResourceError,
     FlinkNotFoundError,
-    FlinkResourceError,
     FlinkSavepointError,
     FlinkSavepointNotFoundError,
     FlinkTimeoutError,
@@ -181,62 +178,6 @@ def test_root_cause_takes_the_newest_entry() -> None:
     )
     assert rest.root_cause_of({"exceptionHistory": {"entries": [], "truncated": False}}) is None
     assert rest.root_cause_of({"root-exception": "java.lang.Exception: legacy 1.x"}) == "Exception: legacy 1.x"
-
-
-def test_check_job_running_with_all_tasks_does_not_read_exceptions() -> None:
-    fake = Fake(routes({("GET", f"/jobs/{JOB}"): ok(job("RUNNING", {"RUNNING": 2}, {"RUNNING": 1, "FINISHED": 1}))}))
-    assert fake.run(rest.check_job(JOB)) == "RUNNING"
-    assert len(fake.requests) == 1
-
-
-def test_check_job_failed_for_slots_raises_a_job_resource_error() -> None:
-    fake = Fake(
-        routes(
-            {
-                ("GET", f"/jobs/{JOB}"): ok(job("FAILED", {"FAILED": 1, "CANCELED": 1})),
-                ("GET", f"/jobs/{JOB}/exceptions"): ok(
-                    {"exceptionHistory": {"entries": [{"timestamp": 1, "stacktrace": NO_SLOTS_TRACE}]}}
-                ),
-            }
-        )
-    )
-    with pytest.raises(FlinkJobResourceError) as info:
-        fake.run(rest.check_job(JOB))
-    assert isinstance(info.value, FlinkJobFailedError) and isinstance(info.value, FlinkResourceError)
-    assert info.value.job_id == JOB
-
-
-@pytest.mark.parametrize("state", ["RUNNING", "RESTARTING", "CREATED"])
-def test_check_job_waiting_for_slots_raises_a_resource_error(state: str) -> None:
-    fake = Fake(
-        routes(
-            {
-                ("GET", f"/jobs/{JOB}"): ok(job(state, {"SCHEDULED": 2})),
-                ("GET", f"/jobs/{JOB}/exceptions"): ok(
-                    {"exceptionHistory": {"entries": [{"timestamp": 1, "stacktrace": NO_SLOTS_TRACE}]}}
-                ),
-            }
-        )
-    )
-    with pytest.raises(FlinkResourceError) as info:
-        fake.run(rest.check_job(JOB))
-    assert not isinstance(info.value, FlinkJobFailedError)
-    assert f"Flink job {JOB} cannot get the task slots it needs (state {state})" in info.value.message
-    assert info.value.hint is not None and "parallelism" in info.value.hint
-
-
-def test_check_job_restarting_for_another_reason_is_just_its_state() -> None:
-    fake = Fake(
-        routes(
-            {
-                ("GET", f"/jobs/{JOB}"): ok(job("RESTARTING", {"CANCELED": 2})),
-                ("GET", f"/jobs/{JOB}/exceptions"): ok(
-                    {"exceptionHistory": {"entries": [{"timestamp": 1, "stacktrace": "java.io.IOException: x"}]}}
-                ),
-            }
-        )
-    )
-    assert fake.run(rest.check_job(JOB)) == "RESTARTING"
 
 
 def test_wait_for_savepoint_polls_until_completed() -> None:

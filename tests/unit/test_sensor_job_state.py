@@ -28,7 +28,7 @@ JOB = "0123456789abcdef0123456789abcdef"
 def make(rest: FakeRest, **kwargs: Any) -> FlinkJobStateSensor:
     kwargs.setdefault("job_id", JOB)
     sensor = FlinkJobStateSensor(task_id="wait", poke_interval=0, timeout=5, **kwargs)
-    sensor._rest_hook = lambda: rest  # type: ignore[method-assign]
+    sensor.hook = rest  # type: ignore[assignment]
     return sensor
 
 
@@ -65,12 +65,14 @@ def test_pokes_check_for_slots_only_when_tasks_do_not_move() -> None:
     rest.jobs[JOB]["vertices"] = [{"name": "src", "status": "DEPLOYING", "parallelism": 2, "tasks": {"DEPLOYING": 2}}]
     sensor.poke(make_context())  # moved: not checked
     sensor.poke(make_context())  # did not move: checked
-    assert [name for name in rest.names() if name != "find_job"] == [
-        "get_job_overview",
-        "check_job",
-        "get_job_overview",
-        "get_job_overview",
-        "check_job",
+    assert rest.names() == [
+        "GET /jobs/overview",
+        "GET /jobs/{id}",  # check_job: the details, then the exception history
+        "GET /jobs/{id}/exceptions",
+        "GET /jobs/overview",
+        "GET /jobs/overview",
+        "GET /jobs/{id}",
+        "GET /jobs/{id}/exceptions",
     ]
 
 
@@ -167,7 +169,7 @@ def flaky(rest: FakeRest, failures: int, error: FlinkError = LEADER_ELECTION, bu
     rest.transport_config = TransportConfig(base_url="http://jm:8081", outage_budget=budget)  # type: ignore[attr-defined]
 
     def on_call(call: tuple[Any, ...]) -> None:
-        if call[0] == "get_job_overview" and len(failed) < failures:
+        if call[0] == "GET /jobs/overview" and len(failed) < failures:
             failed.append(1)
             raise error
 

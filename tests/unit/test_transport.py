@@ -27,7 +27,6 @@ from airflow_flink_provider.hooks.transport import (
     BearerAuth,
     SyncTransport,
     TransportConfig,
-    deadline,
 )
 from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
@@ -36,7 +35,7 @@ from airflow_flink_provider.protocol.errors import (
     FlinkSqlError,
     FlinkTimeoutError,
 )
-from airflow_flink_provider.protocol.http import Exchange, Request, Response, RetryPolicy, Sleep
+from airflow_flink_provider.protocol.http import Exchange, Request, Response, RetryPolicy, Sleep, retry_within
 
 pytestmark = pytest.mark.unit
 
@@ -514,38 +513,48 @@ def test_async_html_and_empty_error_bodies() -> None:
 
 
 @responses.activate
-def test_a_wait_deadline_stops_retries_before_it_passes(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_retry_bound_stops_retries_before_it_passes(caplog: pytest.LogCaptureFixture) -> None:
     responses.get(f"{BASE}/overview", json=SERVER_BUSY, status=503)
     policy = RetryPolicy(attempts=50, initial=0.2, maximum=0.2, jitter=0)
     started = time.monotonic()
-    with deadline(started + 1.0), pytest.raises(FlinkError) as info:
-        SyncTransport(config(retry=policy)).run(one(Request("GET", "/overview")))
+    with pytest.raises(FlinkError) as info:
+        SyncTransport(config(retry=policy)).run(one(Request("GET", "/overview", retry_for=1.0)))
     assert info.value.status == 503
     assert time.monotonic() - started < 1.0
     assert 3 <= len(responses.calls) <= 6
 
 
-def test_after_the_deadline_a_request_gets_its_first_try_but_no_retry() -> None:
+def test_past_its_retry_bound_a_request_gets_its_first_try_but_no_retry() -> None:
     handler, seen = sequence(httpx.Response(503, json=SERVER_BUSY), httpx.Response(200, json={}))
-    with deadline(time.monotonic() - 1), pytest.raises(FlinkError) as info:
-        asyncio.run(mock(handler).run(one(Request("GET", "/overview"))))
+    with pytest.raises(FlinkError) as info:
+        asyncio.run(mock(handler).run(one(Request("GET", "/overview", retry_for=0))))
     assert info.value.status == 503 and len(seen) == 1
     handler, seen = sequence(httpx.Response(200, json={"ok": True}))
-    with deadline(time.monotonic() - 1):
-        assert asyncio.run(mock(handler).run(one(Request("GET", "/overview")))).body == {"ok": True}
+    assert asyncio.run(mock(handler).run(one(Request("GET", "/overview", retry_for=0)))).body == {"ok": True}
 
 
-def test_nested_deadlines_keep_the_nearer_one() -> None:
-    from airflow_flink_provider.hooks.transport import _WAIT_DEADLINE
+def test_retry_within_bounds_every_request_of_an_exchange_and_passes_errors_in() -> None:
+    now = [100.0]
 
-    with deadline(100.0):
-        with deadline(200.0):
-            assert _WAIT_DEADLINE.get() == 100.0
-        with deadline(None):
-            assert _WAIT_DEADLINE.get() == 100.0
-        with deadline(50.0):
-            assert _WAIT_DEADLINE.get() == 50.0
-    assert _WAIT_DEADLINE.get() is None
+    def two_reads() -> Exchange[str]:
+        first = yield Request("GET", "/a")
+        now[0] += 4  # the first read took 4 s on the wait's clock
+        try:
+            yield Request("GET", "/b")
+        except FlinkError as error:
+            return f"{first.body if first else None}, then {error.message}"
+        return "no error"
+
+    wrapped = retry_within(two_reads(), until=110.0, clock=lambda: now[0])
+    first = next(wrapped)
+    assert isinstance(first, Request) and first.retry_for == 10.0
+    second = wrapped.send(Response(200, {"n": 1}, ""))
+    assert isinstance(second, Request) and second.retry_for == 6.0
+    with pytest.raises(StopIteration) as done:
+        wrapped.throw(FlinkError("gone", status=503))
+    assert done.value.value == "{'n': 1}, then gone"
+    unbounded = retry_within(two_reads(), until=None, clock=lambda: now[0])
+    assert next(unbounded).retry_for is None  # type: ignore[union-attr]
 
 
 def test_async_transport_keeps_one_client_and_closes_it() -> None:

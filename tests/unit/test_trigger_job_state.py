@@ -22,12 +22,7 @@ from airflow_flink_provider.protocol.errors import (
     FlinkTimeoutError,
 )
 from airflow_flink_provider.protocol.http import RetryPolicy
-from airflow_flink_provider.triggers.job_state import (
-    DEFAULT_FAILURE_STATES,
-    FlinkJobStateTrigger,
-    JobStateCheck,
-    error_from_event,
-)
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, error_from_event
 
 pytestmark = pytest.mark.unit
 
@@ -142,34 +137,6 @@ def test_airflow_serde_round_trip() -> None:
 def test_unknown_states_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown Flink job state"):
         FlinkJobStateTrigger(job_id=JOB, target_states=["DONE"])
-    with pytest.raises(ValueError, match="must not be empty"):
-        JobStateCheck.of([])
-
-
-def test_targets_win_over_default_failures() -> None:
-    check = JobStateCheck.of(["CANCELED"])
-    assert "CANCELED" not in check.failure_states
-    assert check.failure_states == DEFAULT_FAILURE_STATES - {"CANCELED"}
-
-
-def test_running_means_every_subtask_runs() -> None:
-    check = JobStateCheck.of(["RUNNING"])
-    assert check.evaluate(job("RUNNING", (2, {"RUNNING": 2}), (1, {"FINISHED": 1}))).outcome == "reached"
-    partial = check.evaluate(job("RUNNING", (2, {"RUNNING": 1, "SCHEDULED": 1})))
-    assert partial.outcome == "waiting" and partial.waiting_tasks == ("v0 (RUNNING)",)
-    assert check.evaluate(job("FINISHED")).outcome == "failed"
-    assert check.evaluate(job("RESTARTING")).outcome == "waiting"
-    assert JobStateCheck.of(["RUNNING", "FINISHED"]).evaluate(job("FINISHED")).outcome == "reached"
-
-
-def test_running_from_overview_counts() -> None:
-    check = JobStateCheck.of(["RUNNING"])
-    done = {"jid": JOB, "state": "RUNNING", "tasks": {"total": 3, "running": 2, "finished": 1, "scheduled": 0}}
-    assert check.evaluate(done).outcome == "reached"
-    starting = check.evaluate({"jid": JOB, "state": "RUNNING", "tasks": {"total": 4, "running": 1, "scheduled": 3}})
-    assert starting.outcome == "waiting" and starting.waiting_tasks == ("3 of 4 tasks (SCHEDULED 3)",)
-    empty = check.evaluate({"jid": JOB, "state": "RUNNING", "tasks": {"total": 0, "running": 0}})
-    assert empty.outcome == "waiting"
 
 
 def test_run_reports_success_after_state_changes() -> None:

@@ -83,4 +83,4 @@ def test_errors_that_are_not_an_outage_fail_at_once() -> None:
     rest.root_causes[JOB] = "IOException: disk full"
     with pytest.raises(FlinkJobFailedError, match="disk full"):
         wait(rest)
-    assert rest.names() == ["get_job_overview", "get_root_cause"]
+    assert rest.names() == ["GET /jobs/overview", "GET /jobs/{id}/exceptions"]
