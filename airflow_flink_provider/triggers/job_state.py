@@ -12,6 +12,7 @@ from airflow_flink_provider.protocol import errors
 from airflow_flink_provider.protocol.errors import FlinkError, FlinkJobFailedError, FlinkTimeoutError
 from airflow_flink_provider.protocol.job_state import JobStateCheck, timeout_message, wait_for_job_state
 from airflow_flink_provider.protocol.outage import Outage
+from airflow_flink_provider.triggers.shared_poll import JobView, shared_view
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.transport import AsyncTransport
@@ -21,8 +22,11 @@ class FlinkJobStateTrigger(BaseTrigger):
     """Poll a Flink job until it reaches a target state, a failure state, or the deadline.
 
     Runs the one wait exchange (:func:`~airflow_flink_provider.protocol.job_state.wait_for_job_state`), as the
-    operators and the sensor do, over one async transport (one keep-alive HTTP client, closed when the trigger
-    ends). Events (payload dicts, plain values only): ``{"status": "success", "job_id", "state"}``,
+    operators and the sensor do, on the shared poll of its connection
+    (:mod:`~airflow_flink_provider.triggers.shared_poll`): the triggers of one connection in a triggerer share one
+    ``GET /jobs/overview`` per interval and one keep-alive HTTP client; each keeps its own deadline, outage
+    budget and event, and a trigger alone (``airflow dags test``) polls as before. Events (payload dicts,
+    plain values only): ``{"status": "success", "job_id", "state"}``,
     ``{"status": "failed", "job_id", "state", "root_cause"}``, ``{"status": "timeout", "job_id", "state",
     "message"}`` and ``{"status": "error", "job_id", "message", "error_type", "root_cause", "hint",
     "http_status"}`` (e.g. a job stuck without slots: ``FlinkResourceError``). :func:`error_from_event` turns
@@ -89,19 +93,19 @@ class FlinkJobStateTrigger(BaseTrigger):
         return await FlinkRestHook.aget_async_transport(self.flink_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll ``/jobs/overview`` until the job reaches a target or failure state, or the deadline."""
-        async with await self._transport() as transport:
-            payload = await self._wait(transport)
+        """Watch the job on the shared overview poll until it reaches a target or failure state, or the deadline."""
+        async with shared_view(self.flink_conn_id, self.job_id, self.poll_interval, self._transport) as view:
+            payload = await self._wait(view)
         yield TriggerEvent(payload)
 
-    async def _wait(self, transport: AsyncTransport) -> dict[str, Any]:
+    async def _wait(self, view: JobView) -> dict[str, Any]:
         """Run the wait exchange; returns the event's payload."""
-        budget = transport.config.outage_budget if self.outage_budget is None else self.outage_budget
-        outage = Outage(budget, what=f"Flink REST API at {transport.config.base_url}", log=self.log)
+        budget = view.config.outage_budget if self.outage_budget is None else self.outage_budget
+        outage = Outage(budget, what=f"Flink REST API at {view.config.base_url}", log=self.log)
         timeout = None if self.deadline is None else max(0.0, self.deadline - time.time())
         event: dict[str, Any] = {"job_id": self.job_id}
         try:
-            verdict = await transport.run(
+            verdict = await view.run(
                 wait_for_job_state(
                     self.job_id,
                     self.check,
