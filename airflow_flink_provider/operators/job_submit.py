@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
+from airflow_flink_provider.openlineage.mixin import FlinkOpenLineageMixin
 from airflow_flink_provider.operators.common import (
     check_slots,
     converge_on_job,
@@ -210,7 +211,7 @@ def _configuration(value: Any) -> dict[str, str]:
     return options
 
 
-class FlinkJobSubmitOperator(BaseOperator):
+class FlinkJobSubmitOperator(FlinkOpenLineageMixin, BaseOperator):
     """Submit a Flink job through the REST API: a jar with its entry class, or a PyFlink program.
 
     Exactly one of ``jar``, ``jar_id``, ``py_file`` and ``py_module`` says what to run. PyFlink programs run

@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
+from airflow_flink_provider.openlineage.mixin import FlinkOpenLineageMixin
 from airflow_flink_provider.operators.common import (
     check_slots,
     converge_on_job,
@@ -111,7 +112,7 @@ def locate_error(error: FlinkError, statement: Statement, index: int, total: int
     return located
 
 
-class FlinkSqlGatewayOperator(BaseOperator):
+class FlinkSqlGatewayOperator(FlinkOpenLineageMixin, BaseOperator):
     """Run a Flink SQL script in one SQL Gateway session.
 
     The script (inline, or a ``.sql`` file found through the DAG's template search path) is rendered with

@@ -1,0 +1,1 @@
+"""OpenLineage for the Flink operators: datasets from the SQL that ran, from declarations and inlets/outlets."""
