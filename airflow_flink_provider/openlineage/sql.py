@@ -43,6 +43,12 @@ _FROM_LIST_END = frozenset(
     {"WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "WINDOW", "UNION", "EXCEPT", "INTERSECT", "ON", "SELECT",
      "MATCH_RECOGNIZE", "FOR", "QUALIFY", "USING"}
 )  # fmt: skip
+_TYPE_SPACING = (
+    (re.compile(r"\s+([),>])"), r"\1"),
+    (re.compile(r"([(<])\s+"), r"\1"),
+    (re.compile(r"\s+([(<])"), r"\1"),
+)
+"""How a column type is written back from its tokens: ``DECIMAL(10, 2)``, ``ARRAY<STRING>``."""
 _NOT_COLUMNS = frozenset({"WATERMARK", "PRIMARY", "CONSTRAINT", "PERIOD", "LIKE"})
 
 
@@ -196,12 +202,13 @@ def _columns(toks: list[Token]) -> tuple[Column, ...]:
             continue
         if item[1].is_word("AS"):  # computed column
             continue
-        words = [t.text for t in item[1:]]
         if any(t.is_word("METADATA") for t in item[1:]):
             continue
-        end = next((k for k, t in enumerate(item[1:]) if t.is_word("NOT", "NULL", "COMMENT", "PRIMARY")), len(words))
-        type_text = "".join(w if w in "(),<>" else f" {w}" for w in words[:end]).strip().replace(" (", "(")
-        columns.append(Column(item[0].text, type_text.replace("( ", "(").replace(" ,", ",")))
+        end = next((k for k, t in enumerate(item[1:]) if t.is_word("NOT", "NULL", "COMMENT", "PRIMARY")), len(item) - 1)
+        type_text = " ".join(t.text for t in item[1 : 1 + end])
+        for pattern, replacement in _TYPE_SPACING:
+            type_text = pattern.sub(replacement, type_text)
+        columns.append(Column(item[0].text, type_text))
     return tuple(columns)
 
 
