@@ -182,6 +182,27 @@ class PipelineParams:
         if not isinstance(database, str) or not IDENTIFIER.match(database):
             raise ValueError(f"database = {database!r} must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
 
+    def to_json(self) -> dict[str, Any]:
+        """The parameters as JSON (for XCom and Asset events), without the catalog: each task opens that from
+        its own environment (:meth:`IcebergCatalog.from_env`)."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "catalog"}
+        values["end_offsets"] = None if self.end_offsets is None else {str(p): o for p, o in self.end_offsets.items()}
+        values["extra"] = dict(self.extra)
+        values["output_topics"] = None if self.output_topics is None else dict(self.output_topics)
+        return values
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], catalog: IcebergCatalog) -> PipelineParams:
+        """Rebuild (and validate again) from :meth:`to_json`.
+
+        :param data: the JSON.
+        :param catalog: the Iceberg catalog.
+        """
+        values = dict(data)
+        if values.get("end_offsets") is not None:
+            values["end_offsets"] = {int(p): int(o) for p, o in values["end_offsets"].items()}
+        return cls(catalog=catalog, **values)
+
     @property
     def consumer_group(self) -> str:
         """The Kafka consumer group of the job's sources."""

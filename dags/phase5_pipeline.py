@@ -1,0 +1,100 @@
+"""Phase 5: Kafka orders -> Flink enrichment and windows -> Iceberg (catalog ``lakehouse``).
+
+One streaming job (``phase5_lakehouse@pipeline#<run tag>``) reads order deliveries and product versions from
+Kafka, keeps on-time orders once, prices each with the product version valid at its event time (an
+event-time temporal join on the compacted products topic), and writes four Iceberg tables: orders_enriched,
+category_windows (tumbling windows), customer_totals (upsert) and late_orders. Exactly once: Iceberg commits
+each checkpoint's files when the checkpoint completes. The run replays the seeded dataset into topics of its
+own; with ``bounded`` (the default) the job stops at the dataset's last offsets and the run waits for it to
+finish, then publishes the tables as Assets, which schedules flink_phase5_acceptance.
+
+Settings: Variable ``flink_phase5`` (docs/architecture.md). The rules: include/sql/phase5_lakehouse/README.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.sdk import DAG
+from flink_lessons.operators.jobs import FindUnfinishedJobsOperator
+from flink_lessons.phase5.operators import (
+    ASSETS,
+    DatasetTopicsOperator,
+    ProduceDatasetOperator,
+    PublishTablesOperator,
+    ValidatePipelineOperator,
+    is_true,
+)
+from flink_lessons.scenario_dag import TASK_DEFAULTS
+
+from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
+from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
+from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
+
+JOB_ID = "{{ ti.xcom_pull(task_ids='deploy_pipeline')['job_ids'][0] }}"
+
+with DAG(
+    dag_id="flink_phase5_pipeline",
+    schedule=None,
+    start_date=dt.datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=TASK_DEFAULTS,
+    tags=["flink", "phase5", "iceberg"],
+    doc_md=__doc__,
+):
+    settings = ValidatePipelineOperator(task_id="validate_settings")
+    run = {
+        "params_json": settings.output["params"],
+        "dataset": settings.output["dataset"],
+        "kafka_conn_id": settings.output["kafka_conn_id"],
+    }
+    topics = DatasetTopicsOperator(task_id="create_topics", **run)
+    reset = ShortCircuitOperator(
+        task_id="reset_requested",
+        python_callable=is_true,
+        op_args=[settings.output["reset"]],
+        ignore_downstream_trigger_rules=False,
+    )
+    drop = FlinkSqlGatewayOperator(task_id="drop_tables", sql=settings.output["teardown_sql"])
+    create = FlinkSqlGatewayOperator(
+        task_id="create_tables", sql=settings.output["setup_sql"], trigger_rule="none_failed"
+    )
+    deploy = FlinkSqlGatewayOperator(
+        task_id="deploy_pipeline",
+        sql=settings.output["pipeline_sql"],
+        wait_for="RUNNING",
+        wait_timeout=300,
+        poll_interval=2,
+    )
+    health = FlinkJobStateSensor(
+        task_id="health_gate", job_id=JOB_ID, target_states=("RUNNING", "FINISHED"), poke_interval=2, timeout=300
+    )
+    produce = ProduceDatasetOperator(task_id="produce_dataset", **run)
+    bounded = ShortCircuitOperator(
+        task_id="bounded_run",
+        python_callable=is_true,
+        op_args=[settings.output["bounded"]],
+        ignore_downstream_trigger_rules=False,
+    )
+    finished = FlinkJobStateSensor(
+        task_id="wait_finished",
+        job_id=JOB_ID,
+        target_states=("FINISHED",),
+        poke_interval=5,
+        timeout=3600,
+        deferrable=True,
+    )
+    publish = PublishTablesOperator(
+        task_id="publish_tables", outlets=list(ASSETS.values()), trigger_rule="none_failed", **run
+    )
+    alive = FindUnfinishedJobsOperator(
+        task_id="find_unfinished_jobs", tag=settings.output["tag"], keep_if=publish.output
+    )
+    cancel = FlinkCancelJobOperator.partial(task_id="cancel_jobs", timeout=60).expand(job_id=alive.output)
+
+    settings >> topics >> reset >> drop >> create
+    topics >> create >> deploy >> health >> produce >> bounded >> finished >> publish
+    produce >> publish
+    publish >> alive.as_teardown() >> cancel.as_teardown()
