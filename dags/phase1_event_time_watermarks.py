@@ -1,35 +1,14 @@
 """Phase 1: event time from epoch and ISO timestamps, a watermark, tumbling and hopping windows.
 
-Runs include/sql/phase1_event_time_watermarks (see its README): produces the fixture, submits the SQL through
-the SQL Gateway, waits for the bounded jobs to finish, reads every sink topic and compares it with the
-expected rows (a readable diff on mismatch), then reports. Settings: Variable ``flink_phase1`` (docs/local-
-setup.md).
+Scenario include/sql/phase1_event_time_watermarks. Edit ``window_size``, ``window_slide`` or
+``watermark_delay`` in the Variable ``flink_phase1`` (or the run conf) and the next run's windows follow;
+expected rows exist for the documented settings (see the scenario's README).
 """
 
 from __future__ import annotations
 
-import sys
-from datetime import datetime
-from pathlib import Path
+from flink_lessons.scenario_dag import lesson_dag
+from flink_lessons.scenarios import EVENT_TIME_WATERMARKS
 
-from airflow.sdk import DAG
-
-# The DAG processor puts the dags folder on sys.path, a plain DagBag (`airflow dags list-import-errors
-# --local`) does not: make the shared helpers in dags/common importable either way.
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.append(str(Path(__file__).resolve().parent))
-
-from common.pipeline import TASK_DEFAULTS, scenario_tasks
-from common.scenarios import EVENT_TIME_WATERMARKS as SCENARIO
-
-with DAG(
-    dag_id=SCENARIO.dag_id,
-    schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=TASK_DEFAULTS,
-    tags=["flink", "phase1"],
-    doc_md=__doc__,
-):
-    scenario_tasks(SCENARIO)
+with lesson_dag(EVENT_TIME_WATERMARKS, doc=__doc__, tags=["phase1"]) as lesson:
+    lesson.prepare() >> lesson.run("windows", "RUNNING", "FINISHED") >> lesson.check("windows") >> lesson.report()

@@ -13,28 +13,8 @@ A run of this DAG therefore ends ``failed``: read the three failed tasks' logs (
 
 from __future__ import annotations
 
-import sys
-from datetime import datetime
-from pathlib import Path
+from flink_lessons.scenario_dag import lesson_dag
+from flink_lessons.scenarios import FAILURE_CHECKS
 
-from airflow.sdk import DAG
-
-# The DAG processor puts the dags folder on sys.path, a plain DagBag (`airflow dags list-import-errors
-# --local`) does not: make the shared helpers in dags/common importable either way.
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.append(str(Path(__file__).resolve().parent))
-
-from common.pipeline import TASK_DEFAULTS, failure_check_tasks
-from common.scenarios import FAILURE_CHECKS as SCENARIO
-
-with DAG(
-    dag_id=SCENARIO.dag_id,
-    schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=TASK_DEFAULTS,
-    tags=["flink", "phase1", "failure-checks"],
-    doc_md=__doc__,
-):
-    failure_check_tasks(SCENARIO)
+with lesson_dag(FAILURE_CHECKS, doc=__doc__, tags=["phase1", "failure-checks"]) as lesson:
+    lesson.prepare() >> [lesson.run("strict_json", "FINISHED"), lesson.run("too_many_slots"), lesson.run("bad_sql")]

@@ -1,34 +1,17 @@
 """Phase 1: malformed JSON, dropped by json.ignore-parse-errors (a) or routed to a dead-letter topic (b).
 
-Runs include/sql/phase1_malformed_json (see its README): produces the fixture, submits the SQL through the SQL
-Gateway, waits for the bounded jobs to finish, reads every sink topic and compares it with the expected rows
-(a readable diff on mismatch), then reports. Settings: Variable ``flink_phase1`` (docs/local-setup.md).
+Scenario include/sql/phase1_malformed_json: two scripts, run side by side from the same fixture. ``report``
+checks (b)'s books: clean rows + dead letters = events produced. Settings: Variable ``flink_phase1``.
 """
 
 from __future__ import annotations
 
-import sys
-from datetime import datetime
-from pathlib import Path
+from flink_lessons.scenario_dag import lesson_dag
+from flink_lessons.scenarios import MALFORMED_JSON
 
-from airflow.sdk import DAG
-
-# The DAG processor puts the dags folder on sys.path, a plain DagBag (`airflow dags list-import-errors
-# --local`) does not: make the shared helpers in dags/common importable either way.
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.append(str(Path(__file__).resolve().parent))
-
-from common.pipeline import TASK_DEFAULTS, scenario_tasks
-from common.scenarios import MALFORMED_JSON as SCENARIO
-
-with DAG(
-    dag_id=SCENARIO.dag_id,
-    schedule=None,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=TASK_DEFAULTS,
-    tags=["flink", "phase1"],
-    doc_md=__doc__,
-):
-    scenario_tasks(SCENARIO)
+with lesson_dag(MALFORMED_JSON, doc=__doc__, tags=["phase1"]) as lesson:
+    prepared = lesson.prepare()
+    dropped = (prepared >> lesson.run("ignore_parse_errors", "RUNNING", "FINISHED")
+               >> lesson.check("ignore_parse_errors"))
+    routed = prepared >> lesson.run("dead_letter", "RUNNING", "FINISHED") >> lesson.check("dead_letter")
+    [dropped, routed] >> lesson.report()

@@ -1001,6 +1001,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for key, value in airflow_env().items():
                 print(f"export {key}={shlex.quote(value)}")
+            # The connections again as AIRFLOW_CONN_*: `airflow dags test` runs deferred tasks' triggers in its
+            # own process, where only environment (and secrets backend) connections can be read.
+            for conn_id, conn in CONNECTIONS.items():
+                print(f"export AIRFLOW_CONN_{conn_id.upper()}={shlex.quote(json.dumps(conn))}")
             # `airflow standalone` starts its parts as `airflow ...` found on PATH.
             print(f'export PATH="{Path(sys.executable).parent}:$PATH"')
     except StackError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "flink_phase0_print"
-PRINTED = re.compile(r"\[TaskManager [^\]]+\] (phase0_print-[0-9a-f]{8}> .*?)\s+\[airflow\.task")
+PRINTED = re.compile(r"\[TaskManager [^\]]+\] (phase0_print-[0-9a-f]{8}-\d+> .*?)\s+\[airflow\.task")
 
 
 def main() -> int:

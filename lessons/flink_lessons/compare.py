@@ -34,15 +34,20 @@ def message_record(message: Any) -> dict[str, Any]:
     }
 
 
-def rows_from_records(records: Iterable[Mapping[str, Any]], kind: str) -> list[Any]:
+def rows_from_records(
+    records: Iterable[Mapping[str, Any]], kind: str, start: Mapping[str, int] | None = None
+) -> list[Any]:
     """Sink rows from consumed records, in offset order.
 
-    Records read twice (a consumer group rebalance re-delivers from the last commit) count once.
+    Records read twice (a consumer group rebalance re-delivers from the last commit) count once. Records
+    before ``start`` were written by an earlier try (a rerun cleared the submit task) and are left out.
 
     :param records: :func:`message_record` outputs.
-    :param kind: ``append`` or ``upsert`` (see :class:`common.scenarios.Sink`).
+    :param kind: ``append`` or ``upsert`` (see :class:`flink_lessons.scenarios.Sink`).
+    :param start: partition (as text, JSON keys) -> first offset of this try's output.
     """
-    unique = {(r["partition"], r["offset"]): r for r in records}
+    first = start or {}
+    unique = {(r["partition"], r["offset"]): r for r in records if r["offset"] >= first.get(str(r["partition"]), 0)}
     ordered = [unique[k] for k in sorted(unique)]
     if kind == "append":
         return [json.loads(r["value"]) for r in ordered if r["value"] is not None]

@@ -5,8 +5,8 @@ message value per line, malformed ones included verbatim), the expected output o
 Expected outputs that depend on settings (window size, watermark delay...) live in a sub-folder named after
 those settings, e.g. ``expected/window_size=10s,watermark_delay=2s/windows.jsonl``.
 
-Run ``python dags/common/scenarios.py render <scenario> <variant>`` to print a rendered script, e.g. to paste
-it into the SQL client without Airflow.
+Run ``.venv/bin/python -m flink_lessons.scenarios render <scenario> <variant>`` to print a rendered script,
+e.g. to paste it into the SQL client without Airflow.
 """
 
 from __future__ import annotations
@@ -14,23 +14,16 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make ``common`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common.variables import PHASE0, PHASE1, Family, Settings, resolve
-
-SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
-"""``include/sql`` of this repository."""
-
-
-class ScenarioCheckError(AssertionError):
-    """A scenario's own invariant does not hold (e.g. clean + DLQ rows != produced events)."""
+from flink_lessons.families import PHASE0, PHASE1
+from flink_lessons.job_names import JobName
+from flink_lessons.paths import SQL_DIR
+from flink_lessons.reports import Summary, dedup_summary, late_summary, malformed_summary
+from flink_lessons.settings import RUN_CONF, Family, Settings, resolve
 
 
 @dataclass(frozen=True)
@@ -64,10 +57,6 @@ class Variant:
     def template(self) -> str:
         """The template's file name."""
         return f"{self.name}.sql.j2"
-
-
-Summary = Callable[[int, Mapping[str, list[Any]]], list[str]]
-"""Given the number of produced events and the rows of each sink, report lines (raise ScenarioCheckError)."""
 
 
 @dataclass(frozen=True)
@@ -139,26 +128,41 @@ class Scenario:
         return self.expected_dir(settings) / f"{sink.name}.{'txt' if sink.kind == 'print' else 'jsonl'}"
 
 
-def template_context(scenario: Scenario, variant: Variant, settings: Settings) -> dict[str, Any]:
+def print_identifier(scenario: Scenario, tag: str, attempt: int = 1) -> str:
+    """The print sink's prefix of one submission: ``<scenario>-<run tag>-<attempt>``.
+
+    Every rendering of a script is an attempt (a rerun from the UI renders it again), so the lines of an
+    earlier attempt in the TaskManager's stdout are never counted as this attempt's.
+
+    :param scenario: the scenario.
+    :param tag: the run tag.
+    :param attempt: which rendering of the script this is (the render task's try number).
+    """
+    return f"{scenario.name}-{tag}-{attempt}"
+
+
+def template_context(scenario: Scenario, variant: Variant, settings: Settings, attempt: int = 1) -> dict[str, Any]:
     """The names a scenario template can use.
 
     ``topics.<role>`` (this run's topic names), ``bootstrap_servers``, ``startup_mode``, ``group_id``,
-    ``parallelism``, ``job_name``, ``print_identifier``, ``run_tag``, and for phase 1 ``window_size``,
+    ``parallelism``, ``job_name`` (a :class:`~flink_lessons.job_names.JobName`: ``job_name.part('v1')`` names
+    one of several jobs), ``print_identifier``, ``run_tag``, and for phase 1 ``window_size``,
     ``window_slide``, ``watermark_delay`` (each with ``.sql``, the interval literal, and ``.ms``).
 
     :param scenario: the scenario.
     :param variant: the script being rendered.
     :param settings: the run's settings.
+    :param attempt: which rendering of the script this is (see :func:`print_identifier`).
     """
     tag = settings.tag
     context: dict[str, Any] = {
         "topics": settings.topics,
         "bootstrap_servers": settings.bootstrap_servers,
-        "startup_mode": settings.values["startup_mode"],
+        "startup_mode": settings["startup_mode"],
         "group_id": f"flink-{scenario.name}-{variant.name}-{tag}",
-        "parallelism": settings.values["parallelism"],
-        "job_name": f"{scenario.name}.{variant.name}.{tag}",
-        "print_identifier": f"{scenario.name}-{tag}",
+        "parallelism": settings["parallelism"],
+        "job_name": JobName(scenario.name, variant.name, tag),
+        "print_identifier": print_identifier(scenario, tag, attempt),
         "run_tag": tag,
     }
     for name in ("window_size", "window_slide", "watermark_delay"):
@@ -179,15 +183,16 @@ def sql_literal(value: Any) -> str:
     return str(value).replace("'", "''")
 
 
-def render(scenario: Scenario, variant: Variant, settings: Settings, **overrides: Any) -> str:
+def render(scenario: Scenario, variant: Variant, settings: Settings, attempt: int = 1, **overrides: Any) -> str:
     """Render a scenario's SQL template (with the ``sql_literal`` filter, see :func:`sql_literal`).
 
     :param scenario: the scenario.
     :param variant: which script.
     :param settings: the run's settings.
+    :param attempt: which rendering of the script this is (see :func:`print_identifier`).
     :param overrides: context values to replace, e.g. ``parallelism`` for the slots failure check.
     """
-    context = {**template_context(scenario, variant, settings), **overrides}
+    context = {**template_context(scenario, variant, settings, attempt), **overrides}
     return _environment(scenario.folder).get_template(variant.template).render(**context)
 
 
@@ -206,43 +211,6 @@ def _environment(folder: Path) -> Any:
     return env
 
 
-def _malformed_summary(produced: int, rows: Mapping[str, list[Any]]) -> list[str]:
-    lines = []
-    if "parsed" in rows:
-        parsed = len(rows["parsed"])
-        lines.append(
-            f"(a) json.ignore-parse-errors: {produced} events produced, {parsed} rows parsed, "
-            f"{produced - parsed} dropped silently"
-        )
-    if "clean" in rows and "dlq" in rows:
-        clean, dlq = len(rows["clean"]), len(rows["dlq"])
-        lines.append(f"(b) dead letters: {clean} clean + {dlq} in the DLQ = {clean + dlq} of {produced} produced")
-        if clean + dlq != produced:
-            raise ScenarioCheckError(f"clean ({clean}) + DLQ ({dlq}) != produced ({produced}): events were lost")
-    return lines
-
-
-def _late_summary(produced: int, rows: Mapping[str, list[Any]]) -> list[str]:
-    in_windows = sum(int(row["events"]) for row in rows["windows"])
-    late = len(rows["late"])
-    if in_windows + late != produced:
-        raise ScenarioCheckError(
-            f"events counted in windows ({in_windows}) + late events ({late}) != produced ({produced})"
-        )
-    return [f"{in_windows} events counted in windows + {late} captured as late = {produced} produced"]
-
-
-def _dedup_summary(produced: int, rows: Mapping[str, list[Any]]) -> list[str]:
-    first = {row["order_id"] for row in rows["first"]}
-    last = {row["order_id"] for row in rows["last"]}
-    lines = [f"{produced} events; keep-first kept {len(first)} orders, keep-last {len(last)}"]
-    if last - first:
-        lines.append(
-            f"orders missing from keep-first (their first event was late for the watermark): {sorted(last - first)}"
-        )
-    return lines
-
-
 PHASE0_PRINT = Scenario(
     name="phase0_print",
     family=PHASE0,
@@ -257,7 +225,7 @@ MALFORMED_JSON = Scenario(
         Variant("ignore_parse_errors", (Sink("parsed", "malformed_parsed"),)),
         Variant("dead_letter", (Sink("clean", "malformed_clean"), Sink("dlq", "malformed_dlq"))),
     ),
-    summary=_malformed_summary,
+    summary=malformed_summary,
 )
 SCHEMA_EVOLUTION = Scenario(
     name="phase1_schema_evolution",
@@ -278,7 +246,7 @@ DEDUP = Scenario(
     input_topic="dedup_input",
     variants=(Variant("dedup", (Sink("first", "dedup_first"), Sink("last", "dedup_last", "upsert"))),),
     params=("watermark_delay",),
-    summary=_dedup_summary,
+    summary=dedup_summary,
 )
 LATE_EVENTS = Scenario(
     name="phase1_late_events",
@@ -286,7 +254,7 @@ LATE_EVENTS = Scenario(
     input_topic="late_input",
     variants=(Variant("late_events", (Sink("windows", "late_windows"), Sink("late", "late_events"))),),
     params=("window_size", "watermark_delay"),
-    summary=_late_summary,
+    summary=late_summary,
 )
 FAILURE_CHECKS = Scenario(
     name="phase1_failure_checks",
@@ -322,7 +290,8 @@ def _main(argv: Sequence[str] | None = None) -> None:
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
-    settings = resolve(scenario.family, None, overrides, tag=args.tag, connection_bootstrap=lambda _: args.bootstrap)
+    bootstrap = args.bootstrap
+    settings = resolve(scenario.family, (RUN_CONF, overrides), tag=args.tag, connection_bootstrap=lambda _: bootstrap)
     print(render(scenario, scenario.variant(args.variant), settings), end="")
 
 

@@ -20,15 +20,14 @@ from typing import Any
 
 import pytest
 import requests
+from flink_lessons.compare import load_expected
+from flink_lessons.job_names import jobs_named
+from flink_lessons.scenarios import EVENT_TIME_WATERMARKS, PHASE0_PRINT, SCENARIOS
+from flink_lessons.settings import Settings
 
 from stack.smoke import BOOTSTRAP, FLINK
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "dags"))
-
-from common.compare import load_expected  # noqa: E402
-from common.scenarios import EVENT_TIME_WATERMARKS, PHASE0_PRINT, SCENARIOS  # noqa: E402
-from common.variables import Settings  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -119,12 +118,11 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None, variables: dict[str
 
 
 def jobs_of_run(tag: str) -> list[dict[str, Any]]:
-    """The Flink jobs whose names carry a run tag.
+    """The Flink jobs whose names carry a run tag (``<job>@<version>#<tag>``).
 
     :param tag: the run tag.
     """
-    jobs = requests.get(f"{FLINK}/jobs/overview", timeout=10).json()["jobs"]
-    return [job for job in jobs if re.search(rf"\.{tag}(\.|$)", job["name"])]
+    return jobs_named(requests.get(f"{FLINK}/jobs/overview", timeout=10).json()["jobs"], tag=tag)
 
 
 def assert_succeeded(run: DagRunResult) -> None:
@@ -144,7 +142,7 @@ def test_phase0_with_airflow_dags_test_shows_the_print_output() -> None:
     assert tag is not None, output[-3000:]
     expected = load_expected(PHASE0_PRINT.folder / "expected" / "print.txt")
     for row in expected:
-        assert f"phase0_print-{tag.group(1)}> {row}" in output
+        assert f"phase0_print-{tag.group(1)}-1> {row}" in output
     jobs = jobs_of_run(tag.group(1))
     assert jobs and {job["state"] for job in jobs} == {"CANCELED"}, jobs
 

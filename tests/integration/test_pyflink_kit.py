@@ -241,14 +241,15 @@ DRIVER = textwrap.dedent(
 
 
 class AirflowHome:
-    """A fresh Airflow home whose DAG folder holds just the phase 4 DAGs (and their helpers)."""
+    """A fresh Airflow home whose DAG folder holds just the phase 4 DAGs (their helpers are the installed
+    ``flink_lessons`` package)."""
 
     def __init__(self, base: Path) -> None:
         self.home = base / "home"
         self.dags = base / "dags"
         self.home.mkdir()
         self.dags.mkdir()
-        for name in ("common", "flink_deploy_pyflink.py", "flink_upgrade_with_rollback.py",
+        for name in ("flink_deploy_pyflink.py", "flink_upgrade_with_rollback.py",
                      "flink_recover_from_savepoint.py", "flink_deploy_sql.py"):  # fmt: skip
             (self.dags / name).symlink_to(ROOT / "dags" / name)
         (base / "driver.py").write_text(DRIVER)
@@ -259,7 +260,7 @@ class AirflowHome:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "PYTHONPATH": f"{ROOT}{os.pathsep}{self.dags}",
+                "PYTHONPATH": str(ROOT),
                 "AIRFLOW_CONN_FLINK_DEFAULT": os.environ["AIRFLOW_CONN_FLINK_DEFAULT"],
                 "AIRFLOW_CONN_KAFKA_DEFAULT": os.environ["AIRFLOW_CONN_KAFKA_DEFAULT"],
                 "AIRFLOW_CONN_FLINK_SQL_GATEWAY_DEFAULT": os.environ["AIRFLOW_CONN_FLINK_SQL_GATEWAY_DEFAULT"],

@@ -11,27 +11,19 @@ is cancelled at the end if it is still running.
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-
-from airflow_flink_provider.protocol.statements import split_statements
-from stack.smoke import BOOTSTRAP, FLINK, GATEWAY
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
-
-from common.compare import assert_all_match, compare_rows, load_expected, rows_from_records
-from common.fixtures import fixture_lines
-from common.scenarios import (
+from flink_lessons.compare import assert_all_match, compare_rows, load_expected, rows_from_records
+from flink_lessons.fixtures import fixture_lines
+from flink_lessons.scenarios import (
     DEDUP,
     EVENT_TIME_WATERMARKS,
     LATE_EVENTS,
@@ -41,11 +33,13 @@ from common.scenarios import (
     Scenario,
     render,
 )
-from common.variables import Settings, resolve
+from flink_lessons.settings import Settings, resolve
+
+from airflow_flink_provider.protocol.job_state import TERMINAL
+from airflow_flink_provider.protocol.statements import split_statements
+from stack.smoke import BOOTSTRAP, FLINK, GATEWAY
 
 pytestmark = pytest.mark.integration
-
-TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 
 
 class GatewayError(RuntimeError):
@@ -220,7 +214,8 @@ def scenario_settings(scenario: Scenario, overrides: Mapping[str, Any] | None = 
     :param scenario: the scenario.
     :param overrides: run-conf style overrides.
     """
-    return resolve(scenario.family, None, overrides, tag=uuid.uuid4().hex[:8], connection_bootstrap=lambda _: BOOTSTRAP)
+    return resolve(scenario.family, ("the test", overrides), tag=uuid.uuid4().hex[:8],
+                   connection_bootstrap=lambda _: BOOTSTRAP)
 
 
 def run_bounded(scenario: Scenario, jobs: list[str], overrides: Mapping[str, Any] | None = None,

@@ -1,17 +1,13 @@
-"""Reading sink output back and comparing it with expected rows (dags/common/compare.py, fixtures.py)."""
+"""Reading sink output back and comparing it with expected rows (flink_lessons.compare, flink_lessons.fixtures)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
-
-from common.compare import (
+from flink_lessons.compare import (
     OutputMismatchError,
     assert_all_match,
     canonical,
@@ -20,7 +16,7 @@ from common.compare import (
     message_record,
     rows_from_records,
 )
-from common.fixtures import fixture_lines, fixture_messages
+from flink_lessons.fixtures import fixture_lines, fixture_messages
 
 pytestmark = pytest.mark.unit
 
@@ -68,6 +64,16 @@ def test_upsert_rows_are_the_compacted_table() -> None:
         record(3, None, '{"id":"b"}'),
     ]
     assert rows_from_records(records, "upsert") == [{"id": "a", "v": 2}]
+
+
+def test_records_before_this_attempts_start_are_an_earlier_attempts() -> None:
+    """A rerun cleared the submit: the topic holds the first attempt's rows, then this attempt's."""
+    first = [record(0, {"id": "a", "v": 1}, '{"id":"a"}'), record(1, {"id": "b", "v": 1}, '{"id":"b"}')]
+    again = [record(2, {"id": "a", "v": 1}, '{"id":"a"}'), record(3, None, '{"id":"b"}')]
+    assert rows_from_records(first + again, "append", {"0": 2}) == [{"id": "a", "v": 1}]
+    assert rows_from_records(first + again, "upsert", {"0": 2}) == [{"id": "a", "v": 1}]
+    everything = [{"id": "a", "v": 1}, {"id": "b", "v": 1}, {"id": "a", "v": 1}]
+    assert rows_from_records(first + again, "append", {"1": 2}) == everything  # another partition's start
 
 
 def test_unknown_sink_kind() -> None:

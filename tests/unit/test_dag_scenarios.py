@@ -1,4 +1,4 @@
-"""The scenario catalogue (dags/common/scenarios.py) and the files of include/sql it points to."""
+"""The scenario catalogue (flink_lessons.scenarios) and the files of include/sql it points to."""
 
 from __future__ import annotations
 
@@ -10,25 +10,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from airflow_flink_provider.protocol.statements import split_statements
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "dags"))
-
-from common.fixtures import fixture_lines  # noqa: E402
-from common.scenarios import (  # noqa: E402
+from flink_lessons.fixtures import fixture_lines
+from flink_lessons.job_names import JobName, parse
+from flink_lessons.paths import SQL_DIR
+from flink_lessons.scenarios import (
     DEDUP,
     EVENT_TIME_WATERMARKS,
     FAILURE_CHECKS,
     LATE_EVENTS,
+    PHASE0_PRINT,
     SCENARIOS,
-    SQL_DIR,
     Scenario,
+    print_identifier,
     render,
     sql_literal,
 )
-from common.variables import Settings, resolve  # noqa: E402
+from flink_lessons.settings import RUN_CONF, Settings, resolve
+
+from airflow_flink_provider.protocol.statements import split_statements
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.unit
 
@@ -41,11 +42,12 @@ DOCUMENTED_SETTINGS = {
 
 
 def settings(scenario: Scenario, conf: dict[str, Any] | None = None) -> Settings:
-    return resolve(scenario.family, None, conf, tag="feedbeef", connection_bootstrap=lambda _: "127.0.0.1:9092")
+    return resolve(scenario.family, (RUN_CONF, conf), tag="feedbeef", connection_bootstrap=lambda _: "127.0.0.1:9092")
 
 
-def test_every_folder_is_a_scenario() -> None:
-    assert sorted(p.name for p in SQL_DIR.iterdir() if p.is_dir()) == sorted(SCENARIOS)
+def test_every_phase_0_and_1_folder_is_a_scenario() -> None:
+    folders = [p.name for p in SQL_DIR.iterdir() if p.is_dir() and p.name.startswith(("phase0_", "phase1_"))]
+    assert sorted(folders) == sorted(SCENARIOS)
 
 
 @pytest.mark.parametrize("scenario", ALL, ids=lambda s: s.name)
@@ -106,11 +108,37 @@ def test_startup_mode_and_parallelism_reach_the_sql() -> None:
     assert "SET 'parallelism.default' = '2';" in sql
 
 
-def test_job_names_carry_the_run_tag() -> None:
+def test_job_names_follow_the_one_convention_and_carry_the_run_tag() -> None:
+    names = []
     for scenario in ALL:
         for variant in scenario.variants:
-            if "pipeline.name" in render(scenario, variant, settings(scenario)):
-                assert ".feedbeef" in render(scenario, variant, settings(scenario))
+            sql = render(scenario, variant, settings(scenario))
+            for name in re.findall(r"SET 'pipeline.name' = '([^']*)';", sql):
+                names.append(name)
+                job = parse(name)
+                assert job is not None and (job.job, job.tag) == (scenario.name, "feedbeef"), name
+                assert job.version.split(".")[0] == variant.name
+    assert "phase1_schema_evolution@schema_evolution.v2#feedbeef" in names
+    assert len(names) == len(set(names))
+
+
+def test_job_names_parse_back() -> None:
+    name = JobName("phase1_dedup", "dedup", "feedbeef")
+    assert str(name) == "phase1_dedup@dedup#feedbeef"
+    assert parse(str(name)) == name
+    assert parse("orders_enrichment@v2") == JobName("orders_enrichment", "v2")
+    assert str(name.part("v1")) == "phase1_dedup@dedup.v1#feedbeef"
+    assert [parse(bad) for bad in ("orders", "a@b@c", "a@b#zz", "@v1", "a@")] == [None] * 5
+
+
+def test_print_identifier_is_per_attempt() -> None:
+    run = settings(PHASE0_PRINT)
+    first = render(PHASE0_PRINT, PHASE0_PRINT.variants[0], run)
+    again = render(PHASE0_PRINT, PHASE0_PRINT.variants[0], run, attempt=2)
+    assert f"'print-identifier' = '{print_identifier(PHASE0_PRINT, 'feedbeef', 1)}'" in first
+    assert "'print-identifier' = 'phase0_print-feedbeef-2'" in again
+    assert [line for line in first.splitlines() if "INSERT" in line] == [
+        line for line in again.splitlines() if "INSERT" in line]  # the job statement: one identity, see the provider
 
 
 def test_expected_outputs_follow_the_settings() -> None:
@@ -122,7 +150,7 @@ def test_expected_outputs_follow_the_settings() -> None:
 
 def test_render_cli_prints_the_script() -> None:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "dags" / "common" / "scenarios.py"), "render", "phase1_late_events", "late_events",
+        [sys.executable, "-m", "flink_lessons.scenarios", "render", "phase1_late_events", "late_events",
          "--set", 'watermark_delay="5s"', "--tag", "cli"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
@@ -152,6 +180,6 @@ def test_every_value_between_quotes_goes_through_the_sql_literal_filter(scenario
 def test_a_quote_in_a_setting_stays_inside_its_literal() -> None:
     """Even a value that skipped validation cannot end its literal and add WITH options."""
     run = settings(DEDUP)
-    hostile = Settings(run.family, run.tag, run.values, "k:9092', 'scan.startup.mode' = 'latest-offset")
+    hostile = Settings(run.family, run.values, run.tag, "k:9092', 'scan.startup.mode' = 'latest-offset")
     sql = render(DEDUP, DEDUP.variants[0], hostile)
     assert "'properties.bootstrap.servers' = 'k:9092'', ''scan.startup.mode'' = ''latest-offset'," in sql

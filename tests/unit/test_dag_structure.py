@@ -35,18 +35,31 @@ def load_dagbag() -> Any:
 
 @pytest.fixture(scope="module")
 def dags() -> dict[str, Any]:
-    bag = load_dagbag()
-    assert bag.import_errors == {}
-    return {dag_id: dag for dag_id, dag in bag.dags.items() if dag_id in DAG_IDS}
+    from airflow.dag_processing.dagbag import DagBag
+
+    found = {}
+    for path in DAG_FILES:
+        bag = DagBag(dag_folder=str(path), safe_mode=False)
+        assert bag.import_errors == {}
+        found.update(bag.dags)
+    return found
 
 
 def test_every_dag_is_there(dags: dict[str, Any]) -> None:
     assert set(dags) == DAG_IDS
 
 
-def test_helpers_are_not_parsed_as_dag_files() -> None:
+def test_the_dags_folder_holds_dag_files_only() -> None:
+    """The helpers are the flink_lessons package, imported like any package: no sys.path hack, no helpers here."""
+    files = sorted(DAGS.rglob("*.py"))
+    assert all(path.parent == DAGS for path in files), files
+    for path in files:
+        source = path.read_text()
+        assert "sys.path" not in source, path.name
+        assert "xcom_pull" not in source, f"{path.name}: use XComArgs (.output), not task-id look-ups"
     bag = load_dagbag()
-    assert not any("/common/" in stat.file for stat in bag.dagbag_stats)
+    assert sorted(Path(stat.file).name for stat in bag.dagbag_stats) == [path.name for path in files]
+    assert all(stat.dag_num == 1 for stat in bag.dagbag_stats)
 
 
 @pytest.fixture
@@ -141,7 +154,27 @@ def test_failure_checks_dag_has_the_three_checks(dags: dict[str, Any]) -> None:
 
 def test_dag_files_import_the_helpers_without_the_dags_folder_on_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p).resolve() != DAGS])
-    for name in [m for m in sys.modules if m == "common" or m.startswith("common.")]:
-        monkeypatch.delitem(sys.modules, name)
     bag = load_dagbag()
     assert bag.import_errors == {}
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_each_submit_renders_again_when_it_is_cleared(dags: dict[str, Any], dag_id: str) -> None:
+    """render_<v> is a setup task of submit_<v>: clearing the submit (a rerun from the UI) renders the next
+    attempt, whose outputs are told apart from the first's (print identifier, sink offsets)."""
+    dag = dags[dag_id]
+    for submit in (t for t in dag.tasks if t.task_id.startswith("submit_")):
+        render = dag.get_task(submit.task_id.replace("submit_", "render_"))
+        assert render.is_setup and render.task_id in submit.upstream_task_ids
+        cleared = dag.partial_subset(task_ids=[submit.task_id], include_downstream=True, include_upstream=False)
+        assert render.task_id in cleared.task_dict
+        assert "validate_settings" not in cleared.task_dict and "produce_fixture" not in cleared.task_dict
+    if dag_id == "flink_phase0_print":
+        observe = dag.get_task("observe_print_output")
+        assert "render_print" in observe.upstream_task_ids  # it reads the attempt's print identifier
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_waits_are_deferrable(dags: dict[str, Any], dag_id: str) -> None:
+    waits = [t for t in dags[dag_id].tasks if t.task_id.startswith("wait_")]
+    assert waits and all(t.partial_kwargs.get("deferrable", getattr(t, "deferrable", None)) is True for t in waits)

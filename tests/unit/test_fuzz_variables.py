@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from flink_lessons.families import PHASE0, PHASE1
+from flink_lessons.scenarios import SCENARIOS, Scenario, render
+from flink_lessons.settings import RUN_CONF, Family, Settings, VariableError, resolve, variable_source
 from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_flink_provider.protocol.statements import split_statements
 from tests.unit._fuzz import fuzz
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
-
-from common.scenarios import SCENARIOS, Scenario, render
-from common.variables import PHASE0, PHASE1, Family, Settings, VariableError, resolve
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +85,7 @@ def _shape(sql: str) -> list[str]:
 @functools.cache
 def _reference(family: Family) -> dict[tuple[str, str], tuple[list[str], list[str]]]:
     """Per script of the family, rendered with the defaults: its statement shape and its option keys."""
-    settings = resolve(family, None, None, tag="t", connection_bootstrap=lambda _: "k:9092")
+    settings = resolve(family, tag="t", connection_bootstrap=lambda _: "k:9092")
     return {
         (scenario.name, variant.name): (
             _shape(sql := render(scenario, variant, settings)),
@@ -166,11 +162,15 @@ def test_any_variable_conf_and_connection_give_settings_or_a_clear_error(family:
         bootstrap=bootstraps,
     )
     def check(variable: Any, conf: Any, bootstrap: Any) -> None:
+        layers = ((variable_source(family.variable), variable), (RUN_CONF, conf))
         try:
-            settings = resolve(family, variable, conf, tag="fuzz0001", connection_bootstrap=lambda _: bootstrap)
+            settings = resolve(family, *layers, tag="fuzz0001", connection_bootstrap=lambda _: bootstrap)
         except VariableError as error:
             message = str(error)
-            assert f"Variable '{family.variable}'" in message or "the run conf" in message, message
+            named = {source for source, _ in layers if source in message}
+            assert named or "Kafka connection" in message, message
+            for source in named:  # a source the message blames did give a value
+                assert dict(layers)[source] is not None, message
             return
         _check_rendered(family, settings)
 
@@ -182,7 +182,7 @@ def test_any_variable_conf_and_connection_give_settings_or_a_clear_error(family:
 
 @pytest.mark.parametrize("family", [PHASE0, PHASE1], ids=lambda f: f.variable)
 def test_unvalidated_values_stay_inside_their_literals(family: Family) -> None:
-    reference = resolve(family, None, None, tag="t", connection_bootstrap=lambda _: "k:9092")
+    reference = resolve(family, tag="t", connection_bootstrap=lambda _: "k:9092")
 
     @fuzz(examples=100, budget_ms=3000)
     @given(
@@ -195,6 +195,6 @@ def test_unvalidated_values_stay_inside_their_literals(family: Family) -> None:
     def check(tag: str, bootstrap: str, startup_mode: str, parallelism: Any, topic: str) -> None:
         values = {name: (topic if name.startswith("topics.") else value) for name, value in reference.values.items()}
         values.update(startup_mode=startup_mode, parallelism=parallelism)
-        _check_rendered(family, Settings(family.variable, tag, values, bootstrap))
+        _check_rendered(family, Settings(family.variable, values, tag, bootstrap))
 
     check()

@@ -1,5 +1,6 @@
-"""The upgrade DAG's branch decisions and its final message, with a fake Flink (every branch, including the
-abort path that the integration tests cannot provoke on a healthy cluster)."""
+"""The phase 4 DAGs' decisions and messages, with a fake Flink: every branch of the upgrade (including the
+abort path that the integration tests cannot provoke on a healthy cluster), the recovery's clean-up choice and
+flink_deploy_sql's wait choice (flink_lessons.upgrade, .recovery, .operators.sql_deploy)."""
 
 from __future__ import annotations
 
@@ -7,99 +8,115 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from flink_lessons import recovery, upgrade
+from flink_lessons.operators import sql_deploy
 
 from airflow_flink_provider.hooks import flink_rest
-from airflow_flink_provider.protocol.errors import FlinkConnectionError
-from tests.unit.test_phase4_playbook import load
+from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkNotFoundError
 
 pytestmark = pytest.mark.unit
 
-
-class TI:
-    """XComs in, XComs out."""
-
-    def __init__(self, xcoms: dict[tuple[str, str], Any]) -> None:
-        self.xcoms = xcoms
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
-        return self.xcoms.get((task_ids, key))
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
+OLD = "a" * 32
 
 
-@pytest.fixture(scope="module")
-def tasks() -> dict[str, Any]:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        return load("flink_upgrade_with_rollback", monkeypatch).dag.task_dict
-
-
-def fake_flink(monkeypatch: pytest.MonkeyPatch, job: dict[str, Any] | Exception | None) -> None:
+def fake_flink(monkeypatch: pytest.MonkeyPatch, job: dict[str, Any] | Exception | None, cause: Any = None) -> None:
     class FakeHook:
         def find_job(self, job_id: str) -> dict[str, Any] | None:
             if isinstance(job, Exception):
                 raise job
             return job
 
+        def get_root_cause(self, job_id: str) -> str | None:
+            if isinstance(cause, Exception):
+                raise cause
+            return cause
+
     monkeypatch.setattr(flink_rest, "FlinkRestHook", FakeHook)
 
 
-def check_stop(tasks: dict[str, Any], ti: TI) -> Any:
-    return tasks["check_stop"].python_callable("a" * 32, ti=ti)
-
-
-def test_stop_worked(tasks: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stop_worked(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_flink(monkeypatch, AssertionError("Flink is not asked when the stop worked"))
-    assert check_stop(tasks, TI({("stop_with_savepoint", "return_value"): "file:/sp"})) == "savepoint_taken"
+    assert upgrade.check_stop.function("file:/sp", OLD) == "savepoint_taken"
 
 
 @pytest.mark.parametrize(
-    "job", [{"state": "RUNNING"}, {"state": "FINISHED"}, FlinkConnectionError("refused", request_sent=False)]
-)
-def test_transient_stop_failures_retry(tasks: dict[str, Any], monkeypatch: pytest.MonkeyPatch, job: Any) -> None:
+    "job",
+    [{"state": "RUNNING"}, {"state": "RESTARTING"}, {"state": "FINISHED"},
+     FlinkConnectionError("refused", request_sent=False)],
+)  # fmt: skip
+def test_transient_stop_failures_retry(monkeypatch: pytest.MonkeyPatch, job: Any) -> None:
     fake_flink(monkeypatch, job)
-    assert check_stop(tasks, TI({})) == "retry_stop_with_savepoint"
+    assert upgrade.check_stop.function(None, OLD) == "retry_stop_with_savepoint"
 
 
-@pytest.mark.parametrize(("job", "state"), [({"state": "FAILED"}, "FAILED"), (None, "UNKNOWN")])
-def test_a_gone_job_aborts_and_pages(
-    tasks: dict[str, Any], monkeypatch: pytest.MonkeyPatch, job: Any, state: str
-) -> None:
+@pytest.mark.parametrize(
+    ("job", "state"),
+    [({"state": "FAILED"}, "FAILED"), ({"state": "CANCELLING"}, "CANCELLING"), ({"state": "SUSPENDED"}, "SUSPENDED"),
+     (None, "unknown to Flink")],
+)  # fmt: skip
+def test_a_gone_job_aborts_and_pages(monkeypatch: pytest.MonkeyPatch, job: Any, state: str) -> None:
     fake_flink(monkeypatch, job)
-    ti = TI({})
-    assert check_stop(tasks, ti) == "abort_and_page"
-    assert state in ti.pushed["problem"]
+    assert upgrade.check_stop.function(None, OLD) == "abort_and_page"
     with pytest.raises(AirflowFailException, match=f"Upgrade aborted before submitting anything: .*{state}.*Page"):
-        tasks["abort_and_page"].python_callable(ti=TI({("check_stop", "problem"): ti.pushed["problem"]}))
+        upgrade.abort_and_page.function(OLD)
 
 
-def test_check_health(tasks: dict[str, Any]) -> None:
-    decide = tasks["check_health"].python_callable
+def test_the_savepoint_comes_from_either_stop() -> None:
+    assert upgrade.savepoint_ready.function("file:/sp-1", None) == "file:/sp-1"
+    assert upgrade.savepoint_ready.function(None, "file:/sp-2") == "file:/sp-2"
+    with pytest.raises(AirflowFailException, match="No savepoint from stop_with_savepoint or retry"):
+        upgrade.savepoint_ready.function(None, None)
+
+
+def test_check_health() -> None:
+    decide = upgrade.check_health.function
     with pytest.raises(AirflowFailException, match="No savepoint was taken"):
-        decide(ti=TI({}))
-    ready = {("savepoint_ready", "return_value"): "file:///sp"}
-    assert decide(ti=TI({**ready, ("health_gate", "verdict"): {"healthy": True}})) == ["savepoint_new_version"]
-    assert decide(ti=TI({**ready, ("health_gate", "verdict"): {"healthy": False}})) == ["cancel_new_version"]
-    assert decide(ti=TI(ready)) == ["cancel_new_version"]  # the submit failed: no verdict
+        decide(None, None)
+    assert decide("file:/sp", {"healthy": True}) == "savepoint_new_version"
+    assert decide("file:/sp", None) == "cancel_new_version"  # the gate failed, or the submit did: no verdict
 
 
-def test_fail_upgrade_names_the_root_cause_and_the_rollback(tasks: dict[str, Any]) -> None:
-    fail = tasks["fail_upgrade"].python_callable
-    verdict = {"reason": "the job is FAILED", "root_cause": "StateMigrationException: incompatible."}
+def test_fail_upgrade_names_the_root_cause_and_the_rollback(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_flink(monkeypatch, None, cause="StateMigrationException: incompatible.")
     healthy = {"healthy": True, "job_id": "b" * 32, "reason": "RUNNING with all tasks for 5s"}
     with pytest.raises(AirflowFailException) as raised:
-        fail(
-            "broken",
-            "v1",
-            "c" * 32,
-            ti=TI({("health_gate", "verdict"): verdict, ("verify_rollback", "verdict"): healthy}),
-        )
+        upgrade.fail_upgrade.function("broken", "v1", "c" * 32, healthy)
     assert str(raised.value) == (
-        f"Upgrade to broken failed (job {'c' * 32}): the job is FAILED. Root cause: StateMigrationException: "
-        f"incompatible. Then rolled back to v1 (job {'b' * 32}), which is healthy: RUNNING with all tasks for 5s."
+        f"Upgrade to broken failed (job {'c' * 32}): it did not pass the health gate. Root cause: "
+        f"StateMigrationException: incompatible. Then rolled back to v1 (job {'b' * 32}), which is healthy: "
+        "RUNNING with all tasks for 5s."
     )
-    with pytest.raises(
-        AirflowFailException, match=r"submit_new_version failed .* rollback to v1 did NOT complete .*page"
-    ):
-        fail("v2", "v1", "c" * 32, ti=TI({}))
+    fake_flink(monkeypatch, None, cause=FlinkNotFoundError("no such job"))
+    with pytest.raises(AirflowFailException, match=r"No root cause recorded .*rollback to v1 did NOT complete.*page"):
+        upgrade.fail_upgrade.function("v2", "v1", "c" * 32, None)
+
+
+@pytest.mark.parametrize(
+    ("running", "if_running", "follow"),
+    [([], "fail", ["submit_restored"]), ([], "cancel", ["submit_restored"]),
+     (["j1"], "stop_with_savepoint", ["stop_running_jobs", "submit_restored"]),
+     (["j1", "j2"], "cancel", ["cancel_running_jobs", "submit_restored"])],
+)  # fmt: skip
+def test_the_recovery_makes_room_as_asked(running: list[str], if_running: str, follow: list[str]) -> None:
+    assert recovery.clear_running_jobs.function(running, if_running) == follow
+
+
+def test_the_recovery_refuses_to_run_next_to_a_live_job() -> None:
+    with pytest.raises(AirflowFailException, match=r"Jobs \['j1'\] of the same name still run: set the if_running"):
+        recovery.clear_running_jobs.function(["j1"], "fail")
+
+
+def test_the_recovery_params_may_all_stay_empty() -> None:
+    """The trigger form can be submitted as it opens: the optional params accept null."""
+    from airflow.sdk.definitions.param import ParamsDict
+
+    params = ParamsDict(recovery.PARAMS)
+    assert params.validate() == {"version": None, "restore_from": "last_good_savepoint", "savepoint_path": None,
+                                 "checkpoint_of_job": None, "if_running": "fail"}  # fmt: skip
+    for name in ("version", "savepoint_path", "checkpoint_of_job"):
+        assert "null" in recovery.PARAMS[name].schema["type"]
+
+
+def test_deploy_sql_waits_as_its_setting_says() -> None:
+    assert sql_deploy.choose_wait.function("FINISHED") == "wait_finished"
+    assert sql_deploy.choose_wait.function("RUNNING") == "watch_running"

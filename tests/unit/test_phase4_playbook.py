@@ -6,17 +6,17 @@ from __future__ import annotations
 import importlib.util
 import re
 import socket
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from flink_lessons.families import FAMILIES
+from flink_lessons.settings import schema_markdown
+
+from airflow_flink_provider.retry import FlinkRetryPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "dags"))
-
-from common import phase4  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +69,7 @@ def test_upgrade_branches_and_trigger_rules(dags: dict[str, Any]) -> None:
     assert task["retry_stop_with_savepoint"].retries == 3
     assert task["stop_with_savepoint"].retries == 0
     for task_id in ("retry_stop_with_savepoint", "submit_new_version", "rollback_to_previous_version"):
-        assert isinstance(task[task_id].retry_policy, phase4.FlinkRetryPolicy), task_id
+        assert isinstance(task[task_id].retry_policy, FlinkRetryPolicy), task_id
     # The rollback restores the same savepoint as the upgrade.
     assert "savepoint_ready" in task["rollback_to_previous_version"].upstream_task_ids
     assert "savepoint_ready" in task["submit_new_version"].upstream_task_ids
@@ -89,9 +89,8 @@ def test_playbook_has_a_section_per_task(dags: dict[str, Any]) -> None:
         assert all(order.index(up) < order.index(task_id) for up in dag.task_dict[task_id].upstream_task_ids)
 
 
-@pytest.mark.parametrize(("variable", "rules"), [("flink_phase4_pyflink", phase4.PYFLINK_RULES),
-                                                 ("flink_phase4_sql", phase4.SQL_RULES)])  # fmt: skip
-def test_playbook_settings_tables_are_current(variable: str, rules: tuple[phase4.Rule, ...]) -> None:
+@pytest.mark.parametrize("variable", ["flink_phase4_pyflink", "flink_phase4_sql"])
+def test_playbook_settings_tables_are_current(variable: str) -> None:
     match = re.search(rf"<!-- table: {variable} .*?-->\n(.*?)\n<!-- end table -->", PLAYBOOK, flags=re.DOTALL)
     assert match, f"no table for {variable}"
-    assert match.group(1).strip() == phase4.schema_markdown(rules)
+    assert match.group(1).strip() == schema_markdown(FAMILIES[variable])

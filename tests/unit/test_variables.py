@@ -1,39 +1,38 @@
-"""The Variable schema of the phase 0/1 DAG families (dags/common/variables.py): rules, merging, rendering."""
+"""The one settings system (flink_lessons.settings, .rules, .families): rules, merging with where each value
+came from, validation, the documentation tables."""
 
 from __future__ import annotations
 
 import json
-import sys
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "dags"))
-
-from common.variables import (  # noqa: E402
-    FAMILIES,
-    PHASE0,
-    PHASE1,
-    Duration,
+from flink_lessons.families import FAMILIES, PHASE0, PHASE1, PYFLINK, SQL_DEPLOY
+from flink_lessons.rules import Duration, check_bootstrap, parse_duration
+from flink_lessons.settings import (
+    RUN_CONF,
     Settings,
     VariableError,
-    check_bootstrap,
     load_variable,
     merge,
-    parse_duration,
     resolve,
     run_tag,
     schema_markdown,
     validate,
+    variable_source,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
+VARIABLE = variable_source("flink_phase1")
 
 pytestmark = pytest.mark.unit
 
 
 def settings_for(conf: dict[str, Any] | None = None, variable: dict[str, Any] | None = None) -> Settings:
-    return resolve(PHASE1, variable, conf, tag="0123abcd", connection_bootstrap=lambda _: "127.0.0.1:9092")
+    return resolve(PHASE1, (VARIABLE, variable), (RUN_CONF, conf), tag="0123abcd",
+                   connection_bootstrap=lambda _: "127.0.0.1:9092")  # fmt: skip
 
 
 def error_for(conf: dict[str, Any]) -> str:
@@ -42,10 +41,14 @@ def error_for(conf: dict[str, Any]) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("family", [PHASE0, PHASE1], ids=lambda f: f.variable)
+@pytest.mark.parametrize("family", list(FAMILIES.values()), ids=lambda f: f.variable)
 def test_defaults_are_valid(family: Any) -> None:
-    parsed = validate(family, merge(family, None, None))
+    parsed = validate(family, merge(family))
     assert {key.name for key in family.keys} == set(parsed)
+    assert family.defaults() == {**family.defaults()}  # nested objects for dotted keys
+    for key in family.keys:
+        group, _, name = key.name.rpartition(".")
+        assert (family.defaults()[group] if group else family.defaults())[name] == key.default
 
 
 @pytest.mark.parametrize(
@@ -96,7 +99,7 @@ def test_duration_sql_literal_and_text(ms: int, sql: str, text: str) -> None:
 )  # fmt: skip
 def test_topic_rules_name_the_key_and_the_rule(name: str, rule: str) -> None:
     message = error_for({"topics": {"late_input": name}})
-    assert "topics.late_input:" in message
+    assert "topics.late_input (from the run conf):" in message
     assert rule in message
     assert "nothing was submitted" in message
 
@@ -108,18 +111,19 @@ def test_longest_legal_topic_leaves_room_for_the_run_suffix() -> None:
 
 def test_slide_larger_than_size_is_rejected() -> None:
     message = error_for({"window_size": "10s", "window_slide": "20s"})
-    assert "window_slide: must not be larger than window_size (10s), got 20s" in message
+    assert ("window_slide (from the run conf) vs window_size (from the run conf): window_slide must not be "
+            "larger than window_size (10s), got 20s") in message  # fmt: skip
 
 
 def test_size_must_be_a_multiple_of_slide() -> None:
     message = error_for({"window_size": "10s", "window_slide": "3s"})
-    assert "window_slide: window_size (10s) must be a whole multiple of window_slide" in message
+    assert "window_size (10s) must be a whole multiple of window_slide" in message
 
 
 @pytest.mark.parametrize("key", ["window_size", "window_slide"])
 def test_windows_must_be_positive(key: str) -> None:
     message = error_for({key: "0s"})
-    assert f"{key}: must be at least 1s" in message
+    assert f"{key} (from the run conf): must be at least 1s" in message
 
 
 def test_watermark_delay_may_be_zero() -> None:
@@ -135,12 +139,13 @@ def test_watermark_delay_may_be_zero() -> None:
      ({"flink_bootstrap_servers": "localhost"}, "flink_bootstrap_servers: must be host:port")],
 )  # fmt: skip
 def test_other_rules(conf: dict[str, Any], fragment: str) -> None:
-    assert fragment in error_for(conf)
+    key, _, rule = fragment.partition(": ")
+    assert f"{key} (from the run conf): {rule}" in error_for(conf)
 
 
 def test_every_problem_is_reported_at_once() -> None:
     message = error_for({"window_size": "soon", "topics": {"dedup_input": "a b"}, "parallelism": -1})
-    assert "window_size:" in message and "topics.dedup_input:" in message and "parallelism:" in message
+    assert all(f"{key} (from the run conf):" in message for key in ("window_size", "topics.dedup_input", "parallelism"))
 
 
 def test_unknown_keys_are_rejected_with_the_known_ones() -> None:
@@ -150,8 +155,24 @@ def test_unknown_keys_are_rejected_with_the_known_ones() -> None:
 
 
 def test_variable_must_be_an_object() -> None:
-    with pytest.raises(VariableError, match="must be a JSON object"):
+    with pytest.raises(VariableError, match="Variable 'flink_phase1' must be a JSON object"):
         settings_for(variable=["10s"])  # type: ignore[arg-type]
+    with pytest.raises(VariableError, match="the run conf: key 'topics' must be a JSON object"):
+        settings_for({"topics": "x"})
+
+
+def test_each_problem_names_where_its_value_came_from() -> None:
+    """A bad value in the run conf is the run conf's, not the Variable's (and a default is the defaults')."""
+    message = error_for({"window_size": "7s"})
+    assert message.startswith("Invalid settings (nothing was submitted):")
+    assert "Variable 'flink_phase1'" not in message
+    assert "window_slide (from the defaults) vs window_size (from the run conf): window_size (7s) must be" in message
+    with pytest.raises(VariableError) as info:
+        settings_for({"parallelism": 0}, {"window_size": "soon"})
+    lines = str(info.value).splitlines()[1:]
+    assert lines == ["  - window_size (from Variable 'flink_phase1'): must be a duration such as '10s', '2 min', "
+                     "'1h' or '1500ms' (units: ms, s, min, h), got 'soon'",
+                     "  - parallelism (from the run conf): must be at least 1, got 0"]  # fmt: skip
 
 
 def test_conf_overrides_variable_overrides_defaults_topics_per_role() -> None:
@@ -182,21 +203,26 @@ def test_bootstrap_rule_refuses_anything_else(value: Any) -> None:
         check_bootstrap(value)
 
 
-def test_bootstrap_from_the_connection_is_checked_and_the_connection_named() -> None:
+@pytest.mark.parametrize("family", [PHASE0, PHASE1, PYFLINK], ids=lambda f: f.variable)
+def test_bootstrap_from_the_connection_is_checked_and_the_connection_named(family: Any) -> None:
+    """Every family's brokers, from its own key or the Kafka connection, pass the one rule."""
     with pytest.raises(VariableError) as info:
-        resolve(PHASE1, None, None, tag="t", connection_bootstrap=lambda _: "k:9092', 'scan.startup.mode' = 'x")
+        resolve(family, tag="t", connection_bootstrap=lambda _: "k:9092', 'scan.startup.mode' = 'x")
     message = str(info.value)
-    assert "bootstrap.servers of the Kafka connection 'kafka_default' must be host:port" in message
-    assert "Variable 'flink_phase1'" in message and "nothing was submitted" in message
-    with pytest.raises(VariableError, match="Kafka connection 'other'"):
-        resolve(PHASE1, None, {"kafka_conn_id": "other"}, tag="t", connection_bootstrap=lambda _: ["k:9092"])
+    assert f"{family.bootstrap_key} is null, so the brokers come from the Kafka connection 'kafka_default'" in message
+    assert "its bootstrap.servers must be host:port" in message and "nothing was submitted" in message
+    with pytest.raises(VariableError, match=r"Kafka connection 'other' \(kafka_conn_id, from the run conf"):
+        resolve(family, (RUN_CONF, {"kafka_conn_id": "other"}), connection_bootstrap=lambda _: ["k:9092"])
+    with pytest.raises(VariableError, match=rf"{family.bootstrap_key} \(from the run conf\): must be host:port"):
+        resolve(family, (RUN_CONF, {family.bootstrap_key: "k:1 "}), connection_bootstrap=lambda _: "k:9092")
 
 
 def test_bootstrap_comes_from_the_connection_unless_set() -> None:
     assert settings_for().bootstrap_servers == "127.0.0.1:9092"
     assert settings_for({"flink_bootstrap_servers": "kafka:29092"}).bootstrap_servers == "kafka:29092"
-    with pytest.raises(VariableError, match=r"has no bootstrap\.servers"):
-        resolve(PHASE1, None, None, tag="t", connection_bootstrap=lambda _: None)
+    with pytest.raises(VariableError, match=r"which has no bootstrap\.servers"):
+        resolve(PHASE1, tag="t", connection_bootstrap=lambda _: None)
+    assert resolve(SQL_DEPLOY).bootstrap_servers is None  # no brokers of its own: its scenario's family has them
 
 
 def test_settings_survive_xcom() -> None:
@@ -220,7 +246,16 @@ def test_load_variable_reads_json_at_run_time(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AIRFLOW_VAR_FLINK_PHASE1", "{not json")
     with pytest.raises(VariableError, match="Variable 'flink_phase1' is not valid JSON"):
         load_variable("flink_phase1")
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", ["flink_phase0", "flink_phase1"])
 def test_docs_show_the_current_schema(name: str) -> None:
     docs = (ROOT / "docs" / "local-setup.md").read_text()
     assert schema_markdown(FAMILIES[name]) in docs, "regenerate the table in docs/local-setup.md"
+
+
+def test_every_key_documents_its_rule_and_default() -> None:
+    for family in FAMILIES.values():
+        table = schema_markdown(family)
+        for key in family.keys:
+            row = f"| `{key.name}` | `{json.dumps(key.default)}` | {key.rule} | {key.description} |"
+            assert row in table
+            assert key.rule and key.description and not re.search(r"\s$", key.description)

@@ -1,0 +1,125 @@
+"""The decisions of flink_upgrade_with_rollback (playbooks/rollback-retry.md): after the stop, after the
+health gate, and the run's verdict. Flink is asked only for a job's state and root cause, through the
+provider's hook and job-state vocabulary; every task gets its inputs as arguments (XComArgs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk import TriggerRule, task
+from airflow.sdk.exceptions import AirflowFailException
+
+log = logging.getLogger("airflow.task")
+
+RETRY = "retry_stop_with_savepoint"
+
+
+def old_job_state(job_id: str) -> str | None:
+    """The state of the job to upgrade; ``None`` when Flink does not know it.
+
+    :param job_id: the job.
+    :raises FlinkConnectionError: Flink's REST API is unreachable (and FlinkTimeoutError).
+    """
+    from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+    job = FlinkRestHook().find_job(job_id)
+    return str(job["state"]) if job else None
+
+
+@task.branch(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+def check_stop(savepoint: str | None, old_job_id: str) -> str:
+    """On with the savepoint; retry the stop while the old job still runs (or finished with its savepoint);
+    abort and page when it is gone."""
+    from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkTimeoutError
+    from airflow_flink_provider.protocol.job_state import JobState
+
+    if savepoint:
+        return "savepoint_taken"
+    try:
+        state = old_job_state(old_job_id)
+    except (FlinkConnectionError, FlinkTimeoutError) as err:
+        log.warning("Flink's REST API is unreachable (%s): transient, retrying the stop", err)
+        return RETRY
+    known = JobState.lookup(state)
+    if known is JobState.FINISHED or (known is not None and known.is_alive and not known.is_ending):
+        log.warning("The stop failed but job %s is %s: transient, retrying the stop", old_job_id, state)
+        return RETRY
+    return "abort_and_page"
+
+
+@task
+def abort_and_page(old_job_id: str) -> None:
+    """The job to upgrade is not running any more: nothing was submitted; a person must look."""
+    state = old_job_state(old_job_id) or "unknown to Flink"
+    raise AirflowFailException(
+        f"Upgrade aborted before submitting anything: the job to upgrade ({old_job_id}) is {state}. Page the "
+        "owner: inspect the job's exceptions and restore it with flink_recover_from_savepoint "
+        "(playbooks/rollback-retry.md, 'Stop and page')."
+    )
+
+
+@task
+def savepoint_taken(savepoint: str) -> str:
+    """The first stop worked: its savepoint goes on."""
+    return savepoint
+
+
+@task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+def savepoint_ready(first: str | None, retried: str | None) -> str:
+    """The savepoint the new version, and a rollback, restore from (as Flink reported it)."""
+    location = first or retried
+    if not location:
+        raise AirflowFailException("No savepoint from stop_with_savepoint or retry_stop_with_savepoint")
+    log.info("Restoring from savepoint %s", location)
+    return location
+
+
+@task.branch(trigger_rule=TriggerRule.NONE_SKIPPED)
+def check_health(savepoint: str | None, verdict: Mapping[str, Any] | None) -> str:
+    """Keep the new version if the gate passed; otherwise roll back (fail if no savepoint was ever taken)."""
+    if not savepoint:
+        raise AirflowFailException(
+            "No savepoint was taken (retry_stop_with_savepoint failed), so nothing was submitted: the old job "
+            "was not stopped by this run. See retry_stop_with_savepoint's log."
+        )
+    return "savepoint_new_version" if verdict and verdict.get("healthy") else "cancel_new_version"
+
+
+def root_cause(job_id: str) -> str | None:
+    """The root cause in a job's exception history; ``None`` when there is none or Flink does not know the job.
+
+    :param job_id: the job.
+    """
+    from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+    from airflow_flink_provider.protocol.errors import FlinkNotFoundError
+
+    try:
+        return FlinkRestHook().get_root_cause(job_id)
+    except FlinkNotFoundError:
+        return None
+
+
+def failure_message(target: str, previous: str, new_job_id: str, cause: str | None,
+                    rollback: Mapping[str, Any] | None) -> str:  # fmt: skip
+    """Why the upgrade failed and where the rollback stands.
+
+    :param target: the version that failed.
+    :param previous: the version rolled back to.
+    :param new_job_id: the failed version's job.
+    :param cause: its root cause, if Flink recorded one.
+    :param rollback: the rollback's health verdict, if it passed.
+    """
+    why = f"Root cause: {cause.rstrip('.')}" if cause else "No root cause recorded (did submit_new_version fail?)"
+    if rollback and rollback.get("healthy"):
+        status = f"rolled back to {previous} (job {rollback['job_id']}), which is healthy: {rollback['reason']}"
+    else:
+        status = f"the rollback to {previous} did NOT complete (see verify_rollback): page"
+    return f"Upgrade to {target} failed (job {new_job_id}): it did not pass the health gate. {why}. Then {status}."
+
+
+@task(trigger_rule=TriggerRule.NONE_SKIPPED)
+def fail_upgrade(target: str, previous: str, new_job_id: str, rollback: Mapping[str, Any] | None) -> None:
+    """Fail the run loudly: why the upgrade failed (the failed job's root cause), and where the rollback stands."""
+    raise AirflowFailException(failure_message(target, previous, new_job_id, root_cause(new_job_id), rollback))
