@@ -8,7 +8,8 @@ from collections.abc import Collection
 from typing import Any
 
 from airflow_flink_provider.hooks.base import FlinkBaseHook
-from airflow_flink_provider.protocol import job_state, rest
+from airflow_flink_provider.protocol import job_state, metrics, rest
+from airflow_flink_provider.protocol.metrics import Backpressure, CheckpointHealth, JobSignals, MetricAggregate
 
 
 class FlinkRestHook(FlinkBaseHook):
@@ -192,6 +193,84 @@ class FlinkRestHook(FlinkBaseHook):
         :param job_id: the job.
         """
         return self.run(rest.get_checkpoints(job_id))
+
+    def get_checkpoint_config(self, job_id: str) -> dict[str, Any]:
+        """Checkpoint configuration (``mode``, ``interval``, ``timeout``, ``tolerable_failed_checkpoints``...).
+
+        :param job_id: the job.
+        """
+        return self.run(rest.get_checkpoint_config(job_id))
+
+    def get_checkpoint_health(
+        self, job_id: str, now_ms: int, started_ms: int | None = None, window_ms: int = 600_000
+    ) -> CheckpointHealth:
+        """Checkpoint statistics and configuration condensed (age, failed, durations).
+
+        :param job_id: the job.
+        :param now_ms: the current time, epoch ms.
+        :param started_ms: the job's start time, epoch ms.
+        :param window_ms: how far back failed checkpoints count as recent.
+        """
+        return self.run(metrics.get_checkpoint_health(job_id, now_ms, started_ms, window_ms))
+
+    def list_subtask_metric_names(self, job_id: str, vertex_id: str) -> list[str]:
+        """The metric names a vertex's subtasks report (source metrics carry the operator prefix).
+
+        :param job_id: the job.
+        :param vertex_id: the vertex.
+        """
+        return self.run(metrics.list_subtask_metric_names(job_id, vertex_id))
+
+    def get_subtask_metrics(self, job_id: str, vertex_id: str, names: Collection[str]) -> dict[str, MetricAggregate]:
+        """Full-named metrics aggregated over a vertex's subtasks.
+
+        :param job_id: the job.
+        :param vertex_id: the vertex.
+        :param names: full metric names.
+        """
+        return self.run(metrics.get_subtask_metrics(job_id, vertex_id, names))
+
+    def get_vertex_metric(self, job_id: str, vertex_id: str, metric: str) -> MetricAggregate | None:
+        """A vertex metric by short name (``pendingRecords``), the source prefix resolved; ``None`` until reported.
+
+        :param job_id: the job.
+        :param vertex_id: the vertex.
+        :param metric: the short metric name.
+        """
+        return self.run(metrics.get_vertex_metric(job_id, vertex_id, metric))
+
+    def get_job_metrics(self, job_id: str, names: Collection[str]) -> dict[str, float]:
+        """Job-level metrics (``numRestarts``, ``lastCheckpointDuration``...).
+
+        :param job_id: the job.
+        :param names: metric names.
+        """
+        return self.run(metrics.get_job_metrics(job_id, names))
+
+    def get_backpressure(self, job_id: str, vertex_id: str) -> Backpressure:
+        """A vertex's backpressure level and ratios (level ``None`` for a finished or not yet sampled vertex).
+
+        :param job_id: the job.
+        :param vertex_id: the vertex.
+        """
+        return self.run(metrics.get_backpressure(job_id, vertex_id))
+
+    def get_watermarks(self, job_id: str, vertex_id: str) -> dict[int, int | None]:
+        """Each subtask's current input watermark, epoch ms (``None`` before the first one).
+
+        :param job_id: the job.
+        :param vertex_id: the vertex.
+        """
+        return self.run(metrics.get_watermarks(job_id, vertex_id))
+
+    def get_job_signals(self, job_id: str, now_ms: int, window_ms: int = 600_000) -> JobSignals:
+        """One look at a running job: source lag, backpressure, watermark delay, checkpoints, restarts.
+
+        :param job_id: the job.
+        :param now_ms: the current time, epoch ms.
+        :param window_ms: the window restarts and failed checkpoints are counted over.
+        """
+        return self.run(metrics.get_job_signals(job_id, now_ms, window_ms))
 
     def get_latest_checkpoint_path(self, job_id: str) -> str | None:
         """External path of the latest completed checkpoint, or ``None``.

@@ -275,6 +275,15 @@ def get_checkpoints(job_id: str) -> Exchange[dict[str, Any]]:
     return _body((yield Request("GET", _job_path(job_id, "checkpoints"))))
 
 
+def get_checkpoint_config(job_id: str) -> Exchange[dict[str, Any]]:
+    """``GET /jobs/{job_id}/checkpoints/config``: ``mode``, ``interval`` (ms; ``2**63 - 1`` when checkpointing
+    is not enabled), ``timeout``, state backend and storage.
+
+    :param job_id: the job.
+    """
+    return _body((yield Request("GET", _job_path(job_id, "checkpoints", "config"))))
+
+
 def get_latest_checkpoint_path(job_id: str) -> Exchange[str | None]:
     """The external path of the job's latest completed checkpoint, or ``None``.
 
