@@ -15,6 +15,7 @@ from airflow_flink_provider.operators.savepoint import (
     FlinkTriggerSavepointOperator,
 )
 from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
+from airflow_flink_provider.protocol.errors import FlinkNotFoundError
 from tests.integration import _flink_it as it
 from tests.integration._flink_it import context_for
 
@@ -88,3 +89,13 @@ def test_cancel_with_and_without_savepoint(rest: FlinkRestHook, started_jobs: li
     ).execute(context_for("cancel"))
     assert location and (local_path(location) / "_metadata").is_file()
     assert rest.get_job_state(second) == "CANCELED"
+
+
+def test_cancel_of_a_job_the_cluster_does_not_know_is_nothing_to_cancel(rest: FlinkRestHook) -> None:
+    never_started = uuid.uuid4().hex
+    assert rest.find_job_state(never_started) is None
+    assert FlinkCancelJobOperator(task_id="cancel", job_id=never_started).execute(context_for("cancel")) is None
+    with pytest.raises(FlinkNotFoundError, match="no job to take a savepoint of"):
+        FlinkCancelJobOperator(task_id="cancel", job_id=never_started, savepoint_before_cancel=True).execute(
+            context_for("cancel")
+        )

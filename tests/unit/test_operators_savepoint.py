@@ -12,7 +12,7 @@ from airflow_flink_provider.operators.savepoint import (
     FlinkStopJobOperator,
     FlinkTriggerSavepointOperator,
 )
-from airflow_flink_provider.protocol.errors import FlinkError
+from airflow_flink_provider.protocol.errors import FlinkError, FlinkNotFoundError
 from tests.unit._flink_fakes import FakeRest, FakeTI, make_context
 
 pytestmark = pytest.mark.unit
@@ -114,6 +114,19 @@ def test_cancel_of_ended_job_is_a_no_op(rest: FakeRest, state: str) -> None:
     rest.jobs[JOB]["state"] = state
     assert make(FlinkCancelJobOperator, rest).execute(make_context()) is None
     assert "cancel_job" not in rest.names()
+
+
+def test_cancel_of_a_job_flink_does_not_know_is_nothing_to_cancel(capsys: pytest.CaptureFixture[str]) -> None:
+    rest = FakeRest()
+    assert make(FlinkCancelJobOperator, rest).execute(make_context()) is None
+    assert rest.names() == ["find_job_state"]
+    logged = capsys.readouterr().out  # the task logger writes there
+    assert logged.count("nothing to cancel") == 1 and f"Flink does not know job {JOB}: nothing to cancel" in logged
+
+
+def test_a_savepoint_asked_of_a_job_flink_does_not_know_fails() -> None:
+    with pytest.raises(FlinkNotFoundError, match="no job to take a savepoint of"):
+        make(FlinkCancelJobOperator, FakeRest(), savepoint_before_cancel=True).execute(make_context())
 
 
 def test_savepoint_of_ended_job_without_one_fails(rest: FakeRest) -> None:
