@@ -130,4 +130,5 @@ def get_provider_info() -> dict[str, Any]:
             ),
         ],
         "extra-links": ["airflow_flink_provider.links.flink_ui.FlinkJobLink"],
+        "notifications": ["airflow_flink_provider.notifications.flink_alert.FlinkAlertNotifier"],
     }
