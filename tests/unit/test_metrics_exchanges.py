@@ -99,7 +99,8 @@ def test_backpressure_sample_and_the_unsampled_answers() -> None:
     value, requests = drive(metrics.get_backpressure(JOB, VERTEX), captured)
     assert requests[0].path == f"{BASE}/backpressure"
     assert value == Backpressure(level="ok", ratio=0.0, busy_ratio=0.659)
-    assert metrics.parse_backpressure({"status": "deprecated"}) == Backpressure(level=None)
+    assert load("finished_backpressure.json") == {"status": "deprecated"}  # a FINISHED job's vertex
+    assert metrics.parse_backpressure(load("finished_backpressure.json")) == Backpressure(level=None)
     assert metrics.worst_backpressure([Backpressure("ok"), Backpressure(None), Backpressure("high")]) == "high"
     assert metrics.worst_backpressure([Backpressure(None)]) is None
 
@@ -139,10 +140,21 @@ def test_job_signals_of_the_captured_job() -> None:
     assert all(r.method == "GET" for r in requests)
 
 
-def test_watermarks_parse_min_value_as_none() -> None:
+def test_watermarks_of_a_windowed_job_and_min_value_as_none() -> None:
+    # The window aggregate's vertex of a datagen -> TUMBLE -> blackhole job (its source vertex answers []).
+    marks, requests = drive(metrics.get_watermarks(JOB, VERTEX), lambda r: load("window_v1_watermarks.json"))
+    assert marks == {0: 1796155710572} and requests[0].path == f"{BASE}/watermarks"
     assert metrics.parse_watermarks(
         [{"id": "0.currentInputWatermark", "value": str(-(2**63))}, {"id": "1.currentInputWatermark", "value": "5"}]
     ) == {0: None, 1: 5}
+
+
+def test_job_metrics() -> None:
+    value, requests = drive(
+        metrics.get_job_metrics(JOB, ["numRestarts"]), lambda r: load("job_metrics_numRestarts.json")
+    )
+    assert value == {"numRestarts": 0.0}
+    assert requests[0].path == f"/jobs/{JOB}/metrics" and requests[0].params == {"get": "numRestarts"}
 
 
 def signals(**changes: Any) -> JobSignals:
