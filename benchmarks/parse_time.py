@@ -1,13 +1,20 @@
 """4. DAG parse time: each DAG file against an empty DAG file, parsed the way the DAG processor does it.
 
-Airflow 3's DAG processor forks a child per file from a parent that has Airflow imported; the child runs
-``airflow.dag_processing.processor._parse_file`` (``BundleDagBag`` + serialization). The harness does the
-same: one server process imports ``airflow.dag_processing.processor``, then forks a fresh child for each
-parse and times ``_parse_file`` in it. Every parse starts from the same state, so a file that imports
-something heavy at the top pays for it every time, as in production.
+Airflow 3's DAG processor forks a child per file from its manager process; before the fork, the manager
+imports the ``airflow.*`` modules the file imports (``[dag_processor] parsing_pre_import_modules``, on by
+default: ``processor._pre_import_airflow_modules``), and since it parses every file over and over, it holds
+those of all files. The child runs ``airflow.dag_processing.processor._parse_file`` (``BundleDagBag`` +
+serialization). The harness does the same: a server process imports ``airflow.dag_processing.processor``,
+pre-imports each file's Airflow modules with Airflow's own function (all files once first: the manager's
+steady state), then forks a child per parse and times ``_parse_file`` in it. Modules outside ``airflow.*``
+(the provider, the DAGs' helpers) are not pre-imported by Airflow, so each parse pays for them, as in
+production.
 
-The target (every file under 50 ms) is checked on each file's median parse time; the empty DAG file's
-time is the floor any DAG file pays.
+Two labelled numbers per file, each also against an empty DAG file in the same harness:
+
+* ``dag processor``: the real measure above (the target: under 50 ms above the empty DAG file);
+* ``cold fork``: forked from a parent with the DAG processor imported but nothing pre-imported (the earlier
+  figure).
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ SERVER = textwrap.dedent(
 
     log = structlog.get_logger(logger_name="task")
 
+    def preimport(path):
+        if hasattr(processor, "_pre_import_airflow_modules"):
+            processor._pre_import_airflow_modules(path, log)
+
     def parse(path, bundle):
         began = time.perf_counter()
         if hasattr(processor, "_parse_file") and hasattr(processor, "DagFileParseRequest"):
@@ -64,6 +75,11 @@ SERVER = textwrap.dedent(
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
+        if request.get("preimport"):
+            preimport(request["file"])
+        if request.get("only_preimport"):
+            print(json.dumps({"preimported": True}), flush=True)
+            continue
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -94,11 +110,18 @@ class ParseServer:
     :param python: the interpreter (the Airflow venv's).
     :param env: its environment (``AIRFLOW_HOME`` etc.).
     :param importtime: run with ``-X importtime`` (for :meth:`profile`; it slows imports down).
+    :param preimport: pre-import each file's Airflow modules before forking, as the DAG processor does.
     """
 
     def __init__(
-        self, python: str = sys.executable, env: dict[str, str] | None = None, *, importtime: bool = False
+        self,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+        *,
+        importtime: bool = False,
+        preimport: bool = True,
     ) -> None:
+        self.preimport = preimport
         self.proc = subprocess.Popen(
             [python, *(["-X", "importtime"] if importtime else []), "-c", SERVER],
             stdin=subprocess.PIPE,
@@ -127,8 +150,20 @@ class ParseServer:
         :param bundle: the bundle (DAG folder) it belongs to.
         :param stderr: where the child's stderr goes (the import timings, with ``importtime``).
         """
-        assert self.proc.stdin is not None
         request = {"file": str(path), "bundle": str(bundle), "stderr": str(stderr) if stderr else None}
+        return self._ask({**request, "preimport": self.preimport})
+
+    def warm(self, paths: Sequence[Path]) -> None:
+        """Pre-import the Airflow modules of every file (a DAG processor that has parsed them all once).
+
+        :param paths: the DAG files.
+        """
+        if self.preimport:
+            for path in paths:
+                self._ask({"file": str(path), "preimport": True, "only_preimport": True})
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         return self._read()
@@ -187,6 +222,7 @@ def profile_imports(files: Sequence[tuple[str, Path, Path]], workdir: Path) -> d
     server = ParseServer(importtime=True)
     profiles: dict[str, Any] = {}
     try:
+        server.warm([path for _, path, _ in files])
         for index, (label, path, bundle) in enumerate(files):
             log = workdir / f"importtime-{index}.txt"
             answer = server.parse(path, bundle, stderr=log)
@@ -239,7 +275,7 @@ def summarize_parse(runs: dict[str, dict[str, Any]], empty_label: str, limit_ms:
 
     :param runs: :func:`measure`'s result.
     :param empty_label: the empty DAG file's label.
-    :param limit_ms: the per-file target.
+    :param limit_ms: the per-file target: at most this much above the empty DAG file.
     """
     empty_times = runs.get(empty_label, {}).get("seconds") or []
     empty_ms = median(empty_times) * 1000 if empty_times else None
@@ -259,58 +295,102 @@ def summarize_parse(runs: dict[str, dict[str, Any]], empty_label: str, limit_ms:
         }
     measured = {label: f["median_ms"] for label, f in files.items() if f["median_ms"] is not None}
     slowest = max(measured, key=lambda label: measured[label]) if measured else None
+    excess = {label: f["over_empty_ms"] for label, f in files.items() if f["over_empty_ms"] is not None}
     return {
         "empty_ms": empty_ms,
         "files": files,
         "slowest": slowest,
         "slowest_ms": measured.get(slowest) if slowest else None,
-        "over_limit": sorted(label for label, ms in measured.items() if ms >= limit_ms),
+        "most_over_empty_ms": max(excess.values(), default=None),
+        "over_limit": sorted(label for label, ms in excess.items() if ms >= limit_ms),
         "failed": sorted(label for label, f in files.items() if f["median_ms"] is None or f["import_errors"]),
     }
 
 
+LIMIT_MS = 50.0
+"""The target: each DAG file parses in under this many ms more than an empty DAG file (real measure)."""
+
+HARNESSES = {"dag processor": True, "cold fork": False}
+"""Label -> whether the parent pre-imports each file's Airflow modules."""
+
+
 def run(opts: argparse.Namespace) -> BenchResult:
-    """Measure every DAG file of the DAG folder and the empty DAG file.
+    """Measure every DAG file of the DAG folder and the empty DAG file, in both harnesses.
 
     :param opts: ``dags_folder``, ``parse_repeats``.
     """
     from benchmarks import env
 
-    result = BenchResult("parse_time", "DAG file parse time (DAG processor's fork + _parse_file) vs an empty DAG file")
+    result = BenchResult("parse_time", "DAG file parse time as the DAG processor does it, above an empty DAG file")
     folder = Path(opts.dags_folder or env.ROOT / "dags").resolve()
     files = dag_files(folder)
     if not files:
         result.status = "skipped"
         result.error = f"no DAG files in {folder}"
         return result
+    summaries: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
         empty = Path(tmp) / "empty_dag.py"
         empty.write_text(EMPTY_DAG)
         entries = [("(empty DAG file)", empty, Path(tmp))]
         entries += [(str(path.relative_to(folder)), path, folder) for path in files]
-        server = ParseServer()
-        try:
-            runs = measure(server, entries, opts.parse_repeats)
-        finally:
-            server.close()
-        summary = summarize_parse(runs, "(empty DAG file)", 50.0)
-        slow = [entry for entry in entries if entry[0] in summary["over_limit"] or entry[0] == "(empty DAG file)"]
+        runs: dict[str, dict[str, dict[str, Any]]] = {}
+        for harness, preimport in HARNESSES.items():
+            server = ParseServer(preimport=preimport)
+            try:
+                server.warm([path for _, path, _ in entries])
+                runs[harness] = measure(server, entries, opts.parse_repeats)
+            finally:
+                server.close()
+            summaries[harness] = summarize_parse(runs[harness], "(empty DAG file)", LIMIT_MS)
+        real = summaries["dag processor"]
+        slow = [entry for entry in entries if entry[0] in real["over_limit"] or entry[0] == "(empty DAG file)"]
         if len(slow) > 1:
             result.profile["imports"] = profile_imports(slow, Path(tmp))
-    result.samples["files"] = summary["files"]
-    result.samples["method"] = next((r.get("how") for r in runs.values() if r.get("how")), None)
-    result.figure("empty_dag_ms", summary["empty_ms"], "ms")
+    result.samples["harnesses"] = summaries
+    result.samples["method"] = next((r.get("how") for r in runs["dag processor"].values() if r.get("how")), None)
+    result.profile["table"] = render_parse_table(summaries)
+    for harness, summary in summaries.items():
+        key = harness.replace(" ", "_")
+        result.figure(f"{key}_empty_dag_ms", summary["empty_ms"], "ms")
+        result.figure(f"{key}_most_over_empty_ms", summary["most_over_empty_ms"], "ms")
+        result.figure(f"{key}_files_over_{LIMIT_MS:g}ms_above_empty", len(summary["over_limit"]))
     result.figure("files", len(files))
-    result.figure("slowest_file", summary["slowest"])
-    result.figure("slowest_ms", summary["slowest_ms"], "ms")
-    result.figure("files_over_50ms", len(summary["over_limit"]))
-    if summary["failed"]:
-        result.notes.append(f"files with import errors or no measurement: {', '.join(summary['failed'])}")
-    for label, entry in summary["files"].items():
-        result.figure(f"{label} (over empty: {_ms(entry['over_empty_ms'])})", entry["median_ms"], "ms")
-    result.targets = [Target("files_over_50ms", "<=", 0, "every file < 50 ms")]
+    if real["failed"]:
+        result.notes.append(f"files with import errors or no measurement: {', '.join(real['failed'])}")
+    for label, entry in real["files"].items():
+        cold = summaries["cold fork"]["files"].get(label, {})
+        result.figure(
+            f"{label} (over empty: {_ms(entry['over_empty_ms'])}; cold fork {_ms(cold.get('median_ms'), sign='')})",
+            entry["median_ms"],
+            "ms",
+        )
+    result.targets = [
+        Target(
+            f"dag_processor_files_over_{LIMIT_MS:g}ms_above_empty", "<=", 0, f"every file < {LIMIT_MS:g} ms above empty"
+        )
+    ]
     return result
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f} ms"
+def render_parse_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """Per file: ms and ms above the empty DAG file, in each harness (the closing note's table).
+
+    :param summaries: :func:`summarize_parse` per harness label.
+    """
+    labels = list(summaries)
+    first = summaries[labels[0]]
+    header = ["file"] + [f"{label} ms (above empty)" for label in labels]
+    rows = [header, ["(empty DAG file)"] + [_ms(summaries[label]["empty_ms"], sign="") for label in labels]]
+    for name in first["files"]:
+        cells = [name]
+        for label in labels:
+            entry = summaries[label]["files"].get(name, {})
+            cells.append(f"{_ms(entry.get('median_ms'), sign='')} ({_ms(entry.get('over_empty_ms'))})")
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
+
+
+def _ms(value: float | None, sign: str = "+") -> str:
+    return "-" if value is None else f"{value:{sign}.1f} ms"

@@ -28,10 +28,11 @@ BENCHMARKS = {
     "parse_time": "benchmarks.parse_time",
     "throughput": "benchmarks.throughput",
     "recovery": "benchmarks.recovery",
+    "scale": "benchmarks.scale",
 }
 """Name (for ``--only``/``--skip``) -> module with ``run(opts) -> BenchResult``, in run order."""
 
-NO_STACK = frozenset({"parse_time"})
+NO_STACK = frozenset({"parse_time", "scale"})
 """Benchmarks that run without the local stack."""
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -53,6 +54,16 @@ def _rates(text: str) -> list[int]:
     if not rates or any(rate <= 0 for rate in rates):
         raise argparse.ArgumentTypeError(f"rates must be positive, got {text!r}")
     return sorted(rates)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({int(item) for item in text.split(",") if item.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes must be comma-separated integers, got {text!r}") from None
+    if not sizes or sizes[0] <= 0:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return sizes
 
 
 def _positive_int(text: str) -> int:
@@ -132,6 +143,24 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--force-recovery", action="store_true", help="kill the TaskManager even though other jobs run on the cluster"
     )
+    sca = p.add_argument_group("scale (issue 15): N triggers in one loop, shared vs per-trigger polling")
+    sca.add_argument(
+        "--scale-sizes", type=_sizes, default=[10, 100, 1000], help="numbers of triggers (default 10,100,1000)"
+    )
+    sca.add_argument(
+        "--scale-poll", type=float, default=30, help="poll interval of the fake-server runs (default 30 s)"
+    )
+    sca.add_argument(
+        "--scale-seconds",
+        type=float,
+        default=120,
+        help="seconds each fake-server run lasts (1800 for the 30-minute figure)",
+    )
+    sca.add_argument(
+        "--scale-real-triggers", type=int, default=50, help="triggers against the real JobManager (0: skip)"
+    )
+    sca.add_argument("--scale-real-poll", type=float, default=5, help="their poll interval (default 5 s)")
+    sca.add_argument("--scale-real-seconds", type=float, default=45, help="seconds each real-JobManager run lasts")
     return p
 
 
@@ -144,6 +173,10 @@ QUICK = {
     "load_events": 5_000,
     "rates": [1000, 5000],
     "rate_seconds": 5,
+    "scale_sizes": [10, 100],
+    "scale_poll": 5,
+    "scale_seconds": 30,
+    "scale_real_seconds": 20,
 }
 
 

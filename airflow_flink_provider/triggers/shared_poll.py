@@ -6,8 +6,8 @@ event. Polling alone, 1,000 of them at a 30 s poll made 33 requests/s against on
 busy. Here the triggers of one connection (in one event loop, i.e. one triggerer) share a :class:`SharedPoller`:
 
 * **One overview per interval.** The poller asks ``GET /jobs/overview`` (:func:`~airflow_flink_provider.protocol.
-  rest.list_jobs`) at most once per interval (the shortest ``poll_interval`` among its triggers) and only while
-  a trigger waits for an answer. A trigger's overview request is answered with its job's entry of the latest
+  rest.list_jobs`) at most once per interval (the shortest ``poll_interval`` among its triggers, counted from
+  the previous answer) and only while a trigger waits for an answer. A trigger's overview request is answered with its job's entry of the latest
   snapshot; a trigger that sleeps ``s`` seconds takes the first snapshot taken at most one interval before
   ``s`` is up, so it never waits longer than its own interval (nor sees a state older than that).
 * **Detail only when needed.** Everything else a wait asks (the root cause of a failed job, the details of a
@@ -78,11 +78,14 @@ class Snapshot:
     """One answer of the shared poll: the jobs by id, or the error the poll ended with.
 
     :param taken: when the poll began (``time.monotonic``).
+    :param answered: when it ended: the next poll starts an interval later, so the server never sees two
+        overview requests within one interval, however long an answer took.
     :param jobs: each job's overview entry, by id.
     :param error: what the poll raised (after the transport's retries), instead of ``jobs``.
     """
 
     taken: float
+    answered: float
     jobs: Mapping[str, Mapping[str, Any]]
     error: BaseException | None = None
 
@@ -207,7 +210,7 @@ class SharedPoller:
             return earliest
         interval = self.interval
         jitter = random.uniform(0, min(JITTER, 0.02 * interval))
-        return max(earliest, self.latest.taken + interval + jitter)
+        return max(earliest, self.latest.answered + interval + jitter)
 
     async def _loop(self) -> None:
         """Poll while triggers wait; hand each snapshot to the waiters it satisfies."""
@@ -239,8 +242,8 @@ class SharedPoller:
             jobs = await drive(rest.list_jobs(), lambda request: transport.send(_bounded(request, bound)))
         except Exception as error:  # every trigger's outage budget judges it (a non-Flink error ends them)
             log.debug("Shared poll of Flink connection %r failed: %s", self.conn_id, error)
-            return Snapshot(taken, {}, error)
-        return Snapshot(taken, {str(job.get("jid")): job for job in jobs})
+            return Snapshot(taken, self.clock(), {}, error)
+        return Snapshot(taken, self.clock(), {str(job.get("jid")): job for job in jobs})
 
     async def _publish(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the latest and wake the waiters it satisfies, a slice per event-loop turn."""

@@ -13,6 +13,7 @@ from benchmarks.parse_time import (
     ParseServer,
     measure,
     parse_importtime,
+    render_parse_table,
     summarize_parse,
     top_imports,
 )
@@ -53,6 +54,37 @@ def test_each_parse_runs_the_file_in_a_fresh_fork(server: ParseServer, tmp_path:
     assert runs["sleepy"]["how"] in ("processor._parse_file", "BundleDagBag")
 
 
+PREIMPORT_PROBE = textwrap.dedent(
+    """\
+    import sys
+
+    if "airflow.providers.standard.sensors.time_delta" not in sys.modules:
+        raise ImportError("the parent did not pre-import this file's Airflow modules")
+
+    from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="bench_preimport", schedule=None):
+        pass
+    """
+)
+
+
+def test_the_dag_processor_harness_pre_imports_a_files_airflow_modules_in_the_parent(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(PREIMPORT_PROBE)
+    answers = {}
+    for preimport in (True, False):
+        parse_server = ParseServer(preimport=preimport)
+        try:
+            parse_server.warm([probe])
+            answers[preimport] = measure(parse_server, [("probe", probe, tmp_path)], repeats=1)["probe"]
+        finally:
+            parse_server.close()
+    assert answers[True]["dags"] == 1 and answers[True]["errors"] == {}
+    assert answers[False]["dags"] == 0 and "did not pre-import" in " ".join(answers[False]["errors"].values())
+
+
 def test_import_errors_are_reported_not_raised(server: ParseServer, tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text("from airflow.sdk import DAG\nimport no_such_module_anywhere\n")
@@ -75,9 +107,12 @@ def test_summary_compares_files_with_the_empty_dag_file() -> None:
     assert summary["files"]["fast.py"]["over_empty_ms"] == pytest.approx(14.0)
     assert summary["files"]["slow.py"]["vs_empty"] == pytest.approx(95 / 11)
     assert summary["slowest"] == "slow.py" and summary["slowest_ms"] == pytest.approx(95.0)
-    assert summary["over_limit"] == ["slow.py"]
+    assert summary["over_limit"] == ["slow.py"]  # 84 ms above the empty file; fast.py is 14 ms above
+    assert summary["most_over_empty_ms"] == pytest.approx(84.0)
     assert summary["failed"] == ["broken.py", "dead.py"]
     assert "(empty)" not in summary["files"]
+    table = render_parse_table({"dag processor": summary, "cold fork": summary})
+    assert "(empty DAG file)" in table and "slow.py" in table and "+84.0 ms" in table
 
 
 IMPORTTIME = """\
@@ -85,7 +120,7 @@ import time: self [us] | cumulative | imported package
 import time:       120 |        120 |   _io
 import time:      3000 |       3000 |     heavy.leaf
 import time:       500 |       3500 |   heavy
-import time:       200 |       3700 | common.pipeline
+import time:       200 |       3700 | flink_lessons.scenario_dag
 import time:      1500 |       1500 | airflow.models.dagwarning
 some other stderr line
 """
@@ -97,7 +132,7 @@ def test_importtime_output_is_parsed_with_depths() -> None:
         ("_io", 1),
         ("heavy.leaf", 2),
         ("heavy", 1),
-        ("common.pipeline", 0),
+        ("flink_lessons.scenario_dag", 0),
         ("airflow.models.dagwarning", 0),
     ]
     assert entries[3]["cumulative_ms"] == 3.7 and entries[3]["self_ms"] == 0.2
@@ -105,5 +140,5 @@ def test_importtime_output_is_parsed_with_depths() -> None:
 
 def test_top_imports_are_the_shallowest_slowest_first() -> None:
     top = top_imports(parse_importtime(IMPORTTIME))
-    assert [e["module"] for e in top] == ["common.pipeline", "airflow.models.dagwarning"]
+    assert [e["module"] for e in top] == ["flink_lessons.scenario_dag", "airflow.models.dagwarning"]
     assert top_imports([]) == []
