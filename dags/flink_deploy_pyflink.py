@@ -29,7 +29,8 @@ with DAG(dag_id="flink_deploy_pyflink", tags=["flink", "phase4", "pyflink"], doc
                                   topics=resolved.output["topics"], enabled=resolved.output["create_topics"])
     submit = FlinkJobSubmitOperator(task_id="submit_job", **program(resolved, resolved), **SUBMIT)
     running = FlinkJobStateSensor(task_id="wait_running", job_id=submit.output, **WAIT_RUNNING)
-    healthy = HealthGateSensor(task_id="health_gate", job_id=submit.output, policy=resolved.output["health"], **GATE)
+    healthy = HealthGateSensor(task_id="health_gate", job_id=submit.output, thresholds=resolved.output["health"],
+                               **GATE)
     record = RecordLastGoodOperator(task_id="record_last_good", job_name=resolved.output["base_name"],
                                     version=resolved.output["version"], job_id=submit.output)
 

@@ -43,7 +43,7 @@ with DAG(dag_id="flink_deploy_sql", tags=["flink", "phase4", "sql"], doc_md=__do
     finished = TimedJobStateSensor.partial(task_id="wait_finished", target_states=["FINISHED"], deferrable=True,
                                            poke_interval=2, wait_timeout=resolved.output["timeout"]
                                            ).expand(job_id=jobs.output)  # fmt: skip
-    healthy = HealthGateSensor.partial(task_id="watch_running", policy=resolved.output["health"], deferrable=True
+    healthy = HealthGateSensor.partial(task_id="watch_running", thresholds=resolved.output["health"], deferrable=True
                                        ).expand(job_id=jobs.output)  # fmt: skip
     reported = report(jobs.output, resolved.output["topics"], resolved.output["wait_for"])
     unfinished = FindUnfinishedJobsOperator(task_id="find_unfinished_jobs", tag=resolved.output["tag"],

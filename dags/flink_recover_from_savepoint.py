@@ -42,7 +42,8 @@ with DAG(dag_id="flink_recover_from_savepoint", params=PARAMS, tags=["flink", "p
                                     savepoint_path=restore_point.output["location"], allow_non_restored_state=False,
                                     trigger_rule="none_failed_min_one_success")  # fmt: skip
     wait_running = FlinkJobStateSensor(task_id="wait_running", job_id=submit.output, **WAIT_RUNNING)
-    healthy = HealthGateSensor(task_id="health_gate", job_id=submit.output, policy=resolved.output["health"], **GATE)
+    healthy = HealthGateSensor(task_id="health_gate", job_id=submit.output, thresholds=resolved.output["health"],
+                               **GATE)
     record = RecordLastGoodOperator(task_id="record_last_good", job_name=resolved.output["base_name"],
                                     version=resolved.output["version"], job_id=submit.output,
                                     savepoint=restore_point.output["savepoint"],

@@ -59,7 +59,7 @@ with DAG(dag_id="flink_upgrade_with_rollback", tags=["flink", "phase4", "pyflink
     submit_new = FlinkJobSubmitOperator(task_id="submit_new_version", **program(resolved, resolved), **SUBMIT,
                                         savepoint_path=savepoint, allow_non_restored_state=False)
     gate = HealthGateSensor(task_id="health_gate", job_id=resolved.output["job_id"],
-                            policy=resolved.output["health"], **GATE)
+                            thresholds=resolved.output["health"], **GATE)
     after_gate = check_health(savepoint, gate.output)
 
     # Healthy: its own savepoint becomes the last good restore point.
@@ -76,7 +76,7 @@ with DAG(dag_id="flink_upgrade_with_rollback", tags=["flink", "phase4", "pyflink
                                       **program(running, resolved, job_id="rollback_job_id"), **SUBMIT,
                                       savepoint_path=savepoint, allow_non_restored_state=False)  # fmt: skip
     verify = HealthGateSensor(task_id="verify_rollback", job_id=running.output["rollback_job_id"],
-                              policy=resolved.output["health"], **GATE)
+                              thresholds=resolved.output["health"], **GATE)
     failed = fail_upgrade(resolved.output["version"], running.output["version"], resolved.output["job_id"],
                           verify.output)
 

@@ -196,13 +196,18 @@ def validate(family: Family, merged: Merged) -> dict[str, Any]:
     return parsed
 
 
-def run_tag(dag_id: str, run_id: str) -> str:
+def run_tag(dag_id: str, run_id: str, attempt: int = 1) -> str:
     """Eight hex digits that identify one DAG run: appended to its topics and job names.
+
+    A run cleared from the UI runs its settings task again (``attempt`` 2, 3...): it gets a new tag, so it
+    starts on fresh topics instead of reading the fixture its earlier attempt produced there too.
 
     :param dag_id: the DAG's id.
     :param run_id: the run's id.
+    :param attempt: the settings task's try number.
     """
-    return hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:8]
+    key = f"{dag_id}\n{run_id}" + (f"\n{attempt}" if attempt > 1 else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)

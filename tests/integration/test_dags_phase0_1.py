@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,15 @@ from airflow.dag_processing.dagbag import BundleDagBag
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 
+from datetime import datetime
+
 dags, dag_id, conf = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 bag = BundleDagBag(dag_folder=str(dags / f"{sys.argv[4]}.py"), bundle_path=dags, bundle_name="dags-folder")
 dag = bag.dags[dag_id]
-dr = dag.test(run_conf=conf)
+if sys.argv[5]:  # the same logical date again: dag.test() clears the existing run and runs it again
+    dr = dag.test(run_conf=conf, logical_date=datetime.fromisoformat(sys.argv[5]))
+else:
+    dr = dag.test(run_conf=conf)
 with create_session() as session:
     tis = dr.get_task_instances(session=session)
     states = {ti.task_id + (f"[{ti.map_index}]" if ti.map_index >= 0 else ""): str(ti.state) for ti in tis}
@@ -97,17 +103,18 @@ class DagRunResult:
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None, variables: dict[str, Any] | None = None,
-            timeout: float = 420) -> DagRunResult:  # fmt: skip
+            timeout: float = 420, logical_date: str = "") -> DagRunResult:  # fmt: skip
     """Run a DAG with ``dag.test()`` in a subprocess.
 
     :param dag_id: the DAG.
     :param conf: the run conf.
     :param variables: Variables to set.
     :param timeout: seconds.
+    :param logical_date: ISO date of the run; a run of that date that exists already is cleared and run again.
     """
     file_name = dag_id.removeprefix("flink_")
     proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(ROOT / "dags"), dag_id, json.dumps(conf or {}), file_name],
+        [sys.executable, "-c", DRIVER, str(ROOT / "dags"), dag_id, json.dumps(conf or {}), file_name, logical_date],
         capture_output=True, text=True, env=airflow_env(variables), cwd=ROOT, timeout=timeout, check=False,
     )  # fmt: skip
     output = proc.stdout + proc.stderr
@@ -145,6 +152,23 @@ def test_phase0_with_airflow_dags_test_shows_the_print_output() -> None:
         assert f"phase0_print-{tag.group(1)}-1> {row}" in output
     jobs = jobs_of_run(tag.group(1))
     assert jobs and {job["state"] for job in jobs} == {"CANCELED"}, jobs
+
+
+def test_a_cleared_phase0_run_runs_again_on_its_own_output() -> None:
+    """Clearing a finished run (what "Clear" does in the UI) and running it again: the second try starts on
+    fresh topics and reads only its own print lines, so it matches the expected rows again."""
+    when = (datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=random.randrange(10**8))).isoformat()
+    first = run_dag(PHASE0_PRINT.dag_id, logical_date=when)
+    assert_succeeded(first)
+    again = run_dag(PHASE0_PRINT.dag_id, logical_date=when)
+    assert_succeeded(again)
+    assert again.xcoms["render_print"]["print_identifier"].endswith("-2")
+    assert first.settings.tag != again.settings.tag
+    expected = load_expected(PHASE0_PRINT.folder / "expected" / "print.txt")
+    assert len(again.xcoms["observe_print_output"]) == len(expected)
+    for run in (first, again):
+        jobs = jobs_of_run(run.settings.tag)
+        assert len(jobs) == 1 and jobs[0]["state"] == "CANCELED", jobs
 
 
 @pytest.mark.parametrize(

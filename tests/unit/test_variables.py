@@ -238,6 +238,9 @@ def test_run_tag_is_stable_and_short() -> None:
     assert run_tag("dag", "run") != run_tag("dag", "run2")
     assert len(run_tag("dag", "run")) == 8
     int(run_tag("dag", "run"), 16)
+    # A run cleared from the UI (its settings task's second try) starts on fresh topics.
+    assert run_tag("dag", "run", attempt=1) == run_tag("dag", "run")
+    assert len({run_tag("dag", "run", attempt=n) for n in (1, 2, 3)}) == 3
 
 
 def test_load_variable_reads_json_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,20 +49,20 @@ class HealthGateSensor(TimedJobStateSensor):
     ``{"job_id", "healthy": True, "reason", "state"}``.
 
     :param job_id: the job (templated).
-    :param policy: the resolve task's ``health`` output (templated): ``{"timeout", "poll_interval", ...}``,
+    :param thresholds: the resolve task's ``health`` output (templated): ``{"timeout", "poll_interval", ...}``,
         durations in seconds.
     """
 
-    template_fields: Sequence[str] = (*TimedJobStateSensor.template_fields, "policy")
+    template_fields: Sequence[str] = (*TimedJobStateSensor.template_fields, "thresholds")
 
-    def __init__(self, *, policy: Any, **kwargs: Any) -> None:
+    def __init__(self, *, thresholds: Any, **kwargs: Any) -> None:
         super().__init__(wait_timeout=None, target_states=("RUNNING",), **kwargs)
-        self.policy = policy
+        self.thresholds = thresholds
 
     def execute(self, context: Context) -> Any:
         """Apply the run's thresholds, then wait; the verdict is the XCom."""
-        policy: Mapping[str, Any] = self.policy
-        self.wait_timeout, self.wait_poll = policy["timeout"], policy["poll_interval"]
+        thresholds: Mapping[str, Any] = self.thresholds
+        self.wait_timeout, self.wait_poll = thresholds["timeout"], thresholds["poll_interval"]
         self.log.info("Health gate for job %s: RUNNING with all tasks within %ss", self.job_id, self.wait_timeout)
         return self.verdict(super().execute(context))
 
