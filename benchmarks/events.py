@@ -8,10 +8,13 @@ events the filter (``amount > 0``) drops match the scenario's.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from flink_lessons.load.producer import order_id_of
+
+__all__ = ["PHASE0_FIXTURE", "EventFactory", "load_templates", "order_id_of", "passes_filter"]
 
 PHASE0_FIXTURE = Path(__file__).resolve().parents[1] / "include" / "sql" / "phase0_print" / "input.jsonl"
 
@@ -22,8 +25,6 @@ FALLBACK_TEMPLATES: tuple[dict[str, Any], ...] = (
     {"order_id": 4, "customer": "dave", "amount": 150.0, "currency": "EUR", "ts_ms": 0},
 )
 """Used when the phase-0 fixture is not there; same shape."""
-
-_ORDER_ID = re.compile(rb'"order_id"\s*:\s*(\d+)')
 
 
 def load_templates(path: Path = PHASE0_FIXTURE) -> list[dict[str, Any]]:
@@ -94,6 +95,16 @@ class EventFactory:
         """
         return sum(1 for i in range(first, last) if self.passes(i))
 
+    def batch(self, first: int, count: int, ts_ms: int) -> tuple[list[bytes | None], list[bytes]]:
+        """Events ``first .. first + count - 1`` without keys, as the load command's producer takes them
+        (:data:`flink_lessons.load.producer.EventBatch`).
+
+        :param first: first order id.
+        :param count: how many.
+        :param ts_ms: their event time.
+        """
+        return [None] * count, [self.value(order_id, ts_ms) for order_id in range(first, first + count)]
+
     def lines(self, count: int, first: int = 0, ts_ms: int = 0) -> Iterator[bytes]:
         """``count`` events in order.
 
@@ -103,12 +114,3 @@ class EventFactory:
         """
         for order_id in range(first, first + count):
             yield self.value(order_id, ts_ms)
-
-
-def order_id_of(value: bytes) -> int | None:
-    """The ``order_id`` of a serialized event or output row, without parsing the whole JSON.
-
-    :param value: the Kafka message value.
-    """
-    match = _ORDER_ID.search(value)
-    return int(match.group(1)) if match else None

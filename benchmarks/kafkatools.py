@@ -163,110 +163,23 @@ def produce_all(topic: str, values: Iterable[bytes]) -> int:
     return count
 
 
-@dataclass
-class RateProducer:
-    """Produce events at a fixed rate for a while (in its own thread); ids continue across calls.
-
-    :param topic: the topic.
-    :param make: ``(order_id, ts_ms) -> value``.
-    :param next_id: the next order id.
-    :param delivered: ids acknowledged by the broker (kept only with ``track``).
-    :param track: keep :attr:`delivered` (the recovery benchmark counts them).
-    """
-
-    topic: str
-    make: Callable[[int, int], bytes]
-    next_id: int = 0
-    delivered: list[int] = field(default_factory=list)
-    track: bool = False
-    failed: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __post_init__(self) -> None:
-        settings = {"enable.idempotence": True} if self.track else {}
-        self._producer = producer(**settings, **{"queue.buffering.max.messages": 1_000_000})
-
-    def _report(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self.failed.append(str(err))
-        elif self.track:
-            self.delivered.append(int(msg.key()))
-
-    def run(self, rate: float, seconds: float) -> tuple[int, int, float]:
-        """Produce at ``rate`` events/s for ``seconds`` (blocking); return (first id, end id, actual seconds).
-
-        :param rate: events per second.
-        :param seconds: how long.
-        """
-        first = self.next_id
-        began = time.monotonic()
-        end = began + seconds
-        while not self._stop.is_set():
-            now = time.monotonic()
-            if now >= end:
-                break
-            due = int(rate * (now - began)) - (self.next_id - first)
-            ts_ms = int(time.time() * 1000)
-            for _ in range(max(0, due)):
-                key = str(self.next_id).encode() if self.track else None
-                try:
-                    self._producer.produce(
-                        self.topic, self.make(self.next_id, ts_ms), key=key, on_delivery=self._report
-                    )
-                except BufferError:
-                    self._producer.poll(0.01)
-                    break
-                self.next_id += 1
-            self._producer.poll(0)
-            time.sleep(0.002)
-        elapsed = time.monotonic() - began
-        self._producer.flush(60)
-        return first, self.next_id, elapsed
-
-    def start(self, rate: float, seconds: float = float("inf")) -> None:
-        """Produce in a background thread until :meth:`stop` (or ``seconds``).
-
-        :param rate: events per second.
-        :param seconds: at most this long.
-        """
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, args=(rate, seconds), daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the background thread and wait for every delivery report."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(120)
-        self._producer.flush(60)
-
-
 def _producer_process(conn: Any, topic: str, templates: list[dict[str, Any]]) -> None:
     """The body of :class:`ProducerProcess`: run ``(rate, seconds)`` commands until ``None``."""
+    from flink_lessons.load.producer import RateProducer
+
     from benchmarks.events import EventFactory
 
-    factory = EventFactory(templates)
-    batches: list[tuple[int, int]] = []
-
-    def make(order_id: int, ts_ms: int) -> bytes:
-        if not batches or batches[-1][1] != ts_ms:
-            batches.append((order_id, ts_ms))
-        return factory.value(order_id, ts_ms)
-
-    producer = RateProducer(topic, make)
+    producer = RateProducer(topic, EventFactory(templates).batch, config={"bootstrap.servers": env.BOOTSTRAP})
     while (command := conn.recv()) is not None:
         rate, seconds = command
-        batches.clear()
-        start_ms = time.time() * 1000
-        first, end, elapsed = producer.run(rate, seconds)
-        conn.send((first, end, start_ms, start_ms + elapsed * 1000, list(batches), producer.failed[-3:]))
-    producer.stop()
+        stats = producer.run(rate, seconds=seconds, keep_batches=True)
+        conn.send((stats.first_id, stats.end_id, stats.started_ms, stats.ended_ms, stats.batches, stats.errors[-3:]))
+    producer.flush()
 
 
 class ProducerProcess:
-    """A :class:`RateProducer` of phase-0 events in a process of its own, so the benchmark's reader thread
-    (and the GIL) does not cap the input rate.
+    """The load command's producer (:class:`flink_lessons.load.producer.RateProducer`) of phase-0 events in a
+    process of its own, so the benchmark's reader thread (and the GIL) does not cap the input rate.
 
     :param topic: the topic.
     :param templates: the event templates (:class:`~benchmarks.events.EventFactory`).

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from flink_lessons.load.producer import RateProducer
+
 from benchmarks import env, kafkatools
 from benchmarks.console import say
 from benchmarks.core import BenchResult, Target
@@ -355,7 +357,8 @@ def run(opts: argparse.Namespace) -> BenchResult:
             seen.append(order_id)
 
     reader = kafkatools.OutputReader(topic_out, collect, read_committed=True).start()
-    producer = kafkatools.RateProducer(topic_in, factory.value, track=True)
+    producer = RateProducer(topic_in, factory.batch, track=True,
+                            config={"bootstrap.servers": env.BOOTSTRAP, "enable.idempotence": True})  # fmt: skip
     timeline = Timeline()
     job_name = env.unique("bench-recovery")
     killed = False
@@ -412,7 +415,7 @@ def run(opts: argparse.Namespace) -> BenchResult:
     result.profile["timeline_s_after_kill"] = moments
     result.samples.update({"counts": counts, "states_after_kill": recovery["states"],
                            "new_checkpoint_id": recovery["checkpoint_id"], "checkpoint_before_kill": before_id,
-                           "producer_failures": producer.failed[:5], "reader_errors": reader.errors[:5]})  # fmt: skip
+                           "producer_failures": producer.errors[:5], "reader_errors": reader.errors[:5]})  # fmt: skip
     if not complete:
         result.notes.append(f"output incomplete after the wait: {counts['unique']}/{counts['expected']}")
     if dry:

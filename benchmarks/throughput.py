@@ -5,8 +5,11 @@
 - ``pipeline``: the phase-0 style SQL job (Kafka JSON -> filter/projection -> Kafka JSON) draining the same
   backlog. Its rate is input events over the span between the first and the last output message
   (broker append times), i.e. steady state; the same figure over RUNNING -> last output is also given.
-- ``load_script``: the project's fixture producer (ProduceToTopicOperator + ``common.fixtures``), against
+- ``load_script``: the project's fixture producer (ProduceToTopicOperator + ``flink_lessons.fixtures``), against
   ``ProducerPerformance`` with the same number of events.
+- ``load_command``: the load command (``python -m flink_lessons.load``, the lessons' producer) writing N keyed
+  ``orders`` events as fast as it can, against ``ProducerPerformance`` with as many events of the same bytes
+  (target: at least 80 %).
 - sweep: the job runs while a producer writes at each input rate for a while; per rate the achieved input
   rate, the output throughput, end-to-end latency (output append time - event time) and Flink's
   back-pressure. The plot shows where back-pressure starts.
@@ -330,12 +333,12 @@ def measure_backlog(factory: EventFactory, events: int, topic_in: str, result: B
 
 
 def limited_fixture(path: str, deadline: float) -> Iterator[tuple[Any, bytes]]:
-    """The project's ``common.fixtures.fixture_messages``, stopped at a deadline.
+    """The project's ``flink_lessons.fixtures.fixture_messages``, stopped at a deadline.
 
     :param path: the JSONL fixture.
     :param deadline: ``time.monotonic()`` to stop at.
     """
-    from common.fixtures import fixture_messages
+    from flink_lessons.fixtures import fixture_messages
 
     for pair in fixture_messages(path):
         if time.monotonic() > deadline:
@@ -370,7 +373,7 @@ def measure_load_script(
     factory: EventFactory, count: int, timeout: float, workdir: Path, *, synchronous: bool | None = None
 ) -> dict[str, Any]:
     """The project's fixture producer writing ``count`` events: ProduceToTopicOperator configured as in the
-    DAGs' ``produce_fixture`` task, with ``common.fixtures.fixture_messages`` over a JSONL file.
+    DAGs' ``produce_fixture`` task, with ``flink_lessons.fixtures.fixture_messages`` over a JSONL file.
 
     Its per-message delivery log goes to a file, as in a task's log.
 
@@ -385,7 +388,7 @@ def measure_load_script(
     from benchmarks.taskrun import bench_dag, run_task
 
     settings = project_producer_settings()
-    if settings.get("producer_function") not in (None, "common.fixtures.fixture_messages"):
+    if settings.get("producer_function") not in (None, "flink_lessons.fixtures.fixture_messages"):
         raise RuntimeError(f"the DAGs' producer changed to {settings['producer_function']!r}: update the benchmark")
     fixture = workdir / "load.jsonl"
     fixture.write_bytes(b"\n".join(factory.lines(count)) + b"\n")
@@ -499,17 +502,43 @@ def sweep(factory: EventFactory, rates: Sequence[int], seconds: float, result: B
     return steps
 
 
+def measure_load_command(events: int, workdir: Path) -> dict[str, Any]:
+    """The load command's producer against ``ProducerPerformance``: ``events`` ``orders`` events each, the
+    same values (ProducerPerformance picks them from a file of the load command's own values), one partition.
+
+    :param events: how many events each writes.
+    :param workdir: where the payload file goes.
+    :return: ``{"load_command": summary, "producer_performance": stats}``.
+    """
+    from flink_lessons.load.kafka import Kafka
+    from flink_lessons.load.keys import KeyChooser, Skew
+    from flink_lessons.load.run import LoadSpec, load
+    from flink_lessons.load.schemas import Orders
+
+    keys, _ = KeyChooser(10_000, Skew(), seed=1).take(min(events, 100_000))
+    payloads = workdir / "orders-payloads.txt"
+    payloads.write_bytes(b"\n".join(Orders().values(0, keys, int(time.time() * 1000))) + b"\n")
+    topics = [env.unique("bench-pp-orders"), env.unique("bench-load-command")]
+    env.create_topics(topics)
+    try:
+        perf = kafkatools.producer_performance(topics[0], events, payloads)
+        spec = LoadSpec(topic=topics[1], rate=None, keys=10_000, count=events, seed=1)
+        summary = load(spec, Kafka.from_bootstrap(env.BOOTSTRAP))
+        if summary.failed:
+            raise RuntimeError(f"the load command failed to deliver {summary.failed} events: {summary.errors}")
+        return {"load_command": summary.to_json(), "producer_performance": perf}
+    finally:
+        env.delete_topics(topics)
+
+
 def run(opts: argparse.Namespace) -> BenchResult:
     """Measure producer/consumer baselines, the pipeline on a backlog, the load script and the rate sweep.
 
     :param opts: ``events``, ``load_events``, ``load_timeout``, ``rates``, ``rate_seconds``, ``plot``.
     """
-    import sys
-
     result = BenchResult(
         "throughput", "phase-0 pipeline vs Kafka's ConsumerPerformance; load script vs ProducerPerformance"
     )
-    sys.path.insert(0, str(env.ROOT / "dags"))  # as Airflow does for DAG code: `common` is importable
     factory = EventFactory(load_templates())
     result.notes.append(
         f"events: phase-0 fixture shapes ({len(factory.templates)} templates, "
@@ -558,6 +587,13 @@ def run(opts: argparse.Namespace) -> BenchResult:
                     "as_configured (synchronous=True: flush after every message)": load,
                     "same with synchronous=False": unsynced,
                 }
+            # The load command (the lessons' producer) against ProducerPerformance, same events and bytes.
+            command = measure_load_command(opts.events, workdir)
+            result.samples["load_command"] = command
+            # Until the last acknowledgement, as ProducerPerformance counts.
+            result.figure("load_command_events_per_s", command["load_command"]["acked_rate"], "events/s")
+            result.figure("load_command_vs_producer_perf", ratio(command["load_command"]["acked_rate"],
+                          command["producer_performance"]["records_per_s"]), "x")  # fmt: skip
         finally:
             env.delete_topics(topics)
     steps = sweep(factory, opts.rates, opts.rate_seconds, result)
@@ -583,5 +619,6 @@ def run(opts: argparse.Namespace) -> BenchResult:
     result.targets = [
         Target("pipeline_vs_consume", ">=", 0.5, ">= 50% of ConsumerPerformance"),
         Target("load_vs_producer_perf", ">=", 0.8, ">= 80% of ProducerPerformance"),
+        Target("load_command_vs_producer_perf", ">=", 0.8, "load command >= 80% of ProducerPerformance"),
     ]
     return result

@@ -101,7 +101,8 @@ class LoadSummary:
     :param produced: events handed to the client.
     :param failed: events not delivered.
     :param seconds: seconds producing took.
-    :param rate: events/s achieved.
+    :param rate: events/s achieved (handed to the client).
+    :param acked_rate: events/s from the start until the broker acknowledged the last one.
     :param first_id: the first event id.
     :param end_id: one past the last.
     :param per_partition: records each partition gained during the run (end offsets after - before).
@@ -120,6 +121,7 @@ class LoadSummary:
     failed: int
     seconds: float
     rate: float
+    acked_rate: float
     first_id: int
     end_id: int
     per_partition: dict[int, int]
@@ -156,7 +158,7 @@ class LoadSummary:
         return [
             f"topic {self.topic} ({self.partitions} partition(s)), schema {spec['schema']}",
             f"produced {self.produced:,} events (ids {self.first_id}..{self.end_id - 1}) in {self.seconds:.1f}s: "
-            f"{self.rate:,.0f} events/s ({target}); {self.failed} failed",
+            f"{self.rate:,.0f} events/s ({target}), {self.acked_rate:,.0f}/s until acknowledged; {self.failed} failed",
             f"keys: {spec['keys']:,} ({spec['skew']}), {self.distinct_keys:,} drawn; hottest {self.hottest['key']} "
             f"with {self.hottest['share']:.1%} of events (expected {self.expected_hottest_share:.1%}); "
             f"{self.null_keys:,} without a key",
@@ -221,6 +223,7 @@ def load(
         failed=stats.failed,
         seconds=round(stats.seconds, 3),
         rate=round(stats.rate, 1),
+        acked_rate=round(stats.acked_rate, 1),
         first_id=stats.first_id,
         end_id=stats.end_id,
         per_partition={p: after[p] - before.get(p, 0) for p in sorted(after)},
