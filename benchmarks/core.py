@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -400,3 +400,34 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def combine_repeats(runs: Sequence[BenchResult]) -> BenchResult:
+    """One result from several whole runs of a benchmark: each ratio (unit ``x``) is the median of the runs.
+
+    Next to each ratio go its spread (``<ratio>_min``, ``<ratio>_max``) and the runs' values
+    (``samples["repeat_runs"]``); targets are judged on the median. Other figures are the last run's.
+
+    :param runs: results of the same benchmark, at least one (runs that errored are left out, and noted).
+    :raises ValueError: when there are none.
+    """
+    if not runs:
+        raise ValueError("no runs to combine")
+    good = [run for run in runs if run.status == "ok"]
+    combined = replace(good[-1] if good else runs[-1])
+    combined.figures, combined.units = dict(combined.figures), dict(combined.units)
+    combined.notes = [*combined.notes, f"{len(good)} of {len(runs)} run(s) measured; ratios are their medians"]
+    combined.samples = {**combined.samples, "repeat_runs": [run.figures for run in runs]}
+    combined.seconds = sum(run.seconds for run in runs)
+    for key, unit in list(combined.units.items()):
+        values = [_number(run.figures.get(key)) for run in good]
+        measured = [value for value in values if value is not None]
+        if unit != "x" or not measured:
+            continue
+        combined.figures[key] = median(measured)
+        combined.figures[f"{key}_min"], combined.figures[f"{key}_max"] = min(measured), max(measured)
+        combined.units[f"{key}_min"] = combined.units[f"{key}_max"] = "x"
+    for run in runs:
+        if run.status != "ok":
+            combined.notes.append(f"a run ended {run.status}: {(run.error or '')[:300]}")
+    return combined

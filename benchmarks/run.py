@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from benchmarks.console import redirect_stdout_to, say
-from benchmarks.core import BenchResult, build_report, machine_info, render_table, write_json
+from benchmarks.core import BenchResult, build_report, combine_repeats, machine_info, render_table, write_json
 
 BENCHMARKS = {
     "pyflink_submit": "benchmarks.pyflink_submit",
@@ -33,6 +33,9 @@ BENCHMARKS = {
 """Name (for ``--only``/``--skip``) -> module with ``run(opts) -> BenchResult``, in run order."""
 
 NO_STACK = frozenset({"parse_time", "scale"})
+
+REPEATABLE = ("pyflink_submit", "sql_submit")
+"""The submission benchmarks ``--repeat-runs`` runs several times (their ratios judged on the median)."""
 """Benchmarks that run without the local stack."""
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -91,6 +94,12 @@ def parser() -> argparse.ArgumentParser:
 
     sub = p.add_argument_group("submission (1, 2)")
     sub.add_argument("--repeats", type=_positive_int, default=5, help="measured runs per method (default 5)")
+    sub.add_argument(
+        "--repeat-runs",
+        type=_positive_int,
+        default=1,
+        help="run the submission benchmarks this many times; each ratio is then the median, with its spread",
+    )
     sub.add_argument("--warmup", type=int, default=1, help="discarded runs per method first (default 1)")
     sub.add_argument("--poll-interval", type=float, default=0.2, help="seconds between job-state polls, all methods")
     sub.add_argument("--submit-timeout", type=float, default=180, help="seconds one submission may take")
@@ -257,7 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"[bench] task logs: {task_log}")
     try:
         for name in opts.selected:
-            results.append(run_one(name, opts))
+            if name in REPEATABLE and opts.repeat_runs > 1:
+                results.append(combine_repeats([run_one(name, opts) for _ in range(opts.repeat_runs)]))
+            else:
+                results.append(run_one(name, opts))
     except KeyboardInterrupt:
         print("[bench] interrupted: cancelling this run's jobs", file=sys.stderr, flush=True)
         env.JOBS.cancel_all()

@@ -76,3 +76,14 @@ def test_progress_stays_on_the_terminal_while_stdout_goes_to_the_log(tmp_path: P
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout == "[bench] progress\n"
     assert log.read_text() == "task line\nchild output\n"
+
+
+def test_repeat_runs_and_scale_flags() -> None:
+    opts = parse_args(["--repeat-runs", "3", "--scale-sizes", "1000,10,100", "--only", "scale,sql_submit"])
+    assert opts.repeat_runs == 3 and opts.scale_sizes == [10, 100, 1000]
+    assert opts.selected == ["sql_submit", "scale"]
+    assert parse_args([]).repeat_runs == 1 and parse_args([]).scale_poll == 30
+    assert parse_args(["--quick"]).scale_sizes == QUICK["scale_sizes"]
+    for bad in (["--repeat-runs", "0"], ["--scale-sizes", "0,10"], ["--scale-sizes", "many"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)

@@ -13,6 +13,7 @@ from benchmarks.core import (
     Sample,
     Target,
     build_report,
+    combine_repeats,
     format_value,
     interleave,
     median,
@@ -235,3 +236,22 @@ def test_report_counts_verdicts_and_errors() -> None:
     }
     assert report["settings"] == {"repeats": 5} and report["machine"] == {"cpu_count": 2}
     assert [r["name"] for r in report["results"]] == ["a", "b", "c"]
+
+
+def test_repeated_runs_report_the_median_ratio_and_its_spread() -> None:
+    runs = []
+    for speedup, seconds in ((4.91, 1.0), (5.3, 2.0), (5.1, 3.0)):
+        run = BenchResult("pyflink_submit", "t", targets=[Target("speedup_vs_cli", ">=", 5.0, ">= 5x")])
+        run.figure("speedup_vs_cli", speedup, "x")
+        run.figure("operator_median_s", seconds, "s")
+        runs.append(run)
+    runs.append(BenchResult("pyflink_submit", "t", status="error", error="stack down"))
+    combined = combine_repeats(runs)
+    assert combined.figures["speedup_vs_cli"] == pytest.approx(5.1)
+    assert (combined.figures["speedup_vs_cli_min"], combined.figures["speedup_vs_cli_max"]) == (4.91, 5.3)
+    assert combined.figures["operator_median_s"] == 3.0  # not a ratio: the last measured run's
+    assert [verdict for _, verdict in combined.verdicts()] == ["met"]  # judged on the median, not on 4.91
+    assert len(combined.samples["repeat_runs"]) == 4 and any("stack down" in note for note in combined.notes)
+    assert runs[0].figures["speedup_vs_cli"] == 4.91  # the runs themselves are left as they were
+    with pytest.raises(ValueError):
+        combine_repeats([])
