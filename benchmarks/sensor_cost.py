@@ -73,6 +73,15 @@ class CountingTransport:
             self.polls.hit()
         return await self.inner.run(exchange)
 
+    async def send(self, request: Any) -> Any:
+        """Count a state read sent on the trigger's shared poll (the overview, a job's details) and delegate.
+
+        :param request: a protocol request.
+        """
+        if request.method == "GET" and (request.path == "/jobs/overview" or request.path.count("/") == 2):
+            self.polls.hit()
+        return await self.inner.send(request)
+
     def __getattr__(self, name: str) -> Any:
         """Everything else (``config``, ``aclose``...) is the real transport's."""
         return getattr(self.inner, name)
