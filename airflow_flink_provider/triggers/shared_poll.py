@@ -7,9 +7,10 @@ busy. Here the triggers of one connection (in one event loop, i.e. one triggerer
 
 * **One overview per interval.** The poller asks ``GET /jobs/overview`` (:func:`~airflow_flink_provider.protocol.
   rest.list_jobs`) at most once per interval (the shortest ``poll_interval`` among its triggers, counted from
-  the previous answer) and only while a trigger waits for an answer. A trigger's overview request is answered with its job's entry of the latest
-  snapshot; a trigger that sleeps ``s`` seconds takes the first snapshot taken at most one interval before
-  ``s`` is up, so it never waits longer than its own interval (nor sees a state older than that).
+  the previous answer) and only while a trigger waits for an answer. A trigger's overview request is answered
+  with its job's entry of the latest snapshot; a trigger that sleeps ``s`` seconds takes the first snapshot
+  taken at most one interval before ``s`` is up, so it never waits longer than its own interval (nor sees a
+  state older than that). A trigger's first look takes the latest snapshot when it is at most an interval old.
 * **Detail only when needed.** Everything else a wait asks (the root cause of a failed job, the details of a
   job missing from the overview or whose tasks do not move) is sent on the shared client; identical GETs of one
   snapshot's round (several triggers watching one job) are sent once.
