@@ -1,24 +1,142 @@
 """Run the phase 5 pipeline outside Airflow: for the tests, the benchmarks and a reader at the command line.
 
 A DAG does the same with the provider: ``FlinkSqlGatewayOperator(sql=setup_script(...))``, then
-``FlinkSqlGatewayOperator(sql=pipeline_script(...))`` and its sensors. Here the lessons' own
-:class:`~flink_lessons.phase3.cluster.Cluster` submits through the same hooks and remembers the jobs it started.
+``FlinkSqlGatewayOperator(sql=pipeline_script(...))`` and its sensors. Here :class:`Cluster` submits through
+the same hooks, waits with the provider's one wait, and cancels the jobs it started when it is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import time
+import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+from airflow_flink_provider.hooks.sql_gateway import FlinkSqlGatewayHook
+from airflow_flink_provider.protocol.errors import FlinkError
+from airflow_flink_provider.protocol.job_state import JobState, JobStateCheck, wait_for_job_state
+from airflow_flink_provider.protocol.statements import split_statements
 from flink_lessons.load.kafka import Kafka
 from flink_lessons.load.partitioner import partition_for
-from flink_lessons.phase3.cluster import Cluster
 from flink_lessons.phase5.dataset import Dataset
 from flink_lessons.phase5.params import IcebergCatalog, PipelineParams
 from flink_lessons.phase5.sql import setup_script, teardown_script
+
+
+class PipelineError(RuntimeError):
+    """A phase 5 run could not do what it does (a job failed, a wait ran out): the message says what."""
+
+
+@dataclass
+class Cluster:
+    """Flink (REST API and SQL Gateway, by Airflow connection) and Kafka, as one phase 5 run outside Airflow
+    uses them; every job it starts is cancelled by :meth:`close` unless it has ended.
+
+    :param kafka: Kafka as the run's clients reach it.
+    :param flink_conn_id: the ``flink`` connection.
+    :param gateway_conn_id: the ``flink_sql_gateway`` connection.
+    :param statement_timeout: seconds one SQL statement may take.
+    """
+
+    kafka: Kafka
+    flink_conn_id: str = "flink_default"
+    gateway_conn_id: str = "flink_sql_gateway_default"
+    statement_timeout: float = 300
+    started: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rest = FlinkRestHook(self.flink_conn_id)
+        self.gateway = FlinkSqlGatewayHook(self.gateway_conn_id)
+
+    def submit(self, script: str) -> list[str]:
+        """Run a script in a fresh gateway session; return the ids of the jobs it started.
+
+        :param script: the script.
+        """
+        session = self.gateway.open_session({}, session_name=f"phase5-{uuid.uuid4().hex[:8]}")
+        jobs: list[str] = []
+        try:
+            for statement in split_statements(script):
+                result = self.gateway.run_statement(session, statement.text, timeout=self.statement_timeout)
+                if result.job_id:
+                    jobs.append(result.job_id)
+                    self.started.append(result.job_id)
+        finally:
+            with contextlib.suppress(FlinkError):
+                self.gateway.close_session(session)
+        return jobs
+
+    def submit_one(self, script: str) -> str:
+        """Like :meth:`submit` for a script that starts exactly one job.
+
+        :param script: the script.
+        :raises PipelineError: when it started none or several.
+        """
+        jobs = self.submit(script)
+        if len(jobs) != 1:
+            raise PipelineError(f"expected the script to start one job, it started {len(jobs)}: {jobs}")
+        return jobs[0]
+
+    def wait_for(self, job_id: str, *states: str, timeout: float = 300) -> str:
+        """Wait with the provider's wait until the job is in one of ``states`` (RUNNING: every task running).
+
+        :param job_id: the job.
+        :param states: target states.
+        :param timeout: seconds.
+        :raises PipelineError: the wait ran out.
+        """
+        verdict = self.rest.run(wait_for_job_state(job_id, JobStateCheck.of(states or ("RUNNING",)),
+                                                   timeout=timeout, poll_interval=1))  # fmt: skip
+        if verdict.outcome != "reached":
+            raise PipelineError(f"job {job_id} did not reach {'/'.join(states)} in {timeout:.0f}s: {verdict.state}")
+        return str(verdict.state)
+
+    def state(self, job_id: str) -> str | None:
+        """The job's live state, ``None`` when Flink does not know it.
+
+        :param job_id: the job.
+        """
+        return self.rest.find_job_state(job_id)
+
+    def close(self) -> None:
+        """Cancel every job this run started that has not ended, and wait until it has."""
+        for job_id in self.started:
+            state = self.state(job_id)
+            if state is not None and not JobState.parse(state).is_terminal:
+                with contextlib.suppress(FlinkError):
+                    self.rest.cancel_job(job_id)
+                self.until(lambda j=job_id: JobState.parse(self.state(j) or "CANCELED").is_terminal, 120,
+                           f"job {job_id} to be cancelled")  # fmt: skip
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def until(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.5) -> Any:
+        """Poll ``predicate`` until it returns something truthy; return that.
+
+        :param predicate: the condition.
+        :param timeout: seconds.
+        :param what: what is waited for, for the error.
+        :param poll: seconds between polls.
+        :raises PipelineError: it did not hold in time.
+        """
+        deadline = time.monotonic() + timeout
+        while not (value := predicate()):
+            if time.monotonic() > deadline:
+                raise PipelineError(f"timed out after {timeout:.0f}s waiting for {what}")
+            time.sleep(poll)
+        return value
 
 
 def expected_end_offsets(dataset: Dataset, partitions: int) -> dict[int, int]:
