@@ -1,0 +1,110 @@
+"""OpenLineage events of real DAG runs: ``airflow dags test`` with the OpenLineage provider's file transport.
+
+- phase 1 (``flink_phase1_dedup``): ``submit_dedup`` (FlinkSqlGatewayOperator) reads the run's input topic and
+  writes its two sink topics, named ``kafka://127.0.0.1:9092`` + topic, with their schemas and the redacted
+  script as the ``sql`` job facet; every other task reports no datasets.
+- phase 4 (``flink_deploy_pyflink``, v1): ``submit_job`` (FlinkJobSubmitOperator) reports what the PyFlink
+  program declares in ``include/pyflink/orders_enrichment/openlineage.json``, filled from the run's program
+  arguments: the source topic and the products file in, the sink topic out. The job is cancelled at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_dags_phase0_1 import airflow_env
+from tests.integration.test_pyflink_kit import Jobs, Topics, jobs, pyflink_variable, topics
+
+pytestmark = pytest.mark.integration
+__all__ = ["jobs", "topics"]  # fixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA = "kafka://127.0.0.1:9092"
+
+
+def run_with_lineage(tmp_path: Path, dag_id: str, *, variables: dict[str, Any] | None = None,
+                     conf: dict[str, Any] | None = None) -> tuple[str, dict[str, list[dict[str, Any]]]]:  # fmt: skip
+    """``airflow dags test`` one DAG with events written to a file; its output and its events by task.
+
+    :param tmp_path: where the events file goes.
+    :param dag_id: the DAG.
+    :param variables: Variables (as ``AIRFLOW_VAR_*``).
+    :param conf: the run conf.
+    """
+    events = tmp_path / f"{dag_id}.jsonl"
+    env = airflow_env(variables)
+    env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps({"type": "file", "log_file_path": str(events), "append": True})
+    env["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "flink-provider-tests"
+    command = [str(Path(sys.executable).with_name("airflow")), "dags", "test", dag_id]
+    if conf:
+        command += ["-c", json.dumps(conf)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        if event["job"]["name"].startswith(f"{dag_id}."):
+            by_task.setdefault(event["job"]["name"].removeprefix(f"{dag_id}."), []).append(event)
+    return output, by_task
+
+
+def datasets(event: dict[str, Any], side: str) -> list[tuple[str, str]]:
+    return [(d["namespace"], d["name"]) for d in event.get(side, [])]
+
+
+def completed(by_task: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Each task's COMPLETE event (every task of a green run has one)."""
+    done = {task: [e for e in events if e["eventType"] == "COMPLETE"] for task, events in by_task.items()}
+    missing = sorted(task for task, events in done.items() if not events)
+    assert not missing, f"no COMPLETE event for {missing}"
+    return {task: events[-1] for task, events in done.items()}
+
+
+@pytest.fixture
+def lineage_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+
+
+def test_phase1_dedup_events_name_the_topics_each_task_reads_and_writes(lineage_dir: Path) -> None:
+    output, by_task = run_with_lineage(lineage_dir, "flink_phase1_dedup")
+    tag = re.search(r"run tag ([0-9a-f]{8})", output)
+    assert tag is not None, output[-3000:]
+    events = completed(by_task)
+    source, first, last = (f"phase1-dedup-{kind}-{tag.group(1)}" for kind in ("input", "first", "last"))
+    lineage = {task: (datasets(e, "inputs"), datasets(e, "outputs")) for task, e in events.items()}
+    assert lineage.pop("submit_dedup") == ([(KAFKA, source)], [(KAFKA, first), (KAFKA, last)])
+    assert {task: io for task, io in lineage.items() if io != ([], [])} == {}, "only the Flink task has datasets"
+    assert {"validate_settings", "produce_fixture", "wait_running_dedup", "report"} <= set(lineage)
+
+    submit = events["submit_dedup"]
+    schema = {d["name"]: d["facets"]["schema"]["fields"] for d in submit["inputs"] + submit["outputs"]}
+    assert [(f["name"], f["type"]) for f in schema[source]] == [("order_id", "STRING"), ("status", "STRING"),
+                                                                ("ts_ms", "BIGINT")]  # fmt: skip
+    sql = submit["job"]["facets"]["sql"]
+    assert sql["dialect"] == "flink" and "EXECUTE STATEMENT SET" in sql["query"] and f"'{source}'" in sql["query"]
+
+
+def test_phase4_pyflink_deploy_events_carry_the_programs_declared_datasets(
+    lineage_dir: Path, topics: Topics, jobs: Jobs
+) -> None:
+    name = jobs.track_name(f"ol-p4-{lineage_dir.name[-8:]}".replace("_", "-"))
+    source, sink = topics.create("ol-p4-in"), topics.create("ol-p4-out")
+    variable = pyflink_variable(source, sink, name)
+    _, by_task = run_with_lineage(
+        lineage_dir, "flink_deploy_pyflink", variables={"flink_phase4_pyflink": variable}, conf={"version": "v1"}
+    )
+    events = completed(by_task)
+    lineage = {task: (datasets(e, "inputs"), datasets(e, "outputs")) for task, e in events.items()}
+    products = str(ROOT / "include" / "pyflink" / "orders_enrichment" / "data" / "products.csv")
+    assert lineage.pop("submit_job") == ([(KAFKA, source), ("file", products)], [(KAFKA, sink)])
+    assert {task: io for task, io in lineage.items() if io != ([], [])} == {}, "only the Flink task has datasets"
+    assert "sql" not in events["submit_job"]["job"]["facets"]
