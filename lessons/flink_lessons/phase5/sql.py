@@ -2,41 +2,19 @@
 
 Each function returns one script for one SQL Gateway session, ready for ``FlinkSqlGatewayOperator(sql=...)``:
 ``setup_script`` (catalog, database, tables; no job), ``teardown_script`` (drops them), ``pipeline_script``
-(one streaming job),
-``naive_script`` (the regular-join enrichment whose state grows with every order) and ``totals_query`` (a
-batch read of the upsert table). Every value inside quotes goes through :func:`sql_literal`.
+(one streaming job), ``naive_script`` (the regular-join enrichment whose state grows with every order) and
+``totals_query`` (a batch read of the upsert table). Every value inside quotes goes through the
+``sql_literal`` filter (:func:`flink_lessons.scenarios.sql_literal`), in the scenarios' Jinja environment.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from flink_lessons.phase5 import SQL_DIR
 from flink_lessons.phase5.params import TABLES, IcebergCatalog, PipelineParams
 from flink_lessons.rules import Duration
-
-
-def sql_literal(value: Any) -> str:
-    """The text of a value for inside a SQL string literal: each ``'`` doubled.
-
-    :param value: a setting.
-    """
-    return str(value).replace("'", "''")
-
-
-@functools.cache
-def _environment() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(SQL_DIR),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["q"] = sql_literal
-    return env
+from flink_lessons.scenarios import _environment
 
 
 def render(template: str, **context: Any) -> str:
@@ -45,7 +23,7 @@ def render(template: str, **context: Any) -> str:
     :param template: the file name, e.g. ``pipeline.sql.j2``.
     :param context: the template's names.
     """
-    return str(_environment().get_template(template).render(**context))
+    return str(_environment(SQL_DIR).get_template(template).render(**context))
 
 
 def _tables(catalog: IcebergCatalog, database: str) -> dict[str, str]:
