@@ -93,9 +93,20 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "sensors": [{"integration-name": INTEGRATION, "python-modules": ["airflow_flink_provider.sensors.job_state"]}],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_flink_provider.sensors.job_state", "airflow_flink_provider.sensors.health"],
+            }
+        ],
         "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_flink_provider.triggers.job_state"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_flink_provider.triggers.job_state",
+                    "airflow_flink_provider.triggers.health",
+                ],
+            }
         ],
         "hooks": [
             {

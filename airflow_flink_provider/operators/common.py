@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_flink_provider.links.flink_ui import XCOM_JOB_ID_KEY
+from airflow_flink_provider.links.flink_ui import XCOM_JOB_ID_KEY, flink_ui_url, job_url
 from airflow_flink_provider.protocol import errors
 from airflow_flink_provider.protocol.errors import (
     FlinkDuplicateJobError,
@@ -358,6 +358,16 @@ def push_job_id(context: Context, job_id: str) -> None:
     :param job_id: the Flink job id.
     """
     context["ti"].xcom_push(key=XCOM_JOB_ID_KEY, value=job_id)
+
+
+def log_job_url(log: Logger, flink_conn_id: str, job_id: str) -> None:
+    """Log the job's page in the Flink web UI, one line, so it is one click from the task's Logs tab.
+
+    :param log: the task's logger.
+    :param flink_conn_id: the ``flink`` connection (its ``ui_url`` extra, else its REST address).
+    :param job_id: the Flink job id.
+    """
+    log.info("Flink web UI of job %s: %s", job_id, job_url(flink_ui_url(flink_conn_id), job_id))
 
 
 def job_failed_error(hook: FlinkRestHook, job_id: str, state: str) -> FlinkJobFailedError:

@@ -207,6 +207,10 @@ class FlinkJobJsonParseError(FlinkJobFailedError, FlinkJsonParseError):
     """A job FAILED on a record that is not valid JSON."""
 
 
+class FlinkJobUnhealthyError(FlinkJobFailedError):
+    """A job failed its health check: it ended, or restarted more often than allowed (see ``protocol/health.py``)."""
+
+
 # --- reading server traces -------------------------------------------------------------------------
 
 _CAUSED_BY = "Caused by:"

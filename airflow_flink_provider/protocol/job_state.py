@@ -26,9 +26,9 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from airflow_flink_provider.protocol import rest
-from airflow_flink_provider.protocol.errors import FlinkError, FlinkResourceError, classify, hint_for, job_failed_error
-from airflow_flink_provider.protocol.http import Exchange, Sleep, retry_within
-from airflow_flink_provider.protocol.outage import Log, Outage
+from airflow_flink_provider.protocol.errors import FlinkResourceError, classify, hint_for, job_failed_error
+from airflow_flink_provider.protocol.http import Exchange
+from airflow_flink_provider.protocol.outage import Log, Outage, poll_until
 
 _LOG = logging.getLogger(__name__)
 
@@ -368,28 +368,23 @@ def wait_for_job_state(
     :raises FlinkError: any other error that is not an outage (an unknown job, a 4xx).
     """
     outage = outage if outage is not None else Outage(outage_budget, what=api, log=log, clock=clock)
-    end = None if timeout is None else clock() + timeout
-    last = previous
-    count = 0
-    while True:
-        began, retries_end = outage.clock(), clock() + outage.left()
-        try:
-            verdict = yield from retry_within(
-                poll_job(job_id, check, last), retries_end if end is None else min(retries_end, end), clock
-            )
-        except FlinkError as error:
-            outage.failed(error, since=began)  # raises unless the outage is within its budget
-        else:
-            outage.recovered()
-            _report(log, job_id, verdict, last)
-            last = verdict
-            if verdict.outcome == "reached":
-                return verdict
-        count += 1
-        left = None if end is None else end - clock()
-        if (polls is not None and count >= polls) or (left is not None and left <= 0):
-            return last if last is not None else Verdict("waiting", "")
-        yield Sleep(poll_interval if left is None else min(poll_interval, left))
+
+    def poll(last: Verdict | None) -> Exchange[Verdict]:
+        verdict = yield from poll_job(job_id, check, last)
+        _report(log, job_id, verdict, last)
+        return verdict
+
+    last = yield from poll_until(
+        poll,
+        lambda verdict: verdict.outcome == "reached",
+        timeout=timeout,
+        poll_interval=poll_interval,
+        outage=outage,
+        polls=polls,
+        previous=previous,
+        clock=clock,
+    )
+    return last if last is not None else Verdict("waiting", "")
 
 
 def _report(log: Log, job_id: str, verdict: Verdict, previous: Verdict | None) -> None:

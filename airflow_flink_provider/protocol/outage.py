@@ -7,17 +7,21 @@ fault. :class:`Outage` lets the wait keep polling through it for up to ``budget`
 first failed poll, and then fails with the last error and how long the outage lasted.
 
 The outage is judged after each poll, and a poll's retries end by the end of the budget (see
-:meth:`Outage.left`; the first try of a request always runs). The one wait that uses it is
-:func:`airflow_flink_provider.protocol.job_state.wait_for_job_state`.
+:meth:`Outage.left`; the first try of a request always runs). :func:`poll_until` is the one polling loop
+that does this: the job-state wait (:func:`~airflow_flink_provider.protocol.job_state.wait_for_job_state`) and
+the health wait (:func:`~airflow_flink_provider.protocol.health.wait_until_healthy`) are built on it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkError
+from airflow_flink_provider.protocol.http import Exchange, Sleep, retry_within
+
+V = TypeVar("V")
 
 OUTAGE_HINT = (
     "The API did not answer for longer than the wait's outage budget. Check the JobManager (or the proxy in "
@@ -137,3 +141,52 @@ def describe(error: FlinkError) -> str:
     :param error: a failed request's error.
     """
     return f"HTTP {error.status}: {first_line(error)}" if error.status is not None else first_line(error)
+
+
+def poll_until(
+    poll: Callable[[V | None], Exchange[V]],
+    done: Callable[[V], bool],
+    *,
+    timeout: float | None,
+    poll_interval: float,
+    outage: Outage,
+    polls: int | None = None,
+    previous: V | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Exchange[V | None]:
+    """Poll until ``done``, the time or the polls run out, riding out an API outage up to its budget.
+
+    Each poll runs with its requests' retries bounded by what is left of the outage budget and of the wait
+    (``Request.retry_for``). A failed poll counts against ``outage`` (which raises once the outage outlasts
+    its budget, or at once for an error that is not an outage); the first poll that answers ends the outage.
+    Polls are ``poll_interval`` seconds apart, the last one at the deadline.
+
+    :param poll: one poll: an exchange made from the previous poll's result (``None`` at first).
+    :param done: whether a poll's result ends the wait.
+    :param timeout: seconds to poll at most; ``None`` for no limit.
+    :param poll_interval: seconds between polls.
+    :param outage: the wait's outage record (it may continue one under way).
+    :param polls: poll at most this many times (a sensor's poke: 1).
+    :param previous: the result of a poll before this wait (an earlier poke).
+    :param clock: the wait's monotonic clock.
+    :return: the last result (``done`` or not), or ``previous`` when no poll answered.
+    """
+    end = None if timeout is None else clock() + timeout
+    last = previous
+    count = 0
+    while True:
+        began, retries_end = outage.clock(), clock() + outage.left()
+        try:
+            result = yield from retry_within(poll(last), retries_end if end is None else min(retries_end, end), clock)
+        except FlinkError as error:
+            outage.failed(error, since=began)  # raises unless the outage is within its budget
+        else:
+            outage.recovered()
+            last = result
+            if done(result):
+                return result
+        count += 1
+        left = None if end is None else end - clock()
+        if (polls is not None and count >= polls) or (left is not None and left <= 0):
+            return last
+        yield Sleep(poll_interval if left is None else min(poll_interval, left))

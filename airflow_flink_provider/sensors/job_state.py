@@ -5,29 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_flink_provider.links.flink_ui import FlinkJobLink
-from airflow_flink_provider.operators.common import push_job_id, require_job_id
+from airflow_flink_provider.operators.common import require_job_id
 from airflow_flink_provider.protocol.job_state import JobStateCheck, Verdict, wait_for_job_state
-from airflow_flink_provider.protocol.outage import Outage
-from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, error_from_event, validate_outage_budget
+from airflow_flink_provider.sensors.base import FlinkRestSensor
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, error_from_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
-OUTAGE_KEY = "flink_outage_started"
-"""Task state store key of the start (epoch seconds) of an API outage under way, in reschedule mode."""
-
-
-class FlinkJobStateSensor(BaseSensorOperator):
+class FlinkJobStateSensor(FlinkRestSensor):
     """Wait until a Flink job reaches one of ``target_states``; fail when it reaches a failure state.
 
     A job counts as RUNNING only once all its tasks run (a job waiting for slots does not). A job in a
@@ -60,8 +53,6 @@ class FlinkJobStateSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("job_id",)
-    ui_color = "#eaf5e9"
-    operator_extra_links = (FlinkJobLink(),)
 
     def __init__(
         self,
@@ -75,24 +66,13 @@ class FlinkJobStateSensor(BaseSensorOperator):
         outage_budget: float | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(deferrable=deferrable, flink_conn_id=flink_conn_id, outage_budget=outage_budget, **kwargs)
         self.job_id = job_id
         self.check = JobStateCheck.of(target_states, failure_states)
         self.target_states = sorted(state.value for state in self.check.target_states)
         self.failure_states = sorted(state.value for state in self.check.failure_states)
-        self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
-        self.flink_conn_id = flink_conn_id
-        self.outage_budget = validate_outage_budget(outage_budget)
         self._last_verdict: Verdict | None = None
-        self._outage: Outage | None = None
-
-    @cached_property
-    def hook(self) -> FlinkRestHook:
-        """The REST hook, made once per sensor (one pooled connection for every poke of a poke-mode try)."""
-        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
-        return FlinkRestHook(flink_conn_id=self.flink_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Poke or reschedule as usual; when deferrable, poke once and defer to the trigger if not done."""
@@ -119,37 +99,18 @@ class FlinkJobStateSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """Check the job once; an API outage within its budget is another poke later."""
         job_id = require_job_id(self.job_id)
-        push_job_id(context, job_id)
+        self.note_job(context, job_id)
         store = context.get("task_state_store") if self.reschedule else None
-        outage = self._outage_record(store)
+        outage = self.outage_record(store)
         verdict = self.hook.run(
             wait_for_job_state(
                 job_id, self.check, timeout=None, poll_interval=0, polls=1, outage=outage,
                 previous=self._last_verdict, log=self.log,
             )
         )  # fmt: skip
-        if store is not None and outage.started != store.get(OUTAGE_KEY):
-            if outage.started is None:
-                store.delete(OUTAGE_KEY)
-            else:
-                store.set(OUTAGE_KEY, outage.started)
+        self.keep_outage(store, outage)
         self._last_verdict = verdict
         return PokeReturnValue(is_done=verdict.outcome == "reached", xcom_value=verdict.state)
-
-    def _outage_record(self, store: Any) -> Outage:
-        """The outage record of this poke: the sensor's own (poke mode), or one rebuilt from the task state store."""
-        if self._outage is not None and store is None:
-            return self._outage
-        config = self.hook.transport_config
-        started = store.get(OUTAGE_KEY) if store is not None else None
-        self._outage = Outage(
-            config.outage_budget if self.outage_budget is None else self.outage_budget,
-            what=f"Flink REST API at {config.base_url}",
-            log=self.log,
-            clock=time.time,
-            started=float(started) if isinstance(started, int | float) else None,
-        )
-        return self._outage
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
         """Resume after the trigger fired: fail with its error or return the state reached."""

@@ -17,7 +17,8 @@ from airflow_flink_provider.protocol.errors import (
     FlinkNotFoundError,
     FlinkResourceError,
 )
-from airflow_flink_provider.sensors.job_state import OUTAGE_KEY, FlinkJobStateSensor
+from airflow_flink_provider.sensors.base import OUTAGE_KEY
+from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
 from tests.unit._flink_fakes import FakeRest, FakeTI, make_context
 
 pytestmark = pytest.mark.unit
