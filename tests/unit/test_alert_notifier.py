@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import Message
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from airflow_flink_provider.notifications.flink_alert import (
     FIRING,
@@ -23,47 +19,18 @@ from airflow_flink_provider.notifications.flink_alert import (
     alert_to_json,
 )
 from airflow_flink_provider.protocol.metrics import Breach
+from tests.unit._alert_inbox import Inbox, smtp_inbox
 
 pytestmark = pytest.mark.unit
 
 LAG = Breach("source_lag", "1000 records", "191700 records")
 
 
-class Inbox:
-    """aiosmtpd handler keeping every message it received."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
     """A real SMTP server on 127.0.0.1 and the Airflow connection ``smtp_alerts`` pointing at it."""
-    handler = Inbox()
-    with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_SMTP_ALERTS",
-            json.dumps(
-                {
-                    "conn_type": "smtp",
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "flink-alerts@example.org"},
-                }
-            ),
-        )
+    with smtp_inbox(monkeypatch) as handler:
         yield handler
-    finally:
-        controller.stop()
 
 
 def test_one_alert_per_incident_fired_then_resolved() -> None:
