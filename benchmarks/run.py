@@ -28,6 +28,7 @@ BENCHMARKS = {
     "parse_time": "benchmarks.parse_time",
     "throughput": "benchmarks.throughput",
     "recovery": "benchmarks.recovery",
+    "phase5": "benchmarks.phase5",
     "scale": "benchmarks.scale",
 }
 """Name (for ``--only``/``--skip``) -> module with ``run(opts) -> BenchResult``, in run order."""
