@@ -57,7 +57,9 @@ def test_the_dags_folder_holds_dag_files_only() -> None:
         source = path.read_text()
         assert "sys.path" not in source, path.name
         assert "xcom_pull" not in source, f"{path.name}: use XComArgs (.output), not task-id look-ups"
+        assert len(source.splitlines()) <= 400, f"{path.name}: a DAG file shows its graph; helpers go in lessons/"
     bag = load_dagbag()
+    assert bag.import_errors == {}
     assert sorted(Path(stat.file).name for stat in bag.dagbag_stats) == [path.name for path in files]
     assert all(stat.dag_num == 1 for stat in bag.dagbag_stats)
 
