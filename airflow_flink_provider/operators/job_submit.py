@@ -22,6 +22,7 @@ from airflow_flink_provider.openlineage.mixin import FlinkOpenLineageMixin
 from airflow_flink_provider.operators.common import (
     check_slots,
     converge_on_job,
+    log_job_url,
     parse_parallelism,
     push_job_id,
     refuse_orphaned_jobs,
@@ -508,6 +509,7 @@ class FlinkJobSubmitOperator(FlinkOpenLineageMixin, BaseOperator):
                 _record_uploads(context, [])
         self._job_id = job_id
         push_job_id(context, job_id)
+        log_job_url(self.log, self.flink_conn_id, job_id)
         if self.wait_for_running:
             if self.deferrable:
                 self.defer(

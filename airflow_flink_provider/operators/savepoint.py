@@ -9,6 +9,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import (
+    log_job_url,
     push_job_id,
     require_job_id,
     task_identity,
@@ -157,6 +158,7 @@ class FlinkTriggerSavepointOperator(_JobOperator):
         job_id, target = self._validated()
         hook = self._rest_hook()
         push_job_id(context, job_id)
+        log_job_url(self.log, self.flink_conn_id, job_id)
         location, trigger_id = self._earlier_savepoint(
             hook, context, job_id, "savepoint", target or "", self.format_type or "", poll_interval=self.poll_interval
         )
@@ -191,6 +193,7 @@ class FlinkStopJobOperator(_JobOperator):
         job_id, target = self._validated()
         hook = self._rest_hook()
         push_job_id(context, job_id)
+        log_job_url(self.log, self.flink_conn_id, job_id)
         location, trigger_id = self._earlier_savepoint(hook, context, job_id, "stop", target or "", str(self.drain))
         if location is not None:
             return location
@@ -238,6 +241,7 @@ class FlinkCancelJobOperator(_JobOperator):
         job_id, target = self._validated()
         hook = self._rest_hook()
         push_job_id(context, job_id)
+        log_job_url(self.log, self.flink_conn_id, job_id)
         found = hook.find_job_state(job_id)
         if found is None:
             if self.savepoint_before_cancel:

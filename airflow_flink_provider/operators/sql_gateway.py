@@ -18,6 +18,7 @@ from airflow_flink_provider.operators.common import (
     check_slots,
     converge_on_job,
     is_over,
+    log_job_url,
     parse_parallelism,
     push_job_id,
     refuse_orphaned_jobs,
@@ -402,6 +403,7 @@ class FlinkSqlGatewayOperator(FlinkOpenLineageMixin, BaseOperator):
         if handle.job_id not in self._submitted and not is_over(handle.state or ""):
             self._submitted.append(handle.job_id)  # attached to: cancel_on_kill covers it too
         self.log.info("Statement %d/%d: Flink job %s (%s)", index, total, handle.job_id, purpose)
+        log_job_url(self.log, self.flink_conn_id, handle.job_id)
         return handle.job_id
 
     def _reset_job_id(self, *, raise_errors: bool) -> None:

@@ -59,3 +59,31 @@ def test_no_job_id_gives_no_link(xcom: dict[str, Any]) -> None:
 def test_job_url_joins_cleanly() -> None:
     assert job_url("http://127.0.0.1:8081/", JOB) == f"http://127.0.0.1:8081/#/job/running/{JOB}/overview"
     assert FlinkJobLink().name == "Flink Job"
+
+
+def test_operators_log_the_job_url_once_as_soon_as_they_know_the_job(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One line per job in the task log (one click from the Logs tab): SQL per INSERT, jar after submit, cancel."""
+    from tests.unit._flink_fakes import FakeGateway, FakeRest, make_context
+    from tests.unit.test_operators_job_submit import make_operator as make_submit
+    from tests.unit.test_operators_sql_gateway import make_operator as make_sql
+
+    rest = FakeRest()
+    sql_job = make_sql(rest, FakeGateway(rest)).execute(make_context())["job_ids"][0]
+    jar = tmp_path / "job.jar"
+    jar.write_bytes(b"PK")
+    jar_job = make_submit(rest, jar=str(jar), entry_class="com.example.Job").execute(make_context())
+    from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
+
+    cancel = FlinkCancelJobOperator(task_id="cancel", job_id=JOB, poll_interval=0)
+    cancel._rest_hook = lambda: rest  # type: ignore[method-assign]
+    rest.add_job(JOB, "RUNNING")
+    rest.state_plan[JOB] = ["RUNNING", "CANCELED"]
+    cancel.execute(make_context())
+
+    logged = capsys.readouterr().out
+    for job_id in (sql_job, jar_job, JOB):
+        line = f"Flink web UI of job {job_id}: http://127.0.0.1:"
+        assert logged.count(line) == 1, (job_id, logged)
+        assert f"/#/job/running/{job_id}/overview" in logged
