@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from airflow_flink_provider.protocol import rest
+from airflow_flink_provider.protocol import metrics, rest
 from airflow_flink_provider.protocol.errors import (
     FlinkJobFailedError,
     FlinkJobUnhealthyError,
@@ -50,6 +50,7 @@ _LOG = logging.getLogger(__name__)
 READINGS: dict[str, Callable[[str], Exchange[Any]]] = {
     "checkpoints": rest.get_checkpoints,
     "exceptions": rest.get_exceptions,
+    "vertices": metrics.get_vertex_load,
 }
 """What an observation may read beyond the job's overview entry: name -> exchange of the job id."""
 
@@ -62,12 +63,29 @@ class HealthPolicy:
     :param checkpoints_since: epoch seconds from which checkpoints count; ``None``: when the watch began.
     :param stable_for: seconds the job must have been RUNNING with all tasks and without a restart.
     :param max_restarts: restarts allowed since the watch began (one more is fatal); ``None``: no limit.
+    :param max_pending_records: source lag (``pendingRecords`` over the sources) a healthy job stays within;
+        not healthy while above it or not reported yet (~10 s after RUNNING).
+    :param max_checkpoint_age: seconds since the latest completed checkpoint was triggered.
+    :param max_failed_checkpoints: failed checkpoints allowed within ``window``.
+    :param max_restarts_in_window: restarts allowed within ``window`` (unlike ``max_restarts``, not fatal: the
+        job is healthy again once older restarts leave the window).
+    :param max_backpressure: the worst backpressure level allowed, ``ok`` or ``low``.
+    :param window: seconds back from now that ``max_failed_checkpoints`` and ``max_restarts_in_window`` count.
+
+    The optional limits (``None``: off) are checked with :func:`~airflow_flink_provider.protocol.metrics.check_limits`,
+    the rule the observability DAG alerts with; a breach keeps the job *waiting*, never fails it by itself.
     """
 
     min_checkpoints: int = 0
     checkpoints_since: float | None = None
     stable_for: float = 0.0
     max_restarts: int | None = None
+    max_pending_records: float | None = None
+    max_checkpoint_age: float | None = None
+    max_failed_checkpoints: int | None = None
+    max_restarts_in_window: int | None = None
+    max_backpressure: str | None = None
+    window: float = 600.0
 
     def __post_init__(self) -> None:
         if isinstance(self.min_checkpoints, bool) or not isinstance(self.min_checkpoints, int):
@@ -81,10 +99,24 @@ class HealthPolicy:
             isinstance(self.max_restarts, bool) or not isinstance(self.max_restarts, int) or self.max_restarts < 0
         ):
             raise ValueError(f"max_restarts must be a whole number >= 0 or None, got {self.max_restarts!r}")
+        _seconds("window", self.window)
+        self.limits()  # checks the optional limits
+
+    def limits(self) -> metrics.HealthLimits:
+        """The optional limits as the provider's :class:`~airflow_flink_provider.protocol.metrics.HealthLimits`."""
+        return metrics.HealthLimits(
+            max_pending_records=self.max_pending_records,
+            max_checkpoint_age_s=self.max_checkpoint_age,
+            max_failed_checkpoints=self.max_failed_checkpoints,
+            max_restarts=self.max_restarts_in_window,
+            max_backpressure=self.max_backpressure,
+        )
 
     def readings(self) -> tuple[str, ...]:
         """The :data:`READINGS` each look needs: checkpoints (counted and reported) and the exception history
-        (restarts and the root cause)."""
+        (restarts and the root cause), and the vertices' load when a source lag or backpressure limit is set."""
+        if self.max_pending_records is not None or self.max_backpressure is not None:
+            return ("checkpoints", "exceptions", "vertices")
         return ("checkpoints", "exceptions")
 
     def as_dict(self) -> dict[str, Any]:
@@ -269,9 +301,42 @@ class HealthWatch:
                 problems.append(f"stable for {stable:.0f}s of {self.policy.stable_for:g}s")
         if self.checkpoints < self.policy.min_checkpoints:
             problems.append(f"{self.checkpoints} of {self.policy.min_checkpoints} checkpoints completed")
+        if state is JobState.RUNNING and not waiting:
+            problems += self._limit_problems(observation, now)
         if problems:
             return self._verdict("waiting", "; ".join(problems), state_text)
         return self._verdict("healthy", self._healthy_reason(), state_text)
+
+    def _limit_problems(self, observation: Observation, now: float) -> list[str]:
+        """The optional limits the running job is over (see :meth:`HealthPolicy.limits`)."""
+        policy = self.policy
+        limits = policy.limits()
+        if limits == metrics.HealthLimits():
+            return []
+        now_ms, window_ms = int(now * 1000), int(policy.window * 1000)
+        load = observation.readings.get("vertices")
+        problems = []
+        if policy.max_pending_records is not None and (load is None or load.pending_records is None):
+            problems.append("source lag (pendingRecords) not reported yet")
+        checkpoints = observation.readings.get("checkpoints") or {}
+        # The age limit is absolute here: an interval of 0 marks checkpointing as on for check_limits.
+        health = metrics.checkpoint_health(checkpoints, {"interval": 0}, now_ms, window_ms=window_ms)
+        if policy.max_checkpoint_age is not None and health.last_completed_ms is None:
+            problems.append("no checkpoint completed yet")
+        signals = metrics.JobSignals(
+            job_id="",
+            name="",
+            state="RUNNING",
+            at_ms=now_ms,
+            pending_records=load.pending_records if load else None,
+            backpressure=load.backpressure if load else None,
+            backpressure_ratio=load.backpressure_ratio if load else None,
+            watermark_delay_ms=None,
+            checkpoints=health,
+            restarts=metrics.restarts_since(observation.readings.get("exceptions") or {}, now_ms - window_ms),
+            window_ms=window_ms,
+        )
+        return problems + [str(breach) for breach in metrics.check_limits(signals, limits)]
 
     def _verdict(self, outcome: Outcome, reason: str, state: str) -> HealthVerdict:
         self.reason = reason
@@ -285,6 +350,8 @@ class HealthWatch:
             parts.append(f"no restart for {self.policy.stable_for:g}s")
         if self.policy.max_restarts is not None:
             parts.append(f"{self.restarts} restarts (<= {self.policy.max_restarts})")
+        if self.policy.limits() != metrics.HealthLimits():
+            parts.append("within the lag, checkpoint, restart and backpressure limits")
         return ", ".join(parts)
 
     def _count_restarts(self, exceptions: Mapping[str, Any] | None) -> None:

@@ -366,22 +366,37 @@ def is_source_vertex(vertex: Mapping[str, Any]) -> bool:
     return str(vertex.get("name", "")).startswith("Source")
 
 
-def get_job_signals(job_id: str, now_ms: int, window_ms: int = 600_000) -> Exchange[JobSignals]:
-    """Collect :class:`JobSignals` of a job: its details, each vertex's backpressure and input watermarks, the
-    sources' ``pendingRecords`` and output watermarks, checkpoint health and the exception history.
+@dataclass(frozen=True)
+class VertexLoad:
+    """What the running vertices of a job report: source lag, backpressure and the lowest watermark.
+
+    :param pending_records: ``pendingRecords`` summed over the source vertices, ``None`` while not reported.
+    :param backpressure: the worst level, ``None`` without sample.
+    :param backpressure_ratio: the highest subtask ratio, ``None`` without sample.
+    :param lowest_watermark_ms: the lowest watermark reported, ``None`` without any.
+    """
+
+    pending_records: float | None
+    backpressure: str | None
+    backpressure_ratio: float | None
+    lowest_watermark_ms: int | None
+
+
+def get_vertex_load(job_id: str, job: Mapping[str, Any] | None = None) -> Exchange[VertexLoad]:
+    """Read :class:`VertexLoad` from each RUNNING vertex: backpressure and input watermarks, and for sources
+    ``pendingRecords`` and their output watermark.
 
     :param job_id: the job.
-    :param now_ms: the current time, epoch ms.
-    :param window_ms: the window restarts and failed checkpoints are counted over.
+    :param job: the job's details (``GET /jobs/{id}``) when already read.
     """
-    job = yield from rest.get_job(job_id)
-    vertices = [v for v in job.get("vertices") or [] if v.get("status") == "RUNNING"]
+    if job is None:
+        job = yield from rest.get_job(job_id)
     pending: float | None = None
     samples: list[Backpressure] = []
-    lowest: int | None = None
-    for vertex in vertices:
+    marks: list[int] = []
+    for vertex in [v for v in job.get("vertices") or [] if v.get("status") == "RUNNING"]:
         vertex_id = str(vertex["id"])
-        marks = [mark for mark in (yield from get_watermarks(job_id, vertex_id)).values() if mark is not None]
+        marks += [mark for mark in (yield from get_watermarks(job_id, vertex_id)).values() if mark is not None]
         if is_source_vertex(vertex):
             available = yield from list_subtask_metric_names(job_id, vertex_id)
             names = resolve_metric_names(available, "pendingRecords") + resolve_metric_names(
@@ -398,20 +413,36 @@ def get_job_signals(job_id: str, now_ms: int, window_ms: int = 600_000) -> Excha
                 if name.endswith("currentOutputWatermark") and value.min > NO_WATERMARK
             ]
         samples.append((yield from get_backpressure(job_id, vertex_id)))
-        if marks:
-            lowest = min(marks) if lowest is None else min(lowest, *marks)
+    ratios = [sample.ratio for sample in samples if sample.ratio is not None]
+    return VertexLoad(
+        pending_records=pending,
+        backpressure=worst_backpressure(samples),
+        backpressure_ratio=max(ratios) if ratios else None,
+        lowest_watermark_ms=min(marks) if marks else None,
+    )
+
+
+def get_job_signals(job_id: str, now_ms: int, window_ms: int = 600_000) -> Exchange[JobSignals]:
+    """Collect :class:`JobSignals` of a job: its details, each vertex's backpressure and input watermarks, the
+    sources' ``pendingRecords`` and output watermarks, checkpoint health and the exception history.
+
+    :param job_id: the job.
+    :param now_ms: the current time, epoch ms.
+    :param window_ms: the window restarts and failed checkpoints are counted over.
+    """
+    job = yield from rest.get_job(job_id)
+    load = yield from get_vertex_load(job_id, job)
     checkpoints = yield from get_checkpoint_health(job_id, now_ms, job.get("start-time"), window_ms)
     exceptions = yield from rest.get_exceptions(job_id)
-    ratios = [sample.ratio for sample in samples if sample.ratio is not None]
     return JobSignals(
         job_id=job_id,
         name=str(job.get("name", "")),
         state=str(job.get("state", "")),
         at_ms=now_ms,
-        pending_records=pending,
-        backpressure=worst_backpressure(samples),
-        backpressure_ratio=max(ratios) if ratios else None,
-        watermark_delay_ms=None if lowest is None else max(0, now_ms - lowest),
+        pending_records=load.pending_records,
+        backpressure=load.backpressure,
+        backpressure_ratio=load.backpressure_ratio,
+        watermark_delay_ms=None if load.lowest_watermark_ms is None else max(0, now_ms - load.lowest_watermark_ms),
         checkpoints=checkpoints,
         restarts=restarts_since(exceptions, now_ms - window_ms),
         window_ms=window_ms,

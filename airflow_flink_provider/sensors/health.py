@@ -44,6 +44,14 @@ class FlinkJobHealthSensor(FlinkRestSensor):
     :param checkpoints_since: epoch seconds from which checkpoints count; default: when the sensor first ran.
     :param stable_for: seconds the job must run with all tasks and without a restart.
     :param max_restarts: restarts allowed since the sensor first ran (one more fails it); ``None``: no limit.
+    :param max_pending_records: optional: not healthy while the sources' ``pendingRecords`` is above it (or not
+        reported yet, ~10 s after RUNNING).
+    :param max_checkpoint_age: optional: not healthy while the latest completed checkpoint is older (seconds).
+    :param max_failed_checkpoints: optional: failed checkpoints allowed within ``window``.
+    :param max_restarts_in_window: optional: restarts allowed within ``window`` (not fatal, unlike
+        ``max_restarts``).
+    :param max_backpressure: optional: the worst backpressure level allowed, ``ok`` or ``low``.
+    :param window: seconds back from each poke that the windowed limits count.
     :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``.
     :param flink_conn_id: the ``flink`` REST connection.
     :param outage_budget: seconds an API outage may last; ``None`` for the connection's ``outage_budget``.
@@ -59,6 +67,12 @@ class FlinkJobHealthSensor(FlinkRestSensor):
         checkpoints_since: float | None = None,
         stable_for: float = 0,
         max_restarts: int | None = None,
+        max_pending_records: float | None = None,
+        max_checkpoint_age: float | None = None,
+        max_failed_checkpoints: int | None = None,
+        max_restarts_in_window: int | None = None,
+        max_backpressure: str | None = None,
+        window: float = 600.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         flink_conn_id: str = "flink_default",
         outage_budget: float | None = None,
@@ -71,6 +85,12 @@ class FlinkJobHealthSensor(FlinkRestSensor):
             checkpoints_since=checkpoints_since,
             stable_for=stable_for,
             max_restarts=max_restarts,
+            max_pending_records=max_pending_records,
+            max_checkpoint_age=max_checkpoint_age,
+            max_failed_checkpoints=max_failed_checkpoints,
+            max_restarts_in_window=max_restarts_in_window,
+            max_backpressure=max_backpressure,
+            window=window,
         )
         self._watch: HealthWatch | None = None
 
