@@ -50,7 +50,7 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-WAKE_SLICE = 50
+WAKE_SLICE = 25
 """Triggers woken per event-loop turn when a snapshot arrives (bounds the loop's stall per turn)."""
 
 FIRST_POLL_SPREAD = 1.0
@@ -119,6 +119,7 @@ class SharedPoller:
         self.latest: Snapshot | None = None
         self._intervals: Counter[float] = Counter()
         self._waiters: list[_Waiter] = []
+        self._starting: list[asyncio.Future[Any]] = []
         self._details: dict[tuple[str, str, tuple[tuple[str, Any], ...]], asyncio.Task[Response]] = {}
         self._changed = asyncio.Event()
         self._planned = float("inf")
@@ -134,6 +135,15 @@ class SharedPoller:
     async def transport(self) -> AsyncTransport:
         """The connection's transport (its client is shared by every trigger)."""
         return await asyncio.shield(self._transport_task)
+
+    async def ready(self) -> TransportConfig:
+        """The connection's settings, once its transport is made (the triggers that waited for it are woken
+        in slices, so a herd joining a new poller does not resume in one event-loop turn)."""
+        if self._transport_task.done():
+            return self._transport_task.result().config
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._starting.append(future)
+        return (await future).config
 
     def join(self, poll_interval: float) -> None:
         """A trigger that polls every ``poll_interval`` seconds starts using the poller.
@@ -216,6 +226,8 @@ class SharedPoller:
     async def _loop(self) -> None:
         """Poll while triggers wait; hand each snapshot to the waiters it satisfies."""
         transport = await self._transport_task
+        starting, self._starting = self._starting, []
+        await _wake(starting, transport)
         spread = min(FIRST_POLL_SPREAD, 0.1 * self.interval)
         await asyncio.sleep(random.uniform(0, spread))
         while True:
@@ -252,24 +264,33 @@ class SharedPoller:
         self._details = {key: task for key, task in self._details.items() if not task.done()}
         ready = [w for w in self._waiters if snapshot.taken >= w.want and snapshot.taken > w.seen]
         self._waiters = [w for w in self._waiters if not (snapshot.taken >= w.want and snapshot.taken > w.seen)]
-        for start in range(0, len(ready), WAKE_SLICE):
-            for waiter in ready[start : start + WAKE_SLICE]:
-                if not waiter.future.done():
-                    waiter.future.set_result(snapshot)
-            await asyncio.sleep(0)
+        await _wake([waiter.future for waiter in ready], snapshot)
 
     def _stopped(self, task: asyncio.Task[None]) -> None:
         """The poll ended (a connection that could not be read, or a bug): fail every waiter, leave the registry."""
         error: BaseException = asyncio.CancelledError() if task.cancelled() else (task.exception() or RuntimeError())
-        for waiter in self._waiters:
-            if not waiter.future.done():
+        for future in [*self._starting, *(waiter.future for waiter in self._waiters)]:
+            if not future.done():
                 if isinstance(error, asyncio.CancelledError):
-                    waiter.future.cancel()
+                    future.cancel()
                 else:
-                    waiter.future.set_exception(error)
-        self._waiters = []
+                    future.set_exception(error)
+        self._waiters, self._starting = [], []
         if _REGISTRY.get(self.key) is self:
             del _REGISTRY[self.key]
+
+
+async def _wake(futures: list[asyncio.Future[Any]], value: Any) -> None:
+    """Resolve ``futures`` with ``value``, :data:`WAKE_SLICE` per event-loop turn.
+
+    :param futures: the waiting triggers' futures (cancelled ones are skipped).
+    :param value: what they get.
+    """
+    for start in range(0, len(futures), WAKE_SLICE):
+        for future in futures[start : start + WAKE_SLICE]:
+            if not future.done():
+                future.set_result(value)
+        await asyncio.sleep(0)
 
 
 def _bounded(request: Request, seconds: float) -> Request:
@@ -346,7 +367,7 @@ async def shared_view(
         poller = _REGISTRY[key] = SharedPoller(conn_id, make_transport)
     poller.join(poll_interval)
     try:
-        yield JobView(poller, job_id, (await poller.transport()).config)
+        yield JobView(poller, job_id, await poller.ready())
     finally:
         poller.leave(poll_interval)
         if poller.refs <= 0:
