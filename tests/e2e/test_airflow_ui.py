@@ -1,0 +1,226 @@
+"""The Airflow UI in a real browser, as a user meets it: the seven steps of issue 14.
+
+One Airflow (API server, scheduler, DAG processor, triggerer, as ``make airflow-ui`` runs them) for the whole
+module, on the shared stack, in a private Airflow home (``tests/e2e/airflow_ui.py``). Each step is a test of
+its own, saving a screenshot per stage under ``test-results/screenshots/<test>/``; what the browser shows is
+checked in the page, what it caused (runs, their states, the stored Variable) through the REST API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.e2e.airflow_ui import ROOT, AirflowUI, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+FLINK_REST = "http://127.0.0.1:8081"
+STARTUP = 900  # seconds: four Airflow processes on a busy 2-core machine
+RUN_DEADLINE = 900
+UI_WAIT = 120_000  # milliseconds, for one element of the React UI
+PHASE1 = {"window_size": "10s", "window_slide": "5s"}
+EDITED = {"window_size": "20s", "window_slide": "10s"}
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
+    ui = AirflowUI(tmp_path_factory.mktemp("airflow-ui"), {"flink_phase1": PHASE1})
+    try:
+        ui.start()
+        wait_until("the DAG processor to parse the DAGs", lambda: len(ui.api("GET", "/dags")["dags"]) > 0, STARTUP, 5)
+        yield ui
+    finally:
+        ui.stop()
+
+
+class Steps:
+    """A page and the numbered screenshots of one test."""
+
+    def __init__(self, page: Page, folder: Path, airflow: AirflowUI) -> None:
+        self.page, self.folder, self.airflow, self.count = page, folder, airflow, 0
+
+    def shot(self, name: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def open(self, path: str) -> None:
+        self.page.goto(f"{self.airflow.url}{path}", timeout=UI_WAIT)
+
+    def trigger_dialog(self, dag_id: str) -> None:
+        self.open(f"/dags/{dag_id}")
+        self.page.get_by_role("button", name="Trigger").first.click(timeout=UI_WAIT)
+        expect(self.page.get_by_role("dialog")).to_contain_text(f"Trigger Dag - {dag_id}", timeout=UI_WAIT)
+
+    def submit_trigger(self, dag_id: str, before: set[str]) -> str:
+        """Click the dialog's Trigger button; the id of the run it created."""
+        self.page.get_by_role("dialog").get_by_role("button", name="Trigger", exact=True).click(timeout=UI_WAIT)
+
+        def new_run() -> str | None:
+            runs = {r["dag_run_id"] for r in self.airflow.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]}
+            return next(iter(runs - before), None)
+
+        return wait_until(f"a new run of {dag_id}", new_run, 120)
+
+    def run_ids(self, dag_id: str) -> set[str]:
+        return {r["dag_run_id"] for r in self.airflow.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]}
+
+    def wait_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        def ended() -> dict[str, Any] | None:
+            self.airflow.check_alive()
+            run = self.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            return run if run["state"] in ("success", "failed") else None
+
+        run = wait_until(f"{dag_id} {run_id} to end", ended, RUN_DEADLINE, 3)
+        if run["state"] != "success":
+            tis = self.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+            raise AssertionError(f"{dag_id} {run_id} {run['state']}: {[(t['task_id'], t['state']) for t in tis]}")
+        return run
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        answer = self.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1")
+        return json.dumps(answer["content"]) if not isinstance(answer["content"], str) else answer["content"]
+
+
+@pytest.fixture
+def steps(airflow: AirflowUI, browser: BrowserContext, screenshots: Path) -> Steps:
+    page = browser.new_page()
+    page.set_default_timeout(UI_WAIT)
+    return Steps(page, screenshots, airflow)
+
+
+def test_1_every_dag_is_listed_without_import_errors(steps: Steps) -> None:
+    steps.open("/dags")
+    expect(steps.page.get_by_text(re.compile(r"^\d+ Dags$"))).to_be_visible(timeout=UI_WAIT)
+    steps.shot("dags")
+    errors = steps.airflow.api("GET", "/importErrors")["import_errors"]
+    assert not errors, [(e["filename"], e["stack_trace"].strip().splitlines()[-1]) for e in errors]
+    dags = steps.airflow.api("GET", "/dags", params={"limit": 100})["dags"]
+    files = {Path(d["fileloc"]).name for d in dags}
+    expected = {p.name for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_")}
+    assert expected <= files, f"DAG files with no DAG in the UI: {sorted(expected - files)}"
+    for dag in dags:
+        expect(steps.page.get_by_role("link", name=dag["dag_id"], exact=True)).to_be_visible()
+
+
+def test_2_3_4_phase0_triggered_from_the_ui_its_log_and_the_flink_link(steps: Steps) -> None:
+    dag_id = "flink_phase0_print"
+    before = steps.run_ids(dag_id)
+    steps.trigger_dialog(dag_id)
+    steps.shot("trigger-form")
+    run_id = steps.submit_trigger(dag_id, before)
+    steps.wait_run(dag_id, run_id)
+    steps.open(f"/dags/{dag_id}/runs/{run_id}")
+    expect(steps.page.get_by_text("success").first).to_be_visible(timeout=UI_WAIT)
+    steps.shot("run-succeeded")
+
+    # 3: the observe task's log shows the print sink's lines.
+    expected_file = ROOT / "include" / "sql" / "phase0_print" / "expected" / "print.txt"
+    expected = [line for line in expected_file.read_text().splitlines() if line]
+    steps.open(f"/dags/{dag_id}/runs/{run_id}/tasks/observe_print_output")
+    expect(steps.page.get_by_text(expected[0], exact=False).first).to_be_visible(timeout=UI_WAIT)
+    steps.shot("observe-log")
+    body = steps.page.inner_text("body")
+    assert all(line in body for line in expected), "print-sink lines missing from the log view"
+
+    # 4: the Flink job extra link of the submit task opens the job's page of the Flink web UI.
+    job_id = steps.airflow.api(
+        "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/submit_print/xcomEntries/flink_job_id"
+    )["value"]
+    links = steps.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/submit_print/links")
+    assert links.get("Flink Job") == f"{FLINK_REST}/#/job/running/{job_id}/overview", links
+    steps.open(f"/dags/{dag_id}/runs/{run_id}/tasks/submit_print/details")
+    link = steps.page.get_by_role("link", name=re.compile("Flink Job"))
+    expect(link).to_have_attribute("href", links["Flink Job"], timeout=UI_WAIT)
+    steps.shot("extra-link")
+    with steps.page.context.expect_page(timeout=UI_WAIT) as opened:
+        link.click()
+    flink = opened.value
+    flink.wait_for_load_state("networkidle", timeout=UI_WAIT)
+    expect(flink.get_by_text(job_id[:8], exact=False).first).to_be_visible(timeout=UI_WAIT)
+    flink.screenshot(path=str(steps.folder / "flink-job-page.png"), full_page=True)
+    assert flink.url.startswith(f"{FLINK_REST}/#/job/") and job_id in flink.url
+    # The job's Flink UI URL is also in the task log (one click from the Logs tab).
+    assert links["Flink Job"] in steps.task_log(dag_id, run_id, "submit_print")
+
+
+def test_5_edited_variable_changes_the_windows(steps: Steps) -> None:
+    steps.open("/variables")
+    row = steps.page.get_by_role("row").filter(has_text="flink_phase1")
+    row.get_by_role("button", name="Edit Variable").click(timeout=UI_WAIT)
+    dialog = steps.page.get_by_role("dialog")
+    value = dialog.get_by_role("textbox").nth(1)
+    value.fill(json.dumps(EDITED))
+    steps.shot("variable-edited")
+    dialog.get_by_role("button", name="Save").click()
+    wait_until(
+        "the edited Variable",
+        lambda: json.loads(steps.airflow.api("GET", "/variables/flink_phase1")["value"]) == EDITED,
+        60,
+    )
+    steps.shot("variables")
+    dag_id = "flink_phase1_event_time_watermarks"
+    before = steps.run_ids(dag_id)
+    steps.trigger_dialog(dag_id)
+    run_id = steps.submit_trigger(dag_id, before)
+    steps.wait_run(dag_id, run_id)
+    steps.open(f"/dags/{dag_id}/runs/{run_id}/tasks/validate_settings")
+    expect(steps.page.get_by_text("20s").first).to_be_visible(timeout=UI_WAIT)
+    steps.shot("settings-log")
+    assert "20s" in steps.task_log(dag_id, run_id, "validate_settings")
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "labels"),
+    [
+        ("Apache Flink REST API", ["Auth type", "Bearer token", "TLS verification", "Web UI URL"]),
+        ("Apache Flink SQL Gateway", ["Auth type", "Bearer token", "TLS verification", "Outage budget (seconds)"]),
+    ],
+)
+def test_6_connection_forms_show_the_custom_fields(steps: Steps, conn_type: str, labels: list[str]) -> None:
+    steps.open("/connections")
+    steps.page.get_by_role("button", name="Add Connection").click()
+    steps.page.get_by_role("combobox").first.click()
+    steps.page.keyboard.type(conn_type)
+    steps.page.get_by_role("option", name=conn_type).click()
+    dialog = steps.page.get_by_role("dialog")
+    for label in labels:
+        expect(dialog.get_by_text(label, exact=True).first).to_be_visible(timeout=UI_WAIT)
+    expect(dialog.get_by_text("Sent as 'Authorization: Bearer <token>'", exact=False)).to_be_visible()
+    steps.shot(conn_type.lower().replace(" ", "-"))
+    assert "null" not in dialog.inner_text().split("Auth type", 1)[1][:200], "the Auth type field shows 'null'"
+
+
+def test_7_upgrade_with_rollback_triggered_from_its_form(steps: Steps) -> None:
+    dag_id = "flink_upgrade_with_rollback"
+    before = steps.run_ids(dag_id)
+    steps.trigger_dialog(dag_id)
+    dialog = steps.page.get_by_role("dialog")
+    # Keep the DAG paused: the run is created with the form's values and stays queued (no deployment to upgrade).
+    dialog.get_by_label(f"Unpause {dag_id} on trigger").uncheck()
+    version = dialog.get_by_label("version")
+    if version.count():
+        version.first.fill("v2")
+    else:
+        dialog.get_by_role("button", name="Advanced Options").click()
+        editor = dialog.locator(".cm-content").first
+        editor.click()
+        steps.page.keyboard.press("Control+A")
+        steps.page.keyboard.type(json.dumps({"version": "v2"}))
+    steps.shot("upgrade-form")
+    run_id = steps.submit_trigger(dag_id, before)
+    run = steps.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+    steps.shot("upgrade-triggered")
+    try:
+        assert run["conf"].get("version") == "v2", run["conf"]
+        assert run["state"] == "queued", run["state"]
+    finally:
+        steps.airflow.api("DELETE", f"/dags/{dag_id}/dagRuns/{run_id}")
