@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import pytest
 
 from tests.integration.test_dags_phase0_1 import airflow_env
 from tests.integration.test_pyflink_kit import Jobs, Topics, jobs, pyflink_variable, topics
+from tests.integration.test_reference_docs_examples import dags_test
 
 pytestmark = pytest.mark.integration
 __all__ = ["jobs", "topics"]  # fixtures
@@ -43,12 +41,7 @@ def run_with_lineage(tmp_path: Path, dag_id: str, *, variables: dict[str, Any] |
     env = airflow_env(variables)
     env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps({"type": "file", "log_file_path": str(events), "append": True})
     env["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "flink-provider-tests"
-    command = [str(Path(sys.executable).with_name("airflow")), "dags", "test", dag_id]
-    if conf:
-        command += ["-c", json.dumps(conf)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
+    output = dags_test(dag_id, conf, env)
     by_task: dict[str, list[dict[str, Any]]] = {}
     for line in events.read_text().splitlines():
         event = json.loads(line)
@@ -69,13 +62,8 @@ def completed(by_task: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, A
     return {task: events[-1] for task, events in done.items()}
 
 
-@pytest.fixture
-def lineage_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-
-
-def test_phase1_dedup_events_name_the_topics_each_task_reads_and_writes(lineage_dir: Path) -> None:
-    output, by_task = run_with_lineage(lineage_dir, "flink_phase1_dedup")
+def test_phase1_dedup_events_name_the_topics_each_task_reads_and_writes(tmp_path: Path) -> None:
+    output, by_task = run_with_lineage(tmp_path, "flink_phase1_dedup")
     tag = re.search(r"run tag ([0-9a-f]{8})", output)
     assert tag is not None, output[-3000:]
     events = completed(by_task)
@@ -94,13 +82,13 @@ def test_phase1_dedup_events_name_the_topics_each_task_reads_and_writes(lineage_
 
 
 def test_phase4_pyflink_deploy_events_carry_the_programs_declared_datasets(
-    lineage_dir: Path, topics: Topics, jobs: Jobs
+    tmp_path: Path, topics: Topics, jobs: Jobs
 ) -> None:
-    name = jobs.track_name(f"ol-p4-{lineage_dir.name[-8:]}".replace("_", "-"))
+    name = jobs.track_name(f"ol-p4-{tmp_path.name[-8:]}".replace("_", "-"))
     source, sink = topics.create("ol-p4-in"), topics.create("ol-p4-out")
     variable = pyflink_variable(source, sink, name)
     _, by_task = run_with_lineage(
-        lineage_dir, "flink_deploy_pyflink", variables={"flink_phase4_pyflink": variable}, conf={"version": "v1"}
+        tmp_path, "flink_deploy_pyflink", variables={"flink_phase4_pyflink": variable}, conf={"version": "v1"}
     )
     events = completed(by_task)
     lineage = {task: (datasets(e, "inputs"), datasets(e, "outputs")) for task, e in events.items()}
