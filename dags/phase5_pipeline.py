@@ -17,7 +17,7 @@ import datetime as dt
 
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import DAG
-from flink_lessons.operators.jobs import FindUnfinishedJobsOperator
+from flink_lessons.operators.jobs import FindUnfinishedJobsOperator, JobIdsOperator
 from flink_lessons.phase5.operators import (
     ASSETS,
     DatasetTopicsOperator,
@@ -30,9 +30,8 @@ from flink_lessons.scenario_dag import TASK_DEFAULTS
 
 from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
 from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
+from airflow_flink_provider.sensors.health import FlinkJobHealthSensor
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
-
-JOB_ID = "{{ ti.xcom_pull(task_ids='deploy_pipeline')['job_ids'][0] }}"
 
 with DAG(
     dag_id="flink_phase5_pipeline",
@@ -68,9 +67,11 @@ with DAG(
         wait_timeout=300,
         poll_interval=2,
     )
-    health = FlinkJobStateSensor(
-        task_id="health_gate", job_id=JOB_ID, target_states=("RUNNING", "FINISHED"), poke_interval=2, timeout=300
-    )
+    jobs = JobIdsOperator(task_id="job_ids", outcome=deploy.output)
+    # Healthy: every task running, one completed checkpoint, 5 s without a restart; then the data comes.
+    health = FlinkJobHealthSensor.partial(
+        task_id="health_gate", min_checkpoints=1, stable_for=5, max_restarts=0, poke_interval=2, timeout=300
+    ).expand(job_id=jobs.output)
     produce = ProduceDatasetOperator(task_id="produce_dataset", **run)
     bounded = ShortCircuitOperator(
         task_id="bounded_run",
@@ -78,14 +79,9 @@ with DAG(
         op_args=[settings.output["bounded"]],
         ignore_downstream_trigger_rules=False,
     )
-    finished = FlinkJobStateSensor(
-        task_id="wait_finished",
-        job_id=JOB_ID,
-        target_states=("FINISHED",),
-        poke_interval=5,
-        timeout=3600,
-        deferrable=True,
-    )
+    finished = FlinkJobStateSensor.partial(
+        task_id="wait_finished", target_states=("FINISHED",), poke_interval=5, timeout=3600, deferrable=True
+    ).expand(job_id=jobs.output)
     publish = PublishTablesOperator(
         task_id="publish_tables", outlets=list(ASSETS.values()), trigger_rule="none_failed", **run
     )
@@ -95,6 +91,6 @@ with DAG(
     cancel = FlinkCancelJobOperator.partial(task_id="cancel_jobs", timeout=60).expand(job_id=alive.output)
 
     settings >> topics >> reset >> drop >> create
-    topics >> create >> deploy >> health >> produce >> bounded >> finished >> publish
+    topics >> create >> deploy >> jobs >> health >> produce >> bounded >> finished >> publish
     produce >> publish
     publish >> alive.as_teardown() >> cancel.as_teardown()
