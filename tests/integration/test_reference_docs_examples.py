@@ -37,7 +37,7 @@ def dags_test(dag_id: str, conf: dict[str, Any] | None = None, env: dict[str, st
     command = [str(Path(sys.executable).with_name("airflow")), "dags", "test", dag_id]
     if conf:
         command += ["-c", json.dumps(conf)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1200, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     return output
