@@ -50,8 +50,9 @@ from datetime import datetime
 dags, dag_id, conf = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 bag = BundleDagBag(dag_folder=str(dags / f"{sys.argv[4]}.py"), bundle_path=dags, bundle_name="dags-folder")
 dag = bag.dags[dag_id]
-if sys.argv[5]:  # the same logical date again: dag.test() clears the existing run and runs it again
-    dr = dag.test(run_conf=conf, logical_date=datetime.fromisoformat(sys.argv[5]))
+if sys.argv[5]:  # the same dates again: the same run id, so dag.test() clears that run and runs it again
+    when = datetime.fromisoformat(sys.argv[5])
+    dr = dag.test(run_conf=conf, logical_date=when, run_after=when)
 else:
     dr = dag.test(run_conf=conf)
 with create_session() as session:
@@ -86,12 +87,14 @@ class DagRunResult:
     """One DAG run: its state, task states, XComs and the whole console output (the task logs).
 
     :param state: the run's final state.
+    :param run_id: the run's id.
     :param tasks: task id (``[i]`` for mapped ones) -> state.
     :param xcoms: task id -> return value, for unmapped tasks.
     :param output: stdout and stderr of the run.
     """
 
     state: str
+    run_id: str
     tasks: dict[str, str]
     xcoms: dict[str, Any]
     output: str
@@ -103,7 +106,7 @@ class DagRunResult:
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None, variables: dict[str, Any] | None = None,
-            timeout: float = 420, logical_date: str = "") -> DagRunResult:  # fmt: skip
+            timeout: float = 1500, logical_date: str = "") -> DagRunResult:  # fmt: skip
     """Run a DAG with ``dag.test()`` in a subprocess.
 
     :param dag_id: the DAG.
@@ -121,7 +124,7 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None, variables: dict[str
     marker = next((line for line in proc.stdout.splitlines() if line.startswith("DRIVER-RESULT ")), None)
     assert marker is not None, f"the driver did not finish (exit {proc.returncode}):\n{output[-5000:]}"
     data = json.loads(marker.removeprefix("DRIVER-RESULT "))
-    return DagRunResult(data["state"], data["tasks"], data["xcoms"], output)
+    return DagRunResult(data["state"], data["run_id"], data["tasks"], data["xcoms"], output)
 
 
 def jobs_of_run(tag: str) -> list[dict[str, Any]]:
@@ -141,7 +144,7 @@ def test_phase0_with_airflow_dags_test_shows_the_print_output() -> None:
     """What `make demo` runs: the CLI, exit code 0, the print sink's lines in the log, the job cancelled."""
     proc = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "airflow"), "dags", "test", PHASE0_PRINT.dag_id],
-        capture_output=True, text=True, env=airflow_env(), cwd=ROOT, timeout=300, check=False,
+        capture_output=True, text=True, env=airflow_env(), cwd=ROOT, timeout=1500, check=False,
     )  # fmt: skip
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
@@ -154,6 +157,7 @@ def test_phase0_with_airflow_dags_test_shows_the_print_output() -> None:
     assert jobs and {job["state"] for job in jobs} == {"CANCELED"}, jobs
 
 
+@pytest.mark.timeout(3000)  # two DAG runs; the default per-test limit is for one
 def test_a_cleared_phase0_run_runs_again_on_its_own_output() -> None:
     """Clearing a finished run (what "Clear" does in the UI) and running it again: the second try starts on
     fresh topics and reads only its own print lines, so it matches the expected rows again."""
@@ -162,6 +166,7 @@ def test_a_cleared_phase0_run_runs_again_on_its_own_output() -> None:
     assert_succeeded(first)
     again = run_dag(PHASE0_PRINT.dag_id, logical_date=when)
     assert_succeeded(again)
+    assert again.run_id == first.run_id
     assert again.xcoms["render_print"]["print_identifier"].endswith("-2")
     assert first.settings.tag != again.settings.tag
     expected = load_expected(PHASE0_PRINT.folder / "expected" / "print.txt")

@@ -36,7 +36,7 @@ from tests.integration.test_pyflink_kit import (
     without,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(3000)]  # several DAG runs per test
 __all__ = ["airflow_home", "jobs", "topics"]  # fixtures
 
 WINDOW_MS = 10_000

@@ -267,7 +267,7 @@ class AirflowHome:
             }
         )
         airflow = str(Path(sys.executable).with_name("airflow"))
-        subprocess.run([airflow, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=300)
+        subprocess.run([airflow, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=1200)
 
     def run(self, dag_id: str, variables: Mapping[str, Any], conf: Mapping[str, Any] | None = None) -> DagResult:
         """``dag.test()`` one run with these Variables (as environment Variables) and run conf."""
@@ -276,7 +276,7 @@ class AirflowHome:
             env[f"AIRFLOW_VAR_{name.upper()}"] = json.dumps(value)
         done = subprocess.run(
             [sys.executable, str(self.driver), dag_id, json.dumps(conf or {})],
-            env=env, capture_output=True, text=True, timeout=480, check=False,
+            env=env, capture_output=True, text=True, timeout=1500, check=False,
         )  # fmt: skip
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         assert lines, f"dag.test() printed no result:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"

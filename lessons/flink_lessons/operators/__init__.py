@@ -6,7 +6,7 @@
 - :mod:`~flink_lessons.operators.scenario`: the phase 0/1 steps: validate, render, observe, compare, report;
 - :mod:`~flink_lessons.operators.pyflink`: the phase 4 steps: resolve a version, find a restore point,
   record the last good version;
-- :mod:`~flink_lessons.operators.sensors`: the provider's job-state sensor as the health gate, with its
+- :mod:`~flink_lessons.operators.sensors`: the provider's health and job-state sensors, with their
   thresholds and timeouts from the run's settings;
 - :mod:`~flink_lessons.operators.sql_deploy`: flink_deploy_sql's own steps.
 
