@@ -55,6 +55,10 @@ READINGS: dict[str, Callable[[str], Exchange[Any]]] = {
 """What an observation may read beyond the job's overview entry: name -> exchange of the job id."""
 
 
+_ALWAYS = ("min_checkpoints", "checkpoints_since", "stable_for", "max_restarts")
+"""The limits :meth:`HealthPolicy.as_dict` always gives; the optional ones only when they differ from the default."""
+
+
 @dataclass(frozen=True)
 class HealthPolicy:
     """The limits a healthy job keeps.
@@ -120,8 +124,10 @@ class HealthPolicy:
         return ("checkpoints", "exceptions")
 
     def as_dict(self) -> dict[str, Any]:
-        """The limits as plain values (a trigger's keyword arguments)."""
-        return asdict(self)
+        """The limits as plain values (a trigger's keyword arguments); optional limits only when set."""
+        values = asdict(self)
+        defaults = HealthPolicy.__dataclass_fields__
+        return {name: value for name, value in values.items() if name in _ALWAYS or value != defaults[name].default}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> HealthPolicy:
