@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from airflow_flink_provider.protocol import rest
 from airflow_flink_provider.protocol.errors import FlinkResourceError, classify, hint_for, job_failed_error
-from airflow_flink_provider.protocol.http import Exchange
+from airflow_flink_provider.protocol.http import Exchange, Sleep
 from airflow_flink_provider.protocol.outage import Log, Outage, poll_until
 
 _LOG = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ def check_job(job_id: str) -> Exchange[str]:
     text = str(job["state"])
     state = JobState.lookup(text)
     if state is JobState.FAILED:
-        raise job_failed_error(job_id, (yield from rest.get_root_cause(job_id)))
+        raise job_failed_error(job_id, (yield from failure_cause(job_id)))
     if state is None or not state.is_alive or all_tasks_running(job):
         return text
     cause = yield from rest.get_root_cause(job_id)
@@ -304,6 +304,28 @@ def check_job(job_id: str) -> Exchange[str]:
             hint=hint_for(cause),
         )
     return text
+
+
+CAUSE_WAIT = 5
+"""Seconds a wait reads a failed job's exception history again while it has no entry yet."""
+
+
+def failure_cause(job_id: str) -> Exchange[str | None]:
+    """The root cause of a job the live overview shows failed.
+
+    ``GET /jobs/{id}/exceptions`` is served from a cache refreshed every ``web.refresh-interval`` (3 s by
+    default), so a job seen FAILED a moment ago may have no entry there yet: it is read again every second for
+    up to :data:`CAUSE_WAIT` seconds.
+
+    :param job_id: the job.
+    :return: the root cause, or ``None`` when the history stays empty.
+    """
+    for _ in range(CAUSE_WAIT):
+        cause = yield from rest.get_root_cause(job_id)
+        if cause:
+            return cause
+        yield Sleep(1.0)
+    return (yield from rest.get_root_cause(job_id))
 
 
 def poll_job(job_id: str, check: JobStateCheck, previous: Verdict | None = None) -> Exchange[Verdict]:
@@ -317,7 +339,7 @@ def poll_job(job_id: str, check: JobStateCheck, previous: Verdict | None = None)
     """
     verdict = check.evaluate((yield from rest.get_job_overview(job_id)))
     if verdict.outcome == "failed":
-        cause = yield from rest.get_root_cause(job_id)
+        cause = yield from failure_cause(job_id)
         raise job_failed_error(job_id, cause, state=verdict.state)
     if may_be_stuck(verdict, previous):
         yield from check_job(job_id)

@@ -6,7 +6,9 @@ tests/integration/test_sensor_job_state.py and test_trigger_job_state.py.
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from airflow_flink_provider.protocol.errors import (
 from airflow_flink_provider.protocol.http import Response, Sleep
 from airflow_flink_provider.protocol.job_state import (
     ALIVE,
+    CAUSE_WAIT,
     DEFAULT_FAILURE_STATES,
     OVER,
     TERMINAL,
@@ -313,3 +316,32 @@ def test_tasks_that_do_not_move_are_checked_for_slots() -> None:
     }
     with pytest.raises(FlinkResourceError, match="cannot get the task slots"):
         wait(answers)
+
+
+def test_a_failed_jobs_cause_is_read_again_until_the_cached_history_has_it() -> None:
+    """The overview is live, /exceptions is cached for web.refresh-interval: seen on the real stack, a job shown
+    FAILED whose history was still empty was reported with "no exception recorded"."""
+    captured = json.loads((Path(__file__).parent / "data" / "flink_health" / "tm_lost_exceptions.json").read_text())
+    empty = ok({"exceptionHistory": {"entries": [], "truncated": False}})
+    fake = Fake(
+        routes({
+            ("GET", "/jobs/overview"): overview("FAILED", failed=1, canceled=1, total=2),
+            ("GET", f"/jobs/{JOB}/exceptions"): [empty, empty, ok(captured)],
+        })
+    )  # fmt: skip
+    with pytest.raises(FlinkJobResourceError, match="NoResourceAvailableException"):
+        fake.run(wait_for_job_state(JOB, JobStateCheck.of("RUNNING"), timeout=60, poll_interval=1, log=LOG))
+    assert fake.sleeps == [1.0, 1.0]
+
+
+def test_a_failed_job_whose_history_stays_empty_is_reported_after_the_cause_wait() -> None:
+    empty = ok({"exceptionHistory": {"entries": [], "truncated": False}})
+    fake = Fake(
+        routes({
+            ("GET", "/jobs/overview"): overview("FAILED", failed=1, total=1),
+            ("GET", f"/jobs/{JOB}/exceptions"): empty,
+        })
+    )  # fmt: skip
+    with pytest.raises(FlinkJobFailedError, match="no exception recorded"):
+        fake.run(wait_for_job_state(JOB, JobStateCheck.of("RUNNING"), timeout=60, poll_interval=1, log=LOG))
+    assert fake.sleeps == [1.0] * CAUSE_WAIT
