@@ -88,20 +88,23 @@ class AirflowUI:
         assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         return done.stdout
 
-    def start(self) -> None:
-        """Migrate the database, store the Variables, start the four parts and wait for the API."""
+    def start(self, timeout: float) -> None:
+        """Migrate the database, start the four parts, wait for the API and store the Variables through it.
+
+        :param timeout: seconds the API server may take to answer.
+        """
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
-        self.airflow("db", "migrate")
-        for name, value in self.variables.items():
-            self.airflow("variables", "set", name, json.dumps(value))
+        self.airflow("db", "migrate", timeout=timeout)
         for name, args in PARTS.items():
             log = (self.logs / f"{name}.log").open("ab")
             cmd = [AIRFLOW, *(arg.format(port=self.port) for arg in args)]
             self.procs[name] = subprocess.Popen(
                 cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT
             )
-        wait_until("the API server", lambda: requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).ok, 180)
+        wait_until("the API server", lambda: requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).ok, timeout)
+        for name, value in self.variables.items():
+            self.api("POST", "/variables", json={"key": name, "value": json.dumps(value)})
 
     def stop(self) -> None:
         """Stop the parts this fixture started (by their process ids), waiting for each."""

@@ -33,7 +33,7 @@ EDITED = {"window_size": "20s", "window_slide": "10s"}
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
     ui = AirflowUI(tmp_path_factory.mktemp("airflow-ui"), {"flink_phase1": PHASE1})
     try:
-        ui.start()
+        ui.start(STARTUP)
         wait_until("the DAG processor to parse the DAGs", lambda: len(ui.api("GET", "/dags")["dags"]) > 0, STARTUP, 5)
         yield ui
     finally:
