@@ -76,8 +76,9 @@ def plot(history: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> Path
     import matplotlib
 
     matplotlib.use("Agg")
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     names = sorted(history) or ["(no job)"]
@@ -94,7 +95,10 @@ def plot(history: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> Path
         lag.legend(fontsize=7)
         duration.plot(times, [p.get("checkpoint_duration_ms") for p in points], marker="o", color="tab:green")
         duration.set_ylabel("last checkpoint duration (ms)")
+        duration.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))
         duration.tick_params(axis="x", labelrotation=30, labelsize=7)
+        if len(times) == 1:  # one point: a minute around it, not years
+            duration.set_xlim(times[0] - timedelta(minutes=1), times[0] + timedelta(minutes=1))
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
