@@ -11,13 +11,15 @@ from airflow_flink_provider.protocol.metrics import JobSignals
 
 
 def watched_jobs(hook: FlinkRestHook, pattern: str | None) -> dict[str, str]:
-    """``{job name: job id}`` of the RUNNING jobs whose name matches ``pattern`` (all when ``None``).
+    """``{job name: job id}`` of the RUNNING (or RESTARTING) jobs whose name matches ``pattern`` (all when ``None``).
+
+    A RESTARTING job stays watched, so its open incidents do not resolve as "no longer running" mid-restart.
 
     :param hook: the Flink REST hook.
     :param pattern: a regular expression searched in job names.
     """
     jobs: dict[str, str] = {}
-    for job in hook.list_jobs(states=["RUNNING"]):  # newest first: a name's newest job wins
+    for job in hook.list_jobs(states=["RUNNING", "RESTARTING"]):  # newest first: a name's newest job wins
         name = str(job["name"])
         if (pattern is None or re.search(pattern, name)) and name not in jobs:
             jobs[name] = str(job["jid"])

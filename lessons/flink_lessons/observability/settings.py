@@ -50,8 +50,8 @@ OBSERVABILITY = Family(
     variable=VARIABLE,
     title="Observability: what flink_observability watches and when it alerts",
     keys=(
-        Key("job_name_pattern", None, Pattern(), "Watch only RUNNING jobs whose name matches; null: every running job.",
-            nullable=True),
+        Key("job_name_pattern", None, Pattern(),
+            "Watch only RUNNING (or RESTARTING) jobs whose name matches; null: every one.", nullable=True),
         Key("flink_conn_id", "flink_default", CONN_ID, "The Flink REST connection."),
         Key("kafka_conn_id", "kafka_default", CONN_ID, "Kafka connection for the broker-side consumer group lag."),
         Key("consumer_groups", {}, GroupMap(),
