@@ -437,7 +437,7 @@ def _real_runs(opts: argparse.Namespace) -> list[dict[str, Any]]:
         for mode in MODES:
             jobs = []
             for _ in range(2):
-                table = env.unique("scale")
+                table = env.unique("scale").replace("-", "_")
                 script = (
                     f"CREATE TABLE {table}_src (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '5');\n"
                     f"CREATE TABLE {table} (n BIGINT) WITH ('connector' = 'blackhole');\n"
@@ -528,7 +528,10 @@ def run(opts: argparse.Namespace) -> BenchResult:
     poll = float(opts.scale_poll)
     rows = _fake_runs(opts, result)
     if opts.scale_real_triggers and not env.stack_problems():
-        rows += _real_runs(opts)
+        try:
+            rows += _real_runs(opts)
+        except Exception as error:  # the fake-server rows are kept; the result says what failed
+            result.status, result.error = "error", f"real-JobManager run: {type(error).__name__}: {error}"
     else:
         result.notes.append("the real-JobManager run was skipped (stack not up, or --scale-real-triggers 0)")
     result.samples["rows"] = rows
