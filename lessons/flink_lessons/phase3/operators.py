@@ -1,0 +1,232 @@
+"""The phase-3 lesson DAGs' own tasks: validate the settings, load the topics, render the SQL, measure and
+judge, delete the run's topics. Everything else (submitting, waiting, cancelling) is the provider's.
+
+Each task reads Variables, connections and Flink at run time only; XComs carry JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class ResolvePhase3Operator(BaseOperator):
+    """Validate a phase-3 lesson's Variable and the run conf; hand the run its settings.
+
+    A bad value fails this first task, naming every key at fault and where its value came from, before any
+    topic is created or job submitted. Outputs (XCom keys): ``settings`` (JSON values), ``tag`` (the run tag),
+    ``kafka_conn_id``, ``bootstrap`` (Kafka as Flink reaches it) and ``topics`` (role -> this run's topic).
+
+    :param variable: the lesson's Variable, e.g. ``flink_phase3_partitioning``.
+    """
+
+    ui_color = "#fff7e6"
+
+    def __init__(self, *, variable: str, **kwargs: Any) -> None:
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.variable = variable
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Resolve; see the class docstring."""
+        from flink_lessons.phase3.settings import FAMILIES, topic_names
+        from flink_lessons.settings import connection_bootstrap, layers, resolve, run_tag
+
+        family = FAMILIES[self.variable]
+        dag_run = context["dag_run"]
+        settings = resolve(family, *layers(family.variable, dag_run.conf),
+                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number),
+                           connection_bootstrap=connection_bootstrap)  # fmt: skip
+        values = settings.to_json()["values"]
+        for name, value in values.items():
+            self.log.info("  %s = %s", name, value)
+        return {"settings": values, "tag": settings.tag, "kafka_conn_id": settings["kafka_conn_id"],
+                "bootstrap": settings.bootstrap_servers,
+                "topics": topic_names(self.variable, settings["topic_prefix"], settings.tag)}  # fmt: skip
+
+
+class LoadPartitioningTopicsOperator(BaseOperator):
+    """Lesson 1: create this run's three topics and fill them with the load command's producer.
+
+    Returns ``{"topics": {role: name}, "loads": {role: load summary}}``; each summary is also logged.
+
+    :param settings: the resolved settings (templated).
+    :param tag: the run tag (templated).
+    :param kafka_conn_id: the Kafka connection (templated).
+    """
+
+    template_fields: Sequence[str] = ("settings", "tag", "kafka_conn_id")
+
+    def __init__(self, *, settings: Any, tag: Any, kafka_conn_id: Any, **kwargs: Any) -> None:
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.settings, self.tag, self.kafka_conn_id = settings, tag, kafka_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Create and load; see the class docstring."""
+        from flink_lessons.load.kafka import Kafka
+        from flink_lessons.load.run import LoadSummary
+        from flink_lessons.phase3.partitioning import Params, prepare
+
+        prepared = prepare(Params.from_settings(self.settings), Kafka.from_connection(self.kafka_conn_id), self.tag)
+        for role, summary in prepared["loads"].items():
+            self.log.info("%s:\n  %s", role, "\n  ".join(LoadSummary.from_json(summary).lines()))
+        return prepared
+
+
+class RenderPartitioningOperator(BaseOperator):
+    """Lesson 1: the two SQL scripts, ``skewed`` (one-phase) and ``fixed`` (two-phase + mini-batch).
+
+    :param settings: the resolved settings (templated).
+    :param topics: role -> topic (templated).
+    :param bootstrap: Kafka as Flink reaches it (templated).
+    :param tag: the run tag (templated).
+    """
+
+    template_fields: Sequence[str] = ("settings", "topics", "bootstrap", "tag")
+
+    def __init__(self, *, settings: Any, topics: Any, bootstrap: Any, tag: Any, **kwargs: Any) -> None:
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.settings, self.topics, self.bootstrap, self.tag = settings, topics, bootstrap, tag
+
+    def execute(self, context: Context) -> dict[str, str]:
+        """Render; each script is logged."""
+        from flink_lessons.phase3.partitioning import Params, scripts
+
+        texts = scripts(Params.from_settings(self.settings), self.topics, self.bootstrap, self.tag)
+        for name, text in texts.items():
+            self.log.info("-- %s\n%s", name, text)
+        return texts
+
+
+class PartitioningReportOperator(BaseOperator):
+    """Lesson 1's final report: per-subtask records in from the REST API, judged against the lesson.
+
+    Logs the tables and each measurement next to what the lesson expects, returns the report as JSON, and
+    fails (no retry) when an expectation does not hold.
+
+    :param settings: the resolved settings (templated).
+    :param prepared: the load task's output (templated).
+    :param outcomes: variant -> the FlinkSqlGatewayOperator's XCom (templated).
+    :param flink_conn_id: the Flink REST connection.
+    """
+
+    template_fields: Sequence[str] = ("settings", "prepared", "outcomes")
+
+    def __init__(self, *, settings: Any, prepared: Any, outcomes: Any, flink_conn_id: str = "flink_default",
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.settings, self.prepared, self.outcomes, self.flink_conn_id = settings, prepared, outcomes, flink_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Measure, judge, log; see the class docstring."""
+        from airflow.sdk.exceptions import AirflowFailException
+        from flink_lessons.phase3.partitioning import Params, judge, measure
+
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+        jobs = {variant: _one_job(variant, outcome) for variant, outcome in dict(self.outcomes).items()}
+        report = judge(Params.from_settings(self.settings), self.prepared,
+                       measure(FlinkRestHook(self.flink_conn_id), jobs))  # fmt: skip
+        report.settings["jobs"] = jobs
+        self.log.info("\n%s", report.render())
+        if not report.ok:
+            raise AirflowFailException("; ".join(c.text for c in report.failed()))
+        return report.to_json()
+
+
+class DeleteTopicsOperator(BaseOperator):
+    """Delete this run's topics (a teardown: it runs whatever failed). A topic that is gone is fine.
+
+    :param kafka_conn_id: the Kafka connection (templated).
+    :param topics: topic names, or role -> name (templated).
+    """
+
+    template_fields: Sequence[str] = ("kafka_conn_id", "topics")
+
+    def __init__(self, *, kafka_conn_id: Any, topics: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kafka_conn_id, self.topics = kafka_conn_id, topics
+
+    def execute(self, context: Context) -> list[str]:
+        """Delete them."""
+        from flink_lessons.load.kafka import Kafka
+
+        if not self.kafka_conn_id or not self.topics:
+            self.log.info("No topics were created")
+            return []
+        names = sorted(self.topics.values() if isinstance(self.topics, Mapping) else self.topics)
+        Kafka.from_connection(self.kafka_conn_id).delete_topics(names)
+        self.log.info("Deleted %s", names)
+        return names
+
+
+def _one_job(variant: str, outcome: Mapping[str, Any]) -> str:
+    ids = list(outcome["job_ids"])
+    if len(ids) != 1:
+        raise ValueError(f"the {variant} script should start one job (one statement set), it started {ids}")
+    return str(ids[0])
+
+
+class OpsReportOperator(BaseOperator):
+    """Collect every operations-checklist item for a running job and judge it (docs/operations-checklist.md).
+
+    Logs a table of item, value, verdict and healthy range; returns ``{"job_id", "items", "bad", "warn"}``;
+    fails when an item is bad and ``fail_on_bad`` is set.
+
+    :param job: a job id or the exact name of a RUNNING job (templated).
+    :param fail_on_bad: fail the task when any item is bad (templated).
+    :param kafka_group: a consumer group whose lag to add (templated; empty: none).
+    :param kafka_conn_id: the Kafka connection for the group's offsets.
+    :param flink_conn_id: the Flink REST connection.
+    """
+
+    template_fields: Sequence[str] = ("job", "fail_on_bad", "kafka_group")
+
+    def __init__(
+        self, *, job: Any, fail_on_bad: Any = False, kafka_group: Any = "", kafka_conn_id: str = "kafka_default",
+        flink_conn_id: str = "flink_default", **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.job, self.fail_on_bad, self.kafka_group = job, fail_on_bad, kafka_group
+        self.kafka_conn_id, self.flink_conn_id = kafka_conn_id, flink_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Collect, judge, log; see the class docstring."""
+        import time
+
+        from airflow.sdk.exceptions import AirflowFailException
+        from flink_lessons.load.kafka import Kafka
+        from flink_lessons.phase3.checklist import BAD, WARN, evaluate, group_lag, job_id_of
+        from flink_lessons.phase3.report import table_lines
+
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+        if not isinstance(self.job, str) or not self.job.strip():
+            raise AirflowFailException("param 'job' is required: a Flink job id or the exact name of a RUNNING job")
+        flink = FlinkRestHook(self.flink_conn_id)
+        try:
+            job_id = job_id_of(flink, self.job.strip())
+        except ValueError as error:
+            raise AirflowFailException(str(error)) from None
+        signals = flink.get_job_signals(job_id, int(time.time() * 1000))
+        kafka = (
+            {"group_lag": group_lag(Kafka.from_connection(self.kafka_conn_id), self.kafka_group)}
+            if self.kafka_group
+            else {}
+        )
+        items = evaluate(signals, kafka)
+        self.log.info("Operations report of %s (%s):\n%s", signals.name, job_id, "\n".join(table_lines(
+            [{k: row[k] for k in ("item", "value", "verdict", "healthy")} for row in items])))  # fmt: skip
+        bad = [row["item"] for row in items if row["verdict"] == BAD]
+        warn = [row["item"] for row in items if row["verdict"] == WARN]
+        if bad and _truthy(self.fail_on_bad):
+            raise AirflowFailException(f"bad: {', '.join(bad)} (see docs/operations-checklist.md)")
+        return {"job_id": job_id, "name": signals.name, "items": items, "bad": bad, "warn": warn}
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"))
