@@ -4,45 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-INTEGRATION = "Apache Flink"
+from airflow_flink_provider import __version__
+from airflow_flink_provider.connection_fields import CONNECTION_FIELDS, REST_FIELDS
 
-_TLS_AND_AUTH_FIELDS: dict[str, dict[str, Any]] = {
-    "auth_type": {
-        "label": "Auth type",
-        "schema": {"type": ["string", "null"], "enum": ["basic", "bearer", None], "default": None},
-        "description": "basic: the Login and Password fields; bearer: the Token field. Empty: no auth.",
-    },
-    "token": {
-        "label": "Bearer token",
-        "schema": {"type": ["string", "null"], "format": "password"},
-        "description": "Sent as 'Authorization: Bearer <token>' when the auth type is bearer.",
-    },
-    "verify": {
-        "label": "TLS verification",
-        "schema": {"type": ["string", "null"], "default": "true"},
-        "description": "true (default), false, or the path of a CA bundle (PEM) to verify the server with.",
-    },
-    "timeout": {
-        "label": "Request timeout (seconds)",
-        "schema": {"type": ["number", "null"], "default": 30, "exclusiveMinimum": 0, "maximum": 3600},
-    },
-    "retries": {
-        "label": "Attempts per request",
-        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 1, "maximum": 100},
-        "description": "Tries for connection errors, timeouts, 429 and 5xx, with exponential backoff.",
-    },
-    "retry_wait": {
-        "label": "First retry wait (seconds)",
-        "schema": {"type": ["number", "null"], "default": 0.5, "minimum": 0, "maximum": 600},
-        "description": "Wait before the second try of a request; it doubles with each try (capped at 10 s).",
-    },
-    "outage_budget": {
-        "label": "Outage budget (seconds)",
-        "schema": {"type": ["number", "null"], "default": 60, "minimum": 0, "maximum": 86400},
-        "description": "How long a wait (sensor, trigger, the operators' waits) rides out refused connections, "
-        "timeouts, 429 and 5xx answers (e.g. a JobManager leader election) before it fails.",
-    },
-}
+INTEGRATION = "Apache Flink"
 
 
 def _connection_type(
@@ -53,7 +18,7 @@ def _connection_type(
         "connection-type": conn_type,
         "hook-class-name": hook,
         "hook-name": hook_name,
-        "conn-fields": {**_TLS_AND_AUTH_FIELDS, **extra_fields},
+        "conn-fields": {**CONNECTION_FIELDS, **extra_fields},
         "ui-field-behaviour": {
             "hidden-fields": ["schema"],
             "relabeling": {"host": "Host (http[s]://host or host)", "login": "Username (basic auth)"},
@@ -62,7 +27,7 @@ def _connection_type(
                 "port": str(port),
                 "login": "optional",
                 "password": "optional",
-                "extra": '{"verify": "/etc/ssl/certs/ca.pem", "timeout": 30, "retries": 5}',
+                "extra": '{"ca_bundle": "/etc/ssl/certs/ca.pem", "timeout": 30, "retries": 5}',
             },
         },
     }
@@ -75,7 +40,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Apache Flink (REST API and SQL Gateway)",
         "description": "Submit Flink SQL through the SQL Gateway and jobs through the REST API, "
         "watch them without holding a worker, and manage savepoints.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "integrations": [
             {
                 "integration-name": INTEGRATION,
@@ -123,14 +88,7 @@ def get_provider_info() -> dict[str, Any]:
                 "airflow_flink_provider.hooks.flink_rest.FlinkRestHook",
                 "Apache Flink REST API",
                 8081,
-                {
-                    "ui_url": {
-                        "label": "Web UI URL",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Base URL of the Flink web UI for task links, when it differs from "
-                        "the REST address (e.g. behind a proxy).",
-                    }
-                },
+                REST_FIELDS,
             ),
             _connection_type(
                 "flink_sql_gateway",

@@ -12,6 +12,13 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
+from airflow_flink_provider.connection_fields import (
+    NO_AUTH,
+    OUTAGE_BUDGET_MAX,
+    RETRIES_MAX,
+    RETRY_WAIT_MAX,
+    TIMEOUT_MAX,
+)
 from airflow_flink_provider.hooks.transport import (
     AsyncTransport,
     BasicAuth,
@@ -29,15 +36,6 @@ T = TypeVar("T")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-
-TIMEOUT_MAX = 3600.0
-"""Longest request timeout a connection may set, in seconds."""
-RETRIES_MAX = 100
-"""Most attempts per request a connection may set."""
-RETRY_WAIT_MAX = 600.0
-"""Longest first backoff wait a connection may set, in seconds."""
-OUTAGE_BUDGET_MAX = 86_400.0
-"""Longest outage budget a connection may set, in seconds."""
 
 
 def mask_secrets(*values: Any) -> None:
@@ -170,7 +168,17 @@ class _Extras:
         return int(number)
 
     def verify(self) -> bool | str:
-        """``verify``: true/false (or a bool-ish string), or the path of an existing CA bundle file."""
+        """``verify``: true/false (or a bool-ish string), or the path of an existing CA bundle file; with
+        ``verify`` on, a ``ca_bundle`` path is the CA bundle."""
+        checked = self._verify()
+        bundle = self.values.get("ca_bundle")
+        if bundle is None or checked is False:
+            return checked
+        if not isinstance(bundle, str) or not bundle.strip() or not os.path.isfile(bundle.strip()):
+            raise self.error(f"must be the path of an existing CA bundle file (PEM), got {bundle!r}", "ca_bundle")
+        return bundle.strip()
+
+    def _verify(self) -> bool | str:
         value = self.values.get("verify", True)
         if isinstance(value, bool):
             return value
@@ -232,9 +240,9 @@ def _port(extras: _Extras, value: Any) -> int:
 
 def _auth(conn: Connection, extras: _Extras) -> BasicAuth | BearerAuth | None:
     auth_type = extras.get("auth_type") or ""
-    if not isinstance(auth_type, str) or auth_type.lower() not in ("", "basic", "bearer"):
-        raise extras.error(f"must be 'basic' or 'bearer', got {auth_type!r}", "auth_type")
-    auth_type = auth_type.lower()
+    if not isinstance(auth_type, str) or auth_type.strip().lower() not in ("", NO_AUTH, "basic", "bearer"):
+        raise extras.error(f"must be '{NO_AUTH}', 'basic' or 'bearer', got {auth_type!r}", "auth_type")
+    auth_type = "" if auth_type.strip().lower() == NO_AUTH else auth_type.strip().lower()
     token = extras.get("token")
     if token is not None and not isinstance(token, str):
         raise extras.error(f"must be a string, got a {type(token).__name__}", "token")
@@ -255,7 +263,8 @@ def transport_config_from_connection(conn: Connection, default_port: int) -> Tra
 
     ``conn.host`` may carry a scheme and path prefix (``https://flink.example.com/flink``); ``conn.port``
     (or a port in the host URL) overrides ``default_port``. Login/password give basic auth. Extra:
-    ``{"auth_type": "basic"|"bearer", "token": "...", "verify": true|false|"/path/ca.pem",
+    ``{"auth_type": "none"|"basic"|"bearer", "token": "...", "verify": true|false|"/path/ca.pem",
+    "ca_bundle": "/path/ca.pem",
     "cert": "/path/client.pem" or ["/path/cert.pem", "/path/key.pem"], "timeout": 30, "retries": 5,
     "retry_wait": 0.5, "outage_budget": 60}``; an extra set to ``null`` takes its default. Nothing is
     masked here: :class:`FlinkBaseHook` registers the credentials with the masker (:func:`config_secrets`).
@@ -353,16 +362,3 @@ class FlinkBaseHook(BaseHook):
         config = transport_config_from_connection(conn, cls.default_port)
         await amask_secrets(*config_secrets(config))
         return AsyncTransport(config)
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """How the connection form looks in the Airflow UI."""
-        return {
-            "hidden_fields": ["schema"],
-            "relabeling": {"host": "Host (may include http:// or https:// and a path prefix)"},
-            "placeholders": {
-                "host": "127.0.0.1",
-                "port": str(cls.default_port),
-                "extra": '{"auth_type": "basic", "verify": true, "timeout": 30, "retries": 5}',
-            },
-        }

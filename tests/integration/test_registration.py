@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from airflow_flink_provider import __version__
+
 pytestmark = pytest.mark.integration
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -43,7 +45,7 @@ def _json(text: str) -> Any:
 
 def test_providers_list_shows_the_package(airflow_cli: Any) -> None:
     providers = {p["package_name"]: p for p in _json(airflow_cli("providers", "list", "-o", "json"))}
-    assert providers["airflow-flink-provider"]["version"] == "0.1.0"
+    assert providers["airflow-flink-provider"]["version"] == __version__
 
 
 def test_hooks_links_and_triggers_are_registered(airflow_cli: Any) -> None:

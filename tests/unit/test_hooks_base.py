@@ -67,8 +67,8 @@ def test_bearer_from_extra_token_or_password() -> None:
     [
         ({"auth_type": "bearer"}, {}, "extra 'auth_type': bearer auth needs a token"),
         ({"auth_type": "basic"}, {}, "extra 'auth_type': basic auth needs the connection login"),
-        ({"auth_type": "kerberos"}, {}, "extra 'auth_type': must be 'basic' or 'bearer'"),
-        ({"auth_type": 3}, {}, "extra 'auth_type': must be 'basic' or 'bearer'"),
+        ({"auth_type": "kerberos"}, {}, "extra 'auth_type': must be 'none', 'basic' or 'bearer'"),
+        ({"auth_type": 3}, {}, "extra 'auth_type': must be 'none', 'basic' or 'bearer'"),
         ({"token": ["a"]}, {}, "extra 'token': must be a string, got a list"),
         ({"timeout": "soon"}, {}, "extra 'timeout': must be a finite number of seconds, got 'soon'"),
         ({"timeout": "nan"}, {}, "extra 'timeout': must be a finite number of seconds, got 'nan'"),
@@ -224,11 +224,6 @@ def test_rest_hook_reads_its_connection(monkeypatch: pytest.MonkeyPatch) -> None
     assert isinstance(hook.async_transport(), AsyncTransport)
     assert FlinkRestHook.conn_type == "flink" and FlinkRestHook.hook_name == "Apache Flink REST API"
     assert FlinkRestHook().flink_conn_id == "flink_default"
-
-
-def test_ui_field_behaviour_mentions_the_default_port() -> None:
-    behaviour = FlinkRestHook.get_ui_field_behaviour()
-    assert behaviour["placeholders"]["port"] == "8081"
 
 
 def test_async_transport_from_the_connection_without_blocking(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,4 +40,6 @@ def test_every_operator_and_sensor_follows_the_setting(setting: str | None) -> N
         env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = setting
     done = subprocess.run([sys.executable, "-c", BUILD_ALL], env=env, capture_output=True, text=True, check=True)
     expected = setting == "True"
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == dict.fromkeys(("sql", "submit", "state", "health"), expected)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == dict.fromkeys(
+        ("sql", "submit", "state", "health"), expected
+    )

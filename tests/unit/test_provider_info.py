@@ -100,7 +100,7 @@ def _config_with(extra: dict) -> object:
 
 
 def test_form_bounds_are_the_hooks_bounds() -> None:
-    from airflow_flink_provider.hooks import base
+    from airflow_flink_provider import connection_fields as base
 
     fields = _form_fields()
     assert set(fields) >= _BOUNDED_FIELDS
@@ -125,3 +125,56 @@ def test_what_the_form_allows_the_hook_accepts_and_no_more(name: str) -> None:
 @pytest.mark.parametrize("name", ["auth_type", "token", "verify"])
 def test_unbounded_form_fields_accept_null(name: str) -> None:
     _config_with({name: None})
+
+
+def test_versions_is_the_package_version() -> None:
+    from airflow_flink_provider import __version__
+
+    assert get_provider_info()["versions"] == [__version__]
+
+
+def test_auth_type_offers_no_null_and_its_default_means_no_auth() -> None:
+    schema = _form_fields()["auth_type"]["schema"]
+    assert schema["type"] == "string" and None not in schema["enum"] and "null" not in str(schema)
+    assert _config_with({"auth_type": schema["default"]}).auth is None  # type: ignore[attr-defined]
+    assert schema["enum"] == ["none", "basic", "bearer"]
+    assert _config_with({"auth_type": "bearer", "token": "t"}).auth is not None  # type: ignore[attr-defined]
+
+
+def test_tls_verification_is_a_boolean_defaulting_to_true_with_a_ca_bundle_and_a_client_cert(tmp_path: Path) -> None:
+    fields = _form_fields()
+    assert fields["verify"]["schema"] == {"type": "boolean", "default": True}
+    assert _config_with({}).verify is True and _config_with({"verify": False}).verify is False  # type: ignore[attr-defined]
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----")
+    assert _config_with({"verify": True, "ca_bundle": str(ca)}).verify == str(ca)  # type: ignore[attr-defined]
+    assert _config_with({"verify": False, "ca_bundle": str(ca)}).verify is False  # type: ignore[attr-defined]
+    assert _config_with({"cert": str(ca)}).cert == str(ca)  # type: ignore[attr-defined]
+
+
+# A value of each field the parser refuses, and the words of its error: every field of the form is read.
+_BAD_VALUES = {
+    "auth_type": ("kerberos", "must be 'none', 'basic' or 'bearer'"),
+    "token": (5, "must be a string"),
+    "verify": (1.5, "must be true, false or the path of a CA bundle file"),
+    "ca_bundle": ("/no/such/ca.pem", "must be the path of an existing CA bundle file"),
+    "cert": (5, "must be the path of a PEM file"),
+    "timeout": (-1, "must be from more than 0"),
+    "retries": (0, "must be from 1"),
+    "retry_wait": (-1, "must be from 0"),
+    "outage_budget": (-1, "must be from 0"),
+}
+
+
+@pytest.mark.parametrize("conn", get_provider_info()["connection-types"], ids=lambda conn: conn["connection-type"])
+def test_the_form_and_the_parser_agree_on_every_field(conn: dict) -> None:
+    """Each form field is read by the parser (its bad value is refused, naming it), and its default accepted."""
+    fields = dict(conn["conn-fields"])
+    if conn["connection-type"] == "flink":
+        assert fields.pop("ui_url")  # read by the extra link (links/flink_ui.flink_ui_url), not by the transport
+    assert set(fields) == set(_BAD_VALUES)
+    for name, (value, words) in _BAD_VALUES.items():
+        with pytest.raises(ValueError, match=f"extra '{name}': {words}"):
+            _config_with({name: value})
+        if "default" in fields[name]["schema"]:
+            _config_with({name: fields[name]["schema"]["default"]})
