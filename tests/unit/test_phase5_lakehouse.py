@@ -199,6 +199,7 @@ def test_totals_rows_from_the_gateway_result() -> None:
         ({"job_name": "x'y"}, "without quotes"),
         ({"output_topics": {"orders_enriched": "t"}}, "must name a topic for each of"),
         ({"end_offsets": {0: -1}}, "end_offsets must map partitions to offsets"),
+        ({"products_end_offset": -1}, "products_end_offset = -1 must be an integer >= 0"),
         ({"bootstrap_servers": "nohost"}, "bootstrap_servers"),
     ],
 )
@@ -224,6 +225,10 @@ def test_scripts_render_every_table_and_quote_values() -> None:
     assert "SET 'pipeline.name' = 'phase5@x#0a1b2c3d';" in script
     assert "'properties.group.id' = 'g'" in script
     assert "'scan.bounded.specific-offsets' = 'partition:0,offset:10;partition:1,offset:20'" in script
+    assert "'scan.bounded.mode' = 'latest-offset'" in script  # products: bounded where they are at start
+    bounded = sql.pipeline_script(params(end_offsets={0: 10}, products_end_offset=14))
+    assert "'scan.bounded.specific-offsets' = 'partition:0,offset:14'" in bounded  # products known in advance
+    assert "latest-offset" not in bounded
     assert "'scan.watermark.idle-timeout' = '2000 ms'" in script
     assert "table.exec.source.idle-timeout" not in script
     for table in TABLES:

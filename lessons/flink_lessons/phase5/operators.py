@@ -66,8 +66,11 @@ class ValidatePipelineOperator(BaseOperator):
         except ValueError as err:
             raise VariableError(f"Invalid settings (nothing was submitted): the Iceberg catalog: {err}") from None
         dataset = generate(settings["dataset.size"], settings["dataset.seed"])
-        ends = expected_end_offsets(dataset, settings["partitions"]) if settings["bounded"] else None
-        params = pipeline_params(settings, catalog, end_offsets=ends)
+        # Bounded by the dataset's own end offsets: the job starts before the data is produced.
+        bounded = settings["bounded"]
+        ends = expected_end_offsets(dataset, settings["partitions"]) if bounded else None
+        params = pipeline_params(settings, catalog, end_offsets=ends,
+                                 products_end_offset=len(dataset.versions) if bounded else None)  # fmt: skip
         self.log.info("Settings: %s", settings.to_json()["values"])
         self.log.info("Job %s reads %s and %s, writes %s.%s.*; dataset %s seed %s: %d records",
                       params.job_name, params.orders_topic, params.products_topic, catalog.name, params.database,

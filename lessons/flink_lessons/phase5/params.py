@@ -101,6 +101,8 @@ class PipelineParams:
         one upsert per customer and batch instead of one per order: far fewer equality deletes in Iceberg.
     :param bounded: stop at the end of the topics as they are when the job starts (``latest-offset``).
     :param end_offsets: stop the orders source at these offsets, partition -> offset (overrides ``bounded``).
+    :param products_end_offset: stop the products source at this offset of its one partition; needed with
+        ``end_offsets`` when the job starts before the data is produced (``latest-offset`` is read at start).
     :param global_idle_timeout_ms: ``table.exec.source.idle-timeout`` for every source. Only to show the drain
         pitfall; leave ``None``.
     :param output_topics: write the four results to these Kafka topics (keys: the table names) instead of
@@ -123,6 +125,7 @@ class PipelineParams:
     mini_batch_ms: int | None = 1_000
     bounded: bool = False
     end_offsets: Mapping[int, int] | None = None
+    products_end_offset: int | None = None
     global_idle_timeout_ms: int | None = None
     output_topics: Mapping[str, str] | None = None
     group_id: str | None = None
@@ -159,6 +162,10 @@ class PipelineParams:
                     raise ValueError(
                         f"end_offsets must map partitions to offsets (ints >= 0), got {partition!r}: {offset!r}"
                     )
+        if self.products_end_offset is not None and (
+            not isinstance(self.products_end_offset, int) or self.products_end_offset < 0
+        ):
+            raise ValueError(f"products_end_offset = {self.products_end_offset!r} must be an integer >= 0 or None")
         if self.output_topics is not None:
             if set(self.output_topics) != set(TABLES):
                 raise ValueError(

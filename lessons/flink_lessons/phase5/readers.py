@@ -247,8 +247,9 @@ def read_all(
 
 
 def table_stats(catalog: IcebergCatalog, database: str) -> dict[str, dict[str, int]]:
-    """Per table: snapshots, live data files, live delete files, records in data files, and total bytes:
-    how much every checkpoint's commit adds (why the upsert table needs compaction).
+    """Per table, from its current snapshot's summary: snapshots, live data files, live delete files, records
+    in data files, delete records, and total bytes: how much every checkpoint's commit adds (why the upsert
+    table needs compaction). A table without a snapshot has zeros.
 
     :param catalog: the Iceberg catalog.
     :param database: the namespace.
@@ -257,16 +258,19 @@ def table_stats(catalog: IcebergCatalog, database: str) -> dict[str, dict[str, i
     stats: dict[str, dict[str, int]] = {}
     for name in TABLES:
         table = reader.load_table(f"{database}.{name}")  # type: ignore[attr-defined]
-        files = table.inspect.files().to_pylist()
-        data = [f for f in files if f["content"] == 0]
-        deletes = [f for f in files if f["content"] != 0]
+        snapshot = table.current_snapshot()
+        summary = snapshot.summary if snapshot is not None and snapshot.summary is not None else {}
+
+        def total(key: str, summary: Any = summary) -> int:
+            return int(summary.get(key) or 0)
+
         stats[name] = {
             "snapshots": len(table.metadata.snapshots),
-            "data_files": len(data),
-            "delete_files": len(deletes),
-            "data_records": sum(f["record_count"] for f in data),
-            "delete_records": sum(f["record_count"] for f in deletes),
-            "bytes": sum(f["file_size_in_bytes"] for f in files),
+            "data_files": total("total-data-files"),
+            "delete_files": total("total-delete-files"),
+            "data_records": total("total-records"),
+            "delete_records": total("total-equality-deletes") + total("total-position-deletes"),
+            "bytes": total("total-files-size"),
         }
     return stats
 
