@@ -1,0 +1,91 @@
+"""FlinkJobHealthSensor on the real stack: healthy after N checkpoints (poke), unhealthy with the root cause
+(deferrable: the trigger's run, then execute_complete).
+
+One test, two small jobs at parallelism 1 with 1 s checkpoints: a datagen -> blackhole job, and one that divides
+by zero at its 12th row (5 rows a second) and restarts once before it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
+from airflow_flink_provider.protocol.errors import FlinkJobUnhealthyError
+from airflow_flink_provider.sensors.health import FlinkJobHealthSensor
+from tests.integration import _flink_it as it
+from tests.integration._flink_it import context_for
+
+pytestmark = pytest.mark.integration
+
+rest, started_jobs = it.rest, it.started_jobs  # fixtures
+
+PROPERTIES = {
+    "parallelism.default": "1",
+    "execution.checkpointing.interval": "1s",
+    "restart-strategy.type": "fixed-delay",
+    "restart-strategy.fixed-delay.attempts": "1",
+    "restart-strategy.fixed-delay.delay": "1s",
+}
+
+
+def start_job(select: str) -> str:
+    """Submit a datagen (a sequence, 5 rows a second) -> blackhole job; ``select`` reads ``{src}``."""
+    table = f"it_health_{uuid.uuid4().hex[:8]}"
+    script = (
+        f"CREATE TABLE {table}_src (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '5', "
+        f"'fields.n.kind' = 'sequence', 'fields.n.start' = '1', 'fields.n.end' = '1000000000');\n"
+        f"CREATE TABLE {table} (n BIGINT) WITH ('connector' = 'blackhole');\n"
+        f"INSERT INTO {table} {select.format(src=table + '_src')};\n"
+    )
+    op = FlinkSqlGatewayOperator(task_id="start", sql=script, session_properties=PROPERTIES)
+    (job_id,) = op.execute(context_for("start"))["job_ids"]
+    return str(job_id)
+
+
+def test_healthy_after_checkpoints_and_unhealthy_with_the_root_cause(started_jobs: list[str]) -> None:
+    healthy = start_job("SELECT n FROM {src}")
+    started_jobs.append(healthy)
+    failing = start_job("SELECT 100 / (n - 12) FROM {src}")
+    started_jobs.append(failing)
+
+    # poke mode: RUNNING with all tasks and 2 checkpoints completed since the sensor first ran
+    sensor = FlinkJobHealthSensor(
+        task_id="health", job_id=healthy, min_checkpoints=2, poke_interval=0.5, timeout=240, mode="poke",
+        deferrable=False,
+    )  # fmt: skip
+    context = context_for("health")
+    verdict = sensor.execute(context)
+    assert verdict["healthy"] is True and verdict["state"] == "RUNNING"
+    assert verdict["checkpoints"] >= 2
+    assert (verdict["restarts"] == 0) == (verdict["root_cause"] is None)  # a busy shared stack may restart it
+    assert context["ti"].xcoms["flink_job_id"] == healthy
+    completed = it.FlinkRestHook().get_checkpoints(healthy)["counts"]["completed"]
+    assert completed >= verdict["checkpoints"]
+
+    # deferrable: the first restart is one more than max_restarts=0; the trigger reports it with the cause
+    deferred = FlinkJobHealthSensor(
+        task_id="health_failing", job_id=failing, max_restarts=0, stable_for=600, poke_interval=0.5, timeout=240,
+        deferrable=True,
+    )  # fmt: skip
+    with pytest.raises(TaskDeferred) as defer:
+        deferred.execute(context_for("health_failing"))
+    trigger = defer.value.trigger
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_flink_provider.triggers.health.FlinkJobHealthTrigger"
+    rebuilt = type(trigger)(**kwargs)  # plain values only, as the triggerer rebuilds it
+
+    async def first_event() -> dict[str, Any]:
+        async for event in rebuilt.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    event = asyncio.run(asyncio.wait_for(first_event(), timeout=270))
+    assert event["status"] == "error" and event["error_type"] == "FlinkJobUnhealthyError", event
+    with pytest.raises(FlinkJobUnhealthyError, match="more than max_restarts=0") as failed:
+        deferred.execute_complete(context_for("health_failing"), event)
+    assert "ArithmeticException: / by zero" in str(failed.value.root_cause)
