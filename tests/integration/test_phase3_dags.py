@@ -12,6 +12,7 @@ from tests.integration.test_dags_phase0_1 import assert_succeeded, jobs_of_run, 
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.timeout(1500)  # dag.test() of eleven tasks: about 10 min on the loaded 2-core box
 def test_partitioning_lesson_shows_the_hot_subtask_and_the_fix() -> None:
     run = run_dag("flink_phase3_partitioning", conf={"events": 20_000, "parallelism": 2, "keys": 2_000})
     assert_succeeded(run)
