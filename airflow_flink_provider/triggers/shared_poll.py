@@ -120,7 +120,7 @@ class SharedPoller:
         self._intervals: Counter[float] = Counter()
         self._waiters: list[_Waiter] = []
         self._starting: list[asyncio.Future[Any]] = []
-        self._details: dict[tuple[str, str, tuple[tuple[str, Any], ...]], asyncio.Task[Response]] = {}
+        self._details: dict[tuple[str, str, tuple[tuple[str, Any], ...]], tuple[float, asyncio.Task[Response]]] = {}
         self._changed = asyncio.Event()
         self._planned = float("inf")
         self._transport_task: asyncio.Future[AsyncTransport] = asyncio.ensure_future(make_transport())
@@ -189,24 +189,27 @@ class SharedPoller:
                 raise
             return self.latest
 
-    async def detail(self, request: Request) -> Response:
+    async def detail(self, request: Request, *, since: float | None = None) -> Response:
         """Send a request that is not the overview on the shared client; identical GETs of one round once.
 
         :param request: e.g. ``GET /jobs/{id}/exceptions``.
+        :param since: only an answer to a request sent at or after this time will do (a wait reads a failed
+            job's cause again after a pause); triggers that paused together still share one request.
         """
         transport = await self.transport()
         if request.method.upper() != "GET":
             return await transport.send(request)
         key = (request.path, str(sorted(request.accept)), tuple(sorted((request.params or {}).items())))
-        task = self._details.get(key)
-        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            task = self._details[key] = asyncio.ensure_future(transport.send(request))
+        sent, task = self._details.get(key, (float("-inf"), None))
+        if task is None or sent < (since if since is not None else sent) or _failed(task):
+            task = asyncio.ensure_future(transport.send(request))
+            self._details[key] = (self.clock(), task)
         return await asyncio.shield(task)
 
     async def close(self) -> None:
         """Stop polling and close the client (the registry calls it when the last trigger left)."""
         self._task.cancel()
-        for task in self._details.values():
+        for _, task in self._details.values():
             task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         if not self._transport_task.done():
@@ -261,7 +264,7 @@ class SharedPoller:
     async def _publish(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the latest and wake the waiters it satisfies, a slice per event-loop turn."""
         self.latest = snapshot
-        self._details = {key: task for key, task in self._details.items() if not task.done()}
+        self._details = {key: entry for key, entry in self._details.items() if not entry[1].done()}
         ready = [w for w in self._waiters if snapshot.taken >= w.want and snapshot.taken > w.seen]
         self._waiters = [w for w in self._waiters if not (snapshot.taken >= w.want and snapshot.taken > w.seen)]
         await _wake([waiter.future for waiter in ready], snapshot)
@@ -293,6 +296,11 @@ async def _wake(futures: list[asyncio.Future[Any]], value: Any) -> None:
         await asyncio.sleep(0)
 
 
+def _failed(task: asyncio.Task[Response]) -> bool:
+    """Whether a detail request ended without an answer (the next trigger asking sends it again)."""
+    return task.done() and (task.cancelled() or task.exception() is not None)
+
+
 def _bounded(request: Request, seconds: float) -> Request:
     """``request`` with no retry starting after ``seconds`` (a shared poll's retries end by the next poll)."""
     return replace(request, retry_for=seconds)
@@ -317,6 +325,7 @@ class JobView:
         self._seen = float("-inf")
         self._after = float("-inf")
         self._limit: float | None = None
+        self._paused: float | None = None
 
     async def run(self, exchange: Exchange[T]) -> T:
         """Drive an exchange: overview requests from the shared snapshot, others on the shared client.
@@ -334,10 +343,17 @@ class JobView:
         now = self.poller.clock()
         self._after = now + seconds - self.poller.interval
         self._limit = seconds if seconds < self.poller.interval else None
+        self._paused = seconds
 
     async def _send(self, request: Request) -> Response:
+        paused, self._paused = self._paused, None
         if (request.method, request.path, request.params) != (_OVERVIEW.method, _OVERVIEW.path, _OVERVIEW.params):
-            return await self.poller.detail(request)
+            if paused is None:
+                return await self.poller.detail(request)
+            since = self.poller.clock()
+            await asyncio.sleep(paused)  # a pause within a poll (a failed job's cause read again): really wait
+            self._after, self._limit = float("-inf"), None
+            return await self.poller.detail(request, since=since)
         after, limit = self._after, self._limit
         if self._seen == float("-inf"):  # a trigger's first look: a snapshot at most one interval old will do
             after = self.poller.clock() - self.poller.interval

@@ -308,3 +308,25 @@ def test_a_snapshot_wakes_many_triggers_in_slices() -> None:
 
     run(scenario())
     assert max(turns) <= shared_poll.WAKE_SLICE
+
+
+def test_a_pause_within_a_poll_really_waits_and_reads_again() -> None:
+    fake = FakeFlink({"a": "FAILED"})
+    _, make = transports(fake)
+    empty_first = fake.handle
+
+    def handle(request: httpx.Request) -> httpx.Response:  # no exception recorded yet at the first read
+        if request.url.path.endswith("/exceptions") and fake.requests[request.url.path] == 0:
+            fake.requests[request.url.path] += 1
+            return httpx.Response(200, json={"exceptionHistory": {"entries": []}})
+        return empty_first(request)
+
+    fake.handle = handle  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[dict[str, Any], float]:
+        began = time.monotonic()
+        return await first_event(trigger("a", make)), time.monotonic() - began
+
+    event, elapsed = run(scenario())
+    assert event["status"] == "failed" and "RuntimeException: boom" in str(event["root_cause"])
+    assert fake.requests["/jobs/a/exceptions"] == 2 and elapsed >= 0.9
