@@ -85,4 +85,6 @@ def test_fifty_triggers_share_one_overview_poll_on_the_real_jobmanager(
     # once (Flink answers 404).
     assert 1 <= proxy.count("GET", rf"^/jobs/{cancelled}/exceptions") <= 1 + CAUSE_WAIT
     assert sum(proxy.count("GET", rf"^/jobs/{job_id}$") for job_id in unknown) == len(unknown)
-    assert proxy.count("GET", rf"^/jobs/{running}") == 0
+    # The running job's 30 triggers read its details only when its tasks do not all run (a TaskManager of the
+    # shared cluster restarting), and then together: at most its details and cause once per round.
+    assert proxy.count("GET", rf"^/jobs/{running}") <= 2 * (elapsed / POLL + 2)
