@@ -608,11 +608,23 @@ def start_kafka(server_properties: Path) -> None:
 def start_component(component: Component) -> None:
     """Start one component unless it is already healthy.
 
+    A component whose recorded processes still live but that is not healthy (a TaskManager that lost its
+    heartbeat on a loaded machine re-registers by itself) gets its timeout to recover; only if it does not is
+    it stopped before a new one starts, so a slow part is never doubled.
+
     :param component: the component
     """
     if component.healthy():
         step(f"{component.name} already running and healthy")
         return
+    if any(alive(pid) and owned(component, pid) for _, pid in pids_of(component)):
+        step(f"{component.name} is running but not healthy; waiting up to {component.timeout:.0f}s for it")
+        try:
+            wait_healthy(component)
+            return
+        except StackError:
+            step(f"{component.name} stayed unhealthy; stopping it before starting a new one")
+            stop_component(component)
     check_ports_free(component)
     step(f"starting {component.name}")
     component.start()

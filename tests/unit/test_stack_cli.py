@@ -77,6 +77,60 @@ def test_up_restarts_only_the_dead_part(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert started == ["flink-taskmanager"]
 
 
+def test_up_waits_for_a_live_but_unhealthy_part_instead_of_starting_a_second(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(cli, "RUN", tmp_path)
+    # A TaskManager that lives but has not (re-)registered yet: it becomes healthy on the third look.
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "TaskManagerRunner"])
+    try:
+        (tmp_path / "flink-x-taskexecutor.pid").write_text(f"{proc.pid}\n")
+        looks = iter([False, False, True])
+        started: list[str] = []
+        part = cli.Component(
+            "flink-taskmanager", (), lambda: next(looks), tmp_path, ("flink-*-taskexecutor.pid",),
+            lambda: started.append("again"), timeout=5, signature=("TaskManagerRunner",),
+        )
+        cli.start_component(part)
+        assert started == []
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_up_replaces_a_live_part_that_stays_unhealthy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(cli, "RUN", tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "TaskManagerRunner"])
+    try:
+        (tmp_path / "flink-x-taskexecutor.pid").write_text(f"{proc.pid}\n")
+        health = {"ok": False}
+        started: list[int] = []
+
+        def start() -> None:
+            started.append(proc.poll() if proc.poll() is not None else -1)
+            health["ok"] = True
+
+        log = tmp_path / "taskexecutor.log"
+        log.write_text("heartbeat of TaskManager timed out\n")
+        part = cli.Component(
+            "flink-taskmanager", (), lambda: health["ok"], log, ("flink-*-taskexecutor.pid",), start,
+            timeout=0.6, signature=("TaskManagerRunner",),
+        )
+        cli.start_component(part)
+        # The stuck process was stopped (it has an exit code) before the new one started.
+        assert len(started) == 1 and started[0] != -1
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_kafka_config_is_single_node_kraft_on_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "KAFKA_CONF", tmp_path / "kafka")
     monkeypatch.setattr(cli, "LOGS", tmp_path / "logs")
