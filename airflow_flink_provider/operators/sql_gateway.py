@@ -47,6 +47,9 @@ FIXED_JOB_ID_KEY = "$internal.pipeline.job-id"
 SESSION_KEY = "flink_sql_session"
 """Task state store key: the gateway session a try opened, closed by the next try if it is still open."""
 
+WAIT_XCOM = "flink_sql_wait"
+"""XCom key: a deferred wait's outcome and deadline, for a resume that got the trigger's event only."""
+
 _JOB_STATEMENT = re.compile(
     r"^(?:INSERT\s|EXECUTE\s+(?:STATEMENT\s+SET|INSERT|PLAN)\b|BEGIN\s+STATEMENT\s+SET\b"
     r"|COMPILE\s+AND\s+EXECUTE\b|(?:CREATE\s+OR\s+REPLACE|CREATE|REPLACE)\s+TABLE\b.*\bAS\s*\(?\s*(?:SELECT|WITH)\b)",
@@ -448,7 +451,7 @@ class FlinkSqlGatewayOperator(FlinkOpenLineageMixin, BaseOperator):
         """Wait until every submitted job reaches ``wait_for``, on the worker or in the triggerer."""
         assert self.wait_for is not None
         if self.deferrable:
-            self._defer(outcome, list(outcome["job_ids"]), time.time() + self.wait_timeout)
+            self._defer(context, outcome, list(outcome["job_ids"]), time.time() + self.wait_timeout)
         check = JobStateCheck.of(_WAIT_TARGETS[self.wait_for])
         deadline = time.monotonic() + self.wait_timeout
         for job_id in outcome["job_ids"]:
@@ -463,9 +466,14 @@ class FlinkSqlGatewayOperator(FlinkOpenLineageMixin, BaseOperator):
             self.log.info("Flink job %s is %s", job_id, state)
         return outcome
 
-    def _defer(self, outcome: dict[str, Any], pending: list[str], deadline: float) -> None:
-        """Defer to the job state trigger for the first pending job."""
+    def _defer(self, context: Context, outcome: dict[str, Any], pending: list[str], deadline: float) -> None:
+        """Defer to the job state trigger for the first pending job.
+
+        What the resumed task needs is also kept in an XCom (``WAIT_XCOM``): ``airflow dags test`` resumes a
+        deferred task with the trigger's event only, without the ``kwargs`` given here.
+        """
         assert self.wait_for is not None
+        context["ti"].xcom_push(key=WAIT_XCOM, value={"outcome": outcome, "deadline": deadline})
         self.defer(
             trigger=FlinkJobStateTrigger(
                 job_id=pending[0],
@@ -484,17 +492,30 @@ class FlinkSqlGatewayOperator(FlinkOpenLineageMixin, BaseOperator):
         self,
         context: Context,
         event: dict[str, Any],
-        outcome: dict[str, Any],
-        pending: list[str],
-        deadline: float,
+        outcome: dict[str, Any] | None = None,
+        pending: list[str] | None = None,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        """Resume after the trigger fired: fail with its error, wait for the next job, or return."""
+        """Resume after the trigger fired: fail with its error, wait for the next job, or return.
+
+        :param event: the trigger's event.
+        :param outcome: the script's outcome; read from the ``WAIT_XCOM`` XCom when not given.
+        :param pending: jobs still to wait for; by default those after the event's job.
+        :param deadline: the wait's deadline (epoch seconds); read from the XCom when not given.
+        """
         error = error_from_event(event)
         if error is not None:
             raise error
         self.log.info("Flink job %s is %s", event.get("job_id"), event.get("state"))
+        if outcome is None or deadline is None:
+            ti = context["ti"]
+            kept = ti.xcom_pull(task_ids=ti.task_id, key=WAIT_XCOM, map_indexes=ti.map_index)
+            outcome, deadline = kept["outcome"], kept["deadline"]
+        if pending is None:
+            job_ids = list(outcome["job_ids"])
+            pending = job_ids[job_ids.index(event["job_id"]) + 1 :] if event.get("job_id") in job_ids else []
         if pending:
-            self._defer(outcome, pending, deadline)
+            self._defer(context, outcome, pending, deadline)
         return outcome
 
     def on_kill(self) -> None:

@@ -39,6 +39,10 @@ class FakeTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
 
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int | None = None) -> Any:
+        assert (task_ids, map_indexes) == (self.task_id, self.map_index)  # only this task's own XComs
+        return self.xcoms.get(key)
+
 
 class FakeStateStore:
     """task_state_store: get/set, recording the order of writes."""

@@ -363,6 +363,24 @@ def test_deferrable_wait_defers_per_job_and_resumes(rest: FakeRest, gateway: Fak
         )
 
 
+def test_deferred_wait_resumes_from_the_event_alone_as_dags_test_does(rest: FakeRest, gateway: FakeGateway) -> None:
+    # `airflow dags test` resumes a deferred task with {"event": ...} only: the defer kwargs are dropped.
+    script = "INSERT INTO a SELECT 1;\nINSERT INTO b SELECT 2;"
+    op = make_operator(rest, gateway, sql=script, wait_for="FINISHED", deferrable=True, wait_timeout=120)
+    ti = FakeTI()
+    with pytest.raises(TaskDeferred) as first:
+        op.execute(make_context(ti))
+    job_a, job_b = first.value.kwargs["outcome"]["job_ids"]
+
+    with pytest.raises(TaskDeferred) as second:
+        op.execute_complete(make_context(ti), {"status": "success", "job_id": job_a, "state": "FINISHED"})
+    assert second.value.trigger.job_id == job_b
+    assert second.value.kwargs["deadline"] == first.value.kwargs["deadline"]
+
+    done = op.execute_complete(make_context(ti), {"status": "success", "job_id": job_b, "state": "FINISHED"})
+    assert done == first.value.kwargs["outcome"]
+
+
 def test_invalid_arguments_are_rejected_at_construction() -> None:
     with pytest.raises(ValueError, match="wait_for"):
         FlinkSqlGatewayOperator(task_id="x", sql="SELECT 1", wait_for="DONE")
