@@ -250,10 +250,10 @@ class SharedPoller:
             await self._publish(await self._poll(transport))
 
     async def _poll(self, transport: AsyncTransport) -> Snapshot:
-        """One ``GET /jobs/overview``; its error becomes the snapshot (retries end by the next poll)."""
+        """One ``GET /jobs/overview``; its error becomes the snapshot (retries end within the outage budget)."""
         taken = self.clock()
         self.polls += 1
-        bound = max(self.interval, 1.0)
+        bound = transport.config.outage_budget  # as a trigger alone: a server's Retry-After is honoured
         try:
             jobs = await drive(rest.list_jobs(), lambda request: transport.send(_bounded(request, bound)))
         except Exception as error:  # every trigger's outage budget judges it (a non-Flink error ends them)
@@ -302,7 +302,7 @@ def _failed(task: asyncio.Task[Response]) -> bool:
 
 
 def _bounded(request: Request, seconds: float) -> Request:
-    """``request`` with no retry starting after ``seconds`` (a shared poll's retries end by the next poll)."""
+    """``request`` with no retry starting after ``seconds``."""
     return replace(request, retry_for=seconds)
 
 
