@@ -1,4 +1,4 @@
-"""Phase 1: ROW_NUMBER deduplication, keep-first (append) and keep-last (upsert).
+"""Airflow DAG, phase 1: ROW_NUMBER deduplication, keep-first (append) and keep-last (upsert).
 
 Scenario include/sql/phase1_dedup (its README explains the duplicates and what each sink keeps). The
 keep-last sink is an upsert topic: ``compare_dedup`` compacts it by key before comparing, so the table's

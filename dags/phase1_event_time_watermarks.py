@@ -1,4 +1,4 @@
-"""Phase 1: event time from epoch and ISO timestamps, a watermark, tumbling and hopping windows.
+"""Airflow DAG, phase 1: event time from epoch and ISO timestamps, a watermark, tumbling and hopping windows.
 
 Scenario include/sql/phase1_event_time_watermarks. Edit ``window_size``, ``window_slide`` or
 ``watermark_delay`` in the Variable ``flink_phase1`` (or the run conf) and the next run's windows follow;

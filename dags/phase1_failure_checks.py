@@ -1,4 +1,4 @@
-"""Phase 1 failure checks: three tasks that fail on purpose, each with the error and hint a user should see.
+"""Airflow DAG, phase 1 failure checks: three tasks fail on purpose, each with the error and hint a user should see.
 
 - ``wait_finished_strict_json``: without 'json.ignore-parse-errors' the malformed second event fails the
   job; the log shows the JsonParseException (the message and the offending payload) and a hint.

@@ -1,4 +1,4 @@
-"""Phase 1: late events: which events a window drops for a watermark delay, captured to their own topic.
+"""Airflow DAG, phase 1: late events: which events a window drops for a watermark delay, captured to their own topic.
 
 Scenario include/sql/phase1_late_events. ``report`` checks that the events counted in windows plus the
 events captured as late add up to what was produced. The expected rows depend on ``window_size`` and

@@ -1,4 +1,4 @@
-"""Phase 1: malformed JSON, dropped by json.ignore-parse-errors (a) or routed to a dead-letter topic (b).
+"""Airflow DAG, phase 1: malformed JSON, dropped by json.ignore-parse-errors (a) or routed to a dead-letter topic (b).
 
 Scenario include/sql/phase1_malformed_json: two scripts, run side by side from the same fixture. ``report``
 checks (b)'s books: clean rows + dead letters = events produced. Settings: Variable ``flink_phase1``.

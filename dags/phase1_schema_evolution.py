@@ -1,4 +1,4 @@
-"""Phase 1: schema evolution: new and missing fields, COALESCE defaults, ALTER TABLE ADD without losing events.
+"""Airflow DAG, phase 1: schema evolution: new and missing fields, COALESCE defaults, ALTER TABLE ADD.
 
 Scenario include/sql/phase1_schema_evolution: one script, two jobs (``<scenario>@schema_evolution.v1`` and
 ``.v2`` in the Flink UI), the second after ALTER TABLE ADD. Settings: Variable ``flink_phase1``.
