@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -75,7 +76,10 @@ def airflow_env(variables: dict[str, Any] | None = None) -> dict[str, str]:
     out = subprocess.run([sys.executable, str(ROOT / "stack" / "cli.py"), "env"], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_VAR_")}
-    env.update(re.findall(r"^export (\w+)=(.*)$", out, flags=re.M))
+    for line in out.splitlines():  # `export NAME='value'`, quoted for the shell: unquote as the shell does
+        if line.startswith("export "):
+            name, _, value = shlex.split(line)[1].partition("=")
+            env[name] = value
     env["AIRFLOW_CONN_KAFKA_PRACTICE_CONSUMER"] = json.dumps(CONSUMER_CONN)
     for name, value in (variables or {}).items():
         env[f"AIRFLOW_VAR_{name.upper()}"] = json.dumps(value)
