@@ -31,6 +31,7 @@ from flink_lessons.scenarios import (
     PHASE0_PRINT,
     SCHEMA_EVOLUTION,
     Scenario,
+    print_identifier,
     render,
 )
 from flink_lessons.settings import Settings, resolve
@@ -278,7 +279,7 @@ def test_phase0_print_rows_reach_taskmanager_stdout(jobs: list[str]) -> None:
     produce(topic, fixture_lines(PHASE0_PRINT.fixture))
     run_script(render(PHASE0_PRINT, PHASE0_PRINT.variants[0], settings), jobs)
     expected = load_expected(PHASE0_PRINT.expected_path(PHASE0_PRINT.sinks[0], settings))
-    prefix = f"phase0_print-{settings.tag}> "
+    prefix = f"{print_identifier(PHASE0_PRINT, settings.tag)}> "
     taskmanagers = requests.get(f"{FLINK}/taskmanagers", timeout=10).json()["taskmanagers"]
     lines: list[str] = []
     deadline = time.monotonic() + 60
