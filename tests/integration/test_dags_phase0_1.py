@@ -106,7 +106,7 @@ class DagRunResult:
     @property
     def settings(self) -> Settings:
         """The settings the run validated."""
-        return Settings.from_json(self.xcoms["validate_settings"])
+        return Settings.from_json(self.xcoms["validate_settings"]["settings"])
 
 
 def run_dag(dag_id: str, conf: dict[str, Any] | None = None, variables: dict[str, Any] | None = None,
@@ -225,8 +225,8 @@ def test_a_bad_variable_fails_the_first_task_before_anything_is_submitted() -> N
     assert run.tasks["validate_settings"] == "failed"
     assert run.tasks["submit_late_events"] == "upstream_failed"
     assert run.tasks["create_topics"] == "upstream_failed"
-    assert "topics.late_input: may only contain the characters [a-zA-Z0-9._-]" in run.output
-    assert "window_slide: must not be larger than window_size (10s), got 20s" in run.output
+    assert re.search(r"topics\.late_input \(from [^)]*\): may only contain the characters \[a-zA-Z0-9._-\]", run.output)
+    assert "window_slide must not be larger than window_size (10s), got 20s" in run.output
 
 
 def test_a_mismatch_fails_the_comparison_with_a_readable_diff() -> None:
