@@ -1,7 +1,7 @@
 """2. SQL submission: FlinkSqlGatewayOperator against ``sql-client.sh gateway -f`` for the same script.
 
 The script is the phase-0 scenario (``include/sql/phase0_print/print.sql.j2``) rendered the way its DAG
-renders it (``dags/common/scenarios.py``), with fresh topics per run; ``--sql-script`` takes another one.
+renders it (``flink_lessons.scenarios``), with fresh topics per run; ``--sql-script`` takes another one.
 Both methods get the same rendered text:
 
 - ``operator``: FlinkSqlGatewayOperator(sql=<script>) run as a task (``taskrun``), default ``wait_for=None``.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 import tempfile
 import time
 import uuid
@@ -48,14 +47,12 @@ def phase0_script(tag: str) -> Script:
 
     :param tag: the run tag (8 hex digits, like a DAG run's): it suffixes topics and the job name.
     """
-    if str(env.ROOT / "dags") not in sys.path:
-        sys.path.insert(0, str(env.ROOT / "dags"))
-    from common.scenarios import SCENARIOS, render
-    from common.variables import resolve
+    from flink_lessons.scenarios import SCENARIOS, render
+    from flink_lessons.settings import resolve
 
     scenario = SCENARIOS["phase0_print"]
     variant = scenario.variants[0]
-    settings = resolve(scenario.family, None, None, tag=tag, connection_bootstrap=lambda conn_id: env.BOOTSTRAP)
+    settings = resolve(scenario.family, tag=tag, connection_bootstrap=lambda conn_id: env.BOOTSTRAP)
     topics = [settings.topics[role] for role in scenario.topics()]
     return Script(render(scenario, variant, settings), topics, tag)
 
