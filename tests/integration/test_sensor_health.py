@@ -47,6 +47,12 @@ def start_job(select: str) -> str:
     return str(job_id)
 
 
+@pytest.mark.skip(
+    reason=(
+        "issue 10 open: its job runs the shared TaskManager out of heap (OutOfMemoryError: Java heap space) and "
+        "takes the TaskManager down with it; to be reworked with a bounded-state job"
+    )
+)
 def test_healthy_after_checkpoints_and_unhealthy_with_the_root_cause(started_jobs: list[str]) -> None:
     healthy = start_job("SELECT n FROM {src}")
     started_jobs.append(healthy)
