@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
+from airflow.triggers.base import BaseTrigger
 
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import log_job_url, push_job_id
@@ -99,3 +101,25 @@ class FlinkRestSensor(BaseSensorOperator):
                 store.delete(OUTAGE_KEY)
             else:
                 store.set(OUTAGE_KEY, outage.started)
+
+    def execute(self, context: Context) -> Any:
+        """Poke or reschedule as usual; when deferrable, poke once and defer to the trigger if not done."""
+        if not self.deferrable:
+            return super().execute(context)
+        result = self.poke(context)
+        if not isinstance(result, PokeReturnValue):
+            result = PokeReturnValue(is_done=bool(result))
+        if result.is_done:
+            return result.xcom_value
+        self.defer(
+            trigger=self.trigger(deadline=time.time() + self.timeout),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + 60),
+        )
+
+    def trigger(self, deadline: float) -> BaseTrigger:
+        """The trigger that goes on waiting in the triggerer.
+
+        :param deadline: epoch seconds when the wait times out.
+        """
+        raise NotImplementedError

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
@@ -94,25 +92,19 @@ class FlinkJobHealthSensor(FlinkRestSensor):
         )
         self._watch: HealthWatch | None = None
 
-    def execute(self, context: Context) -> Any:
-        """Poke or reschedule as usual; when deferrable, poke once and defer to the trigger if not healthy."""
-        if not self.deferrable:
-            return super().execute(context)
-        result = self.poke(context)
-        if result.is_done:
-            return result.xcom_value
-        self.defer(
-            trigger=FlinkJobHealthTrigger(
-                job_id=require_job_id(self.job_id),
-                policy=self.policy.as_dict(),
-                memory=self._watch.as_dict() if self._watch else None,
-                flink_conn_id=self.flink_conn_id,
-                poll_interval=self.poke_interval,
-                deadline=time.time() + self.timeout,
-                outage_budget=self.outage_budget,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 60),
+    def trigger(self, deadline: float) -> FlinkJobHealthTrigger:
+        """The health trigger, carrying what the pokes so far found.
+
+        :param deadline: epoch seconds when the wait times out.
+        """
+        return FlinkJobHealthTrigger(
+            job_id=require_job_id(self.job_id),
+            policy=self.policy.as_dict(),
+            memory=self._watch.as_dict() if self._watch else None,
+            flink_conn_id=self.flink_conn_id,
+            poll_interval=self.poke_interval,
+            deadline=deadline,
+            outage_budget=self.outage_budget,
         )
 
     def poke(self, context: Context) -> PokeReturnValue:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import PokeReturnValue
@@ -74,26 +72,20 @@ class FlinkJobStateSensor(FlinkRestSensor):
         self.cancel_on_kill = cancel_on_kill
         self._last_verdict: Verdict | None = None
 
-    def execute(self, context: Context) -> Any:
-        """Poke or reschedule as usual; when deferrable, poke once and defer to the trigger if not done."""
-        if not self.deferrable:
-            return super().execute(context)
-        result = self.poke(context)
-        if result.is_done:
-            return result.xcom_value
-        self.defer(
-            trigger=FlinkJobStateTrigger(
-                job_id=require_job_id(self.job_id),
-                flink_conn_id=self.flink_conn_id,
-                target_states=self.target_states,
-                failure_states=self.failure_states,
-                poll_interval=self.poke_interval,
-                deadline=time.time() + self.timeout,
-                cancel_on_kill=self.cancel_on_kill,
-                outage_budget=self.outage_budget,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 60),
+    def trigger(self, deadline: float) -> FlinkJobStateTrigger:
+        """The job-state trigger.
+
+        :param deadline: epoch seconds when the wait times out.
+        """
+        return FlinkJobStateTrigger(
+            job_id=require_job_id(self.job_id),
+            flink_conn_id=self.flink_conn_id,
+            target_states=self.target_states,
+            failure_states=self.failure_states,
+            poll_interval=self.poke_interval,
+            deadline=deadline,
+            cancel_on_kill=self.cancel_on_kill,
+            outage_budget=self.outage_budget,
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
