@@ -16,9 +16,13 @@ more than ``max_restarts`` times since the watch began. Anything else is *waitin
   riding out API outages like the job-state wait.
 
 Restarts are counted from the exception history: each entry is one failure the job restarted from (or
-failed on). Checkpoints are counted by id from the checkpoint history, and by the growth of the completed
-count between two looks, whichever is larger (so a history shorter than the checkpoints between two looks
-loses none).
+failed on). That history is served from a cache (``web.refresh-interval``, 3 s), so a job seen FAILED a moment
+ago may have no entry there yet: the watch keeps *waiting* on such a job for up to
+:data:`~airflow_flink_provider.protocol.job_state.CAUSE_WAIT` seconds (the wait reads it again every second)
+before it calls it unhealthy without a root cause, as the job-state wait's ``failure_cause`` does.
+
+Checkpoints are counted by id from the checkpoint history, and by the growth of the completed count between
+two looks, whichever is larger (so a history shorter than the checkpoints between two looks loses none).
 
 Adding a limit (e.g. checkpoint age, source lag, back-pressure): an optional field of :class:`HealthPolicy`
 (``None``: off), a reading in :data:`READINGS` named by :meth:`HealthPolicy.readings` when the field is set
@@ -41,8 +45,8 @@ from airflow_flink_provider.protocol.errors import (
     hint_for,
     job_failed_error,
 )
-from airflow_flink_provider.protocol.http import Exchange
-from airflow_flink_provider.protocol.job_state import JobState, waiting_tasks
+from airflow_flink_provider.protocol.http import Exchange, Sleep
+from airflow_flink_provider.protocol.job_state import CAUSE_WAIT, JobState, waiting_tasks
 from airflow_flink_provider.protocol.outage import Log, Outage, poll_until
 
 _LOG = logging.getLogger(__name__)
@@ -177,6 +181,8 @@ def observe(job_id: str, policy: HealthPolicy) -> Exchange[Observation]:
 
 Outcome = Literal["healthy", "waiting", "unhealthy"]
 
+_AWAITING_CAUSE = "the job FAILED; its exception history has no entry yet"
+
 
 @dataclass(frozen=True)
 class HealthVerdict:
@@ -244,6 +250,7 @@ class HealthWatch:
         self.root_cause: str | None = memory.get("root_cause")
         self.last_look: float | None = memory.get("last_look")
         self.reason: str | None = memory.get("reason")
+        self.failed_seen: float | None = memory.get("failed_seen")
 
     def as_dict(self) -> dict[str, Any]:
         """What the watch remembers, as plain values (``memory`` of a later watch)."""
@@ -258,7 +265,13 @@ class HealthWatch:
             "root_cause": self.root_cause,
             "last_look": self.last_look,
             "reason": self.reason,
+            "failed_seen": self.failed_seen,
         }
+
+    @property
+    def awaiting_cause(self) -> bool:
+        """The job was seen failed, its exception history had no entry yet, and :data:`CAUSE_WAIT` has not passed."""
+        return self.failed_seen is not None and self.root_cause is None and self.reason == _AWAITING_CAUSE
 
     @property
     def since(self) -> float:
@@ -294,6 +307,11 @@ class HealthWatch:
         if fatal is not None:
             if self.root_cause is None:  # it failed before the watch began
                 self.root_cause = rest.root_cause_of(observation.readings.get("exceptions") or {})
+            if self.root_cause is None and state is JobState.FAILED:
+                if self.failed_seen is None:
+                    self.failed_seen = now
+                if now - self.failed_seen < CAUSE_WAIT:  # the history may be stale (cached): read it again
+                    return self._verdict("waiting", _AWAITING_CAUSE, state_text)
             return self._verdict("unhealthy", fatal, state_text)
 
         problems = []
@@ -446,6 +464,11 @@ def wait_until_healthy(
     def look(last: HealthVerdict | None) -> Exchange[HealthVerdict]:
         reason = watch.reason
         verdict = watch.judge((yield from observe(job_id, watch.policy)))
+        for _ in range(CAUSE_WAIT):  # a failed job's history is read again every second while it is empty
+            if not watch.awaiting_cause:
+                break
+            yield Sleep(1.0)
+            verdict = watch.judge((yield from observe(job_id, watch.policy)))
         if verdict.outcome == "unhealthy":
             raise unhealthy_error(job_id, verdict)
         if verdict.reason != reason:

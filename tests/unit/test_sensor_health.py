@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
-from airflow_flink_provider.protocol.errors import FlinkJobFailedError, FlinkJobUnhealthyError
+from airflow_flink_provider.protocol.errors import FlinkJobFailedError, FlinkJobResourceError, FlinkJobUnhealthyError
+from airflow_flink_provider.protocol.health import HealthPolicy, HealthWatch, Observation, wait_until_healthy
+from airflow_flink_provider.protocol.http import Request, Response
+from airflow_flink_provider.protocol.outage import Outage
 from airflow_flink_provider.sensors.health import WATCH_KEY, FlinkJobHealthSensor
 from airflow_flink_provider.triggers.health import FlinkJobHealthTrigger
 from tests.unit._flink_fakes import FakeRest, FakeStateStore, FakeTI, make_context
-from tests.unit.test_protocol_health import answer
+from tests.unit.test_protocol_health import LOG, Clock, answer
+from tests.unit.test_protocol_rest import Fake, ok
 
 pytestmark = pytest.mark.unit
 
@@ -135,3 +139,48 @@ def test_execute_complete_returns_the_verdict_or_raises_the_error() -> None:
 def test_bad_limits_fail_when_the_dag_is_parsed() -> None:
     with pytest.raises(ValueError, match="min_checkpoints"):
         FlinkJobHealthSensor(task_id="health", job_id=JOB, min_checkpoints=-1)
+
+
+def test_a_failed_job_whose_history_is_still_empty_is_read_again_for_its_cause() -> None:
+    """Flink serves the exception history from a cache (3 s): a job just seen FAILED may have no entry yet. The
+    watch waits for it (a second between reads) up to CAUSE_WAIT seconds, then fails with the cause; a history
+    that stays empty fails without one once the CAUSE_WAIT seconds are up, never sooner."""
+    clock = Clock(answer("tm_lost_overview")["start-time"] / 1000)
+    empty, filled = answer("healthy_exceptions"), answer("tm_lost_exceptions")
+    looks: list[float] = []
+
+    def cluster_with_history(entries_after: int | None) -> Fake:
+        looks.clear()
+
+        def handler(request: Request) -> Response:
+            if request.path == "/jobs/overview":
+                looks.append(clock.now)
+                clock.now += 1.0  # each Sleep(1.0) of the wait
+                return ok({"jobs": [{**answer("tm_lost_overview"), "jid": JOB}]})
+            if request.path.endswith("/exceptions"):
+                return ok(filled if entries_after is not None and len(looks) > entries_after else empty)
+            return ok(answer("tm_lost_checkpoints"))
+
+        return Fake(handler)
+
+    def wait(fake: Fake) -> None:
+        watch = HealthWatch(HealthPolicy(min_checkpoints=1), clock=clock)
+        outage = Outage(60, what="Flink REST API", log=LOG, clock=clock)
+        fake.run(wait_until_healthy(JOB, watch, timeout=600, poll_interval=30, outage=outage, log=LOG))
+
+    late = cluster_with_history(entries_after=2)
+    with pytest.raises(FlinkJobResourceError, match="NoResourceAvailableException") as failed:
+        wait(late)
+    assert failed.value.state == "FAILED" and len(looks) == 3 and late.sleeps == [1.0, 1.0]
+
+    never = cluster_with_history(entries_after=None)
+    with pytest.raises(FlinkJobFailedError) as bare:
+        wait(never)
+    assert bare.value.root_cause is None and looks[-1] - looks[0] >= 5 and 30 not in never.sleeps
+
+    watch = HealthWatch(HealthPolicy(), clock=clock)
+    verdict = watch.judge(Observation({**answer("tm_lost_overview")}, {"exceptions": empty}))
+    assert (verdict.outcome, verdict.reason) == ("waiting", "the job FAILED; its exception history has no entry yet")
+    resumed = HealthWatch(watch.policy, clock=clock, memory=json.loads(json.dumps(watch.as_dict())))
+    clock.now += 5
+    assert resumed.judge(Observation(answer("tm_lost_overview"), {"exceptions": empty})).outcome == "unhealthy"
