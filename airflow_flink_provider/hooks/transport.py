@@ -429,21 +429,7 @@ class SyncTransport:
 
         :param exchange: the protocol operation.
         """
-        try:
-            step = next(exchange)
-            while True:
-                if isinstance(step, Sleep):
-                    time.sleep(step.seconds)
-                    step = exchange.send(None)
-                    continue
-                try:
-                    response = self.send(step)
-                except FlinkError as error:
-                    step = exchange.throw(error)
-                else:
-                    step = exchange.send(response)
-        except StopIteration as stop:
-            return stop.value
+        return drive_sync(exchange, self.send)
 
     def send(self, request: Request) -> Response:
         """Send one request, retrying per the policy; raise a typed error for a failure.
@@ -527,6 +513,45 @@ def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None) -> ssl.
     return context
 
 
+def _advance(exchange: Exchange[T], outcome: Response | FlinkError | None) -> Request | Sleep:
+    """Hand an exchange the outcome of its last step: a response (``None`` after a sleep), or an error thrown in.
+
+    :param exchange: the protocol operation.
+    :param outcome: what its last request or sleep came to.
+    """
+    return exchange.throw(outcome) if isinstance(outcome, FlinkError) else exchange.send(outcome)
+
+
+def drive_sync(
+    exchange: Exchange[T],
+    send: Callable[[Request], Response],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Drive an exchange to its end with the given ``send`` and ``sleep``: the one sync exchange loop.
+
+    As :func:`drive`: a :class:`~airflow_flink_provider.protocol.errors.FlinkError` raised by ``send`` or
+    ``sleep`` is thrown into the exchange (which may catch it); any other error ends it.
+
+    :param exchange: the protocol operation.
+    :param send: sends one request (retries included) and returns its answer.
+    :param sleep: waits between polls.
+    """
+    try:
+        step = next(exchange)
+        while True:
+            try:
+                outcome: Response | FlinkError | None = None
+                if isinstance(step, Sleep):
+                    sleep(step.seconds)
+                else:
+                    outcome = send(step)
+            except FlinkError as error:
+                outcome = error
+            step = _advance(exchange, outcome)
+    except StopIteration as stop:
+        return stop.value
+
+
 async def drive(
     exchange: Exchange[T],
     send: Callable[[Request], Awaitable[Response]],
@@ -545,15 +570,14 @@ async def drive(
         step = next(exchange)
         while True:
             try:
+                outcome: Response | FlinkError | None = None
                 if isinstance(step, Sleep):
                     await sleep(step.seconds)
-                    answer = None
                 else:
-                    answer = await send(step)
+                    outcome = await send(step)
             except FlinkError as error:
-                step = exchange.throw(error)
-            else:
-                step = exchange.send(answer)
+                outcome = error
+            step = _advance(exchange, outcome)
     except StopIteration as stop:
         return stop.value
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from airflow_flink_provider.hooks.transport import TransportConfig
+from airflow_flink_provider.hooks.transport import TransportConfig, drive_sync
 from airflow_flink_provider.protocol.errors import (
     FlinkDuplicateJobError,
     FlinkError,
     FlinkNotFoundError,
     FlinkResourceError,
 )
-from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sleep
+from airflow_flink_provider.protocol.http import Exchange, Request, Response
 
 T = TypeVar("T")
 
@@ -117,21 +116,7 @@ class FakeRest:
 
         Errors (also those ``on_call`` raises) are thrown into the exchange, as the transport throws them.
         """
-        try:
-            step = next(exchange)
-            while True:
-                if isinstance(step, Sleep):
-                    time.sleep(step.seconds)
-                    step = exchange.send(None)
-                    continue
-                try:
-                    response = self._answer(step)
-                except FlinkError as error:
-                    step = exchange.throw(error)
-                else:
-                    step = exchange.send(response)
-        except StopIteration as stop:
-            return stop.value
+        return drive_sync(exchange, self._answer)
 
     def _answer(self, request: Request) -> Response:
         """What Flink answers a GET of the REST API, in its shapes (checked against Flink 2.1.3)."""

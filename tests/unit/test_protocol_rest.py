@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from airflow_flink_provider.hooks.transport import drive_sync
 from airflow_flink_provider.protocol import rest
 from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
@@ -21,7 +22,7 @@ from airflow_flink_provider.protocol.errors import (
     FlinkTimeoutError,
     error_from_response,
 )
-from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sleep
+from airflow_flink_provider.protocol.http import Exchange, Request, Response
 
 pytestmark = pytest.mark.unit
 
@@ -52,21 +53,14 @@ class Fake:
         self.sleeps: list[float] = []
 
     def run(self, exchange: Exchange[Any]) -> Any:
-        try:
-            step = next(exchange)
-            while True:
-                if isinstance(step, Sleep):
-                    self.sleeps.append(step.seconds)
-                    step = exchange.send(None)
-                    continue
-                self.requests.append(step)
-                response = self.handler(step)
-                if response.ok or response.status in step.accept:
-                    step = exchange.send(response)
-                else:
-                    step = exchange.throw(error_from_response(response.status, response.body))
-        except StopIteration as stop:
-            return stop.value
+        return drive_sync(exchange, self.send, self.sleeps.append)
+
+    def send(self, request: Request) -> Response:
+        self.requests.append(request)
+        response = self.handler(request)
+        if response.ok or response.status in request.accept:
+            return response
+        raise error_from_response(response.status, response.body)
 
 
 def ok(body: Any, status: int = 200) -> Response:
@@ -283,19 +277,16 @@ def test_ids_are_quoted_into_paths() -> None:
 def drive(exchange: Exchange[Any], answer: Callable[[Request], Response]) -> tuple[Any, list[Request]]:
     """Run an exchange against ``answer`` (which may raise, as a transport does); return result and requests."""
     sent: list[Request] = []
-    try:
-        step = next(exchange)
-        while True:
-            assert isinstance(step, Request)
-            sent.append(step)
-            try:
-                response = answer(step)
-            except FlinkError as error:
-                step = exchange.throw(error)
-            else:
-                step = exchange.send(response)
-    except StopIteration as stop:
-        return stop.value, sent
+
+    def send(request: Request) -> Response:
+        sent.append(request)
+        return answer(request)
+
+    return drive_sync(exchange, send, no_sleep), sent
+
+
+def no_sleep(seconds: float) -> None:
+    raise AssertionError(f"the exchange asked to sleep {seconds} s")
 
 
 LOST = [
