@@ -149,3 +149,36 @@ def test_pipeline_dag_then_acceptance_dag_size_s(
     result = checked.xcom("check_tables")
     assert result["passed"] and result["info"]["dataset"]["size"] == "S"
     assert len(result["checks"]) >= 20 and all(c["ok"] for c in result["checks"])
+
+
+def test_produce_step_rerun_does_not_double_the_input(stack: dict[str, int], catalog: IcebergCatalog) -> None:
+    """A cleared or retried produce_dataset (the same run: the same topics) finds the dataset there and writes
+    nothing; topics holding anything else fail the step, naming them, before a record is written."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from flink_lessons.phase5.operators import ProduceDatasetOperator
+
+    tag = uuid.uuid4().hex[:8]
+    data = dataset.generate("XS", 11)
+    kafka = Kafka.from_bootstrap(f"127.0.0.1:{stack['kafka']}")
+    params = PipelineParams(f"p5-orders-{tag}", f"p5-products-{tag}", kafka.bootstrap_servers, catalog,
+                            database=f"p5_{tag}", job_name=f"{JOB}@rerun#{tag}")  # fmt: skip
+    manifest = {"size": "XS", "seed": 11, "sha256": data.sha256(), "rate": None, "partitions": 2}
+    step = ProduceDatasetOperator(task_id="produce_dataset", params_json=params.to_json(), dataset=manifest)
+    try:
+        dataset.ensure_topics(kafka, params.orders_topic, params.products_topic, 2)
+        first = step.execute({})
+        ends = {topic: kafka.end_offsets(topic) for topic in (params.orders_topic, params.products_topic)}
+        assert first["records"] == len(data.timeline) and not first["already_produced"]
+        assert ends[params.orders_topic] == pipeline.expected_end_offsets(data, 2)
+
+        again = step.execute({})  # the clear: same run, same topics
+        assert again["already_produced"] and again["records"] == 0
+        assert {topic: kafka.end_offsets(topic) for topic in ends} == ends  # not one record more
+
+        bigger = {**manifest, "size": "S", "sha256": dataset.generate("S", 11).sha256()}
+        other = ProduceDatasetOperator(task_id="produce_dataset", params_json=params.to_json(), dataset=bigger)
+        with pytest.raises(AirflowFailException, match=params.orders_topic):
+            other.execute({})  # another dataset in these topics: refused, nothing written
+        assert {topic: kafka.end_offsets(topic) for topic in ends} == ends
+    finally:
+        kafka.delete_topics([params.orders_topic, params.products_topic])

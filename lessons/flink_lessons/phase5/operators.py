@@ -127,19 +127,35 @@ class DatasetTopicsOperator(_RunOperator):
 
 class ProduceDatasetOperator(_RunOperator):
     """Produce the dataset to the run's topics (its order kept, at the ``dataset.rate`` setting), with progress
-    in the log; returns what was produced and the topics' end offsets."""
+    in the log; returns what was produced and the topics' end offsets.
+
+    Once per run: a cleared or retried try finds the topics already holding the dataset and produces nothing
+    (``records`` 0, ``already_produced`` true); topics holding anything else fail the task before a record is
+    written (:func:`~flink_lessons.phase5.pipeline.already_produced`)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Generate (the digest is checked against the validated one) and produce."""
-        from flink_lessons.phase5.dataset import from_manifest, produce
+        """Generate (the digest is checked against the validated one) and produce unless already there."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from flink_lessons.phase5.dataset import Production, from_manifest, produce
+        from flink_lessons.phase5.pipeline import PipelineError, already_produced
 
         p = self.pipeline()
         data = from_manifest(self.dataset)
-        production = produce(data, kafka=self.kafka(), orders_topic=p.orders_topic, products_topic=p.products_topic,
-                             partitions=int(self.dataset["partitions"]), rate=self.dataset.get("rate"),
-                             progress=self.log.info)  # fmt: skip
+        kafka, partitions = self.kafka(), int(self.dataset["partitions"])
+        try:
+            there = already_produced(kafka, data, p.orders_topic, p.products_topic, partitions)
+        except PipelineError as err:
+            raise AirflowFailException(f"Not producing: {err}") from None
+        if there:
+            self.log.info("%s and %s already hold dataset %s (an earlier try produced it): nothing produced",
+                          p.orders_topic, p.products_topic, data.size.name)  # fmt: skip
+            ends = {topic: kafka.end_offsets(topic) for topic in (p.orders_topic, p.products_topic)}
+            return {**Production(p.orders_topic, p.products_topic, 0, 0.0, ends).to_json(), "already_produced": True}
+        production = produce(data, kafka=kafka, orders_topic=p.orders_topic, products_topic=p.products_topic,
+                             partitions=partitions, rate=self.dataset.get("rate"), progress=self.log.info)  # fmt: skip
         self.log.info("Produced %d records in %.1f s", production.records, production.seconds)
-        return production.to_json()
+        return {**production.to_json(), "already_produced": False}
 
 
 class PublishTablesOperator(_RunOperator):

@@ -151,6 +151,34 @@ def expected_end_offsets(dataset: Dataset, partitions: int) -> dict[int, int]:
     return {p: counts.get(p, 0) for p in range(partitions)}
 
 
+def already_produced(kafka: Kafka, dataset: Dataset, orders_topic: str, products_topic: str, partitions: int) -> bool:
+    """Whether the topics already hold exactly this dataset (an earlier try of the run produced it), so that a
+    cleared or retried produce step does not write the input twice. Empty topics: ``False``.
+
+    :param kafka: the cluster.
+    :param dataset: the dataset.
+    :param orders_topic: the orders topic.
+    :param products_topic: the products topic (one partition).
+    :param partitions: the orders topic's partitions.
+    :raises PipelineError: when the topics hold something else (a production cut short, or other data): producing
+        again would double part of the input, so the run must start over on fresh topics.
+    """
+    found = {
+        orders_topic: kafka.end_offsets(orders_topic, partitions),
+        products_topic: kafka.end_offsets(products_topic, 1),
+    }
+    if not any(offset for offsets in found.values() for offset in offsets.values()):
+        return False
+    expected = {orders_topic: expected_end_offsets(dataset, partitions), products_topic: {0: len(dataset.versions)}}
+    if found == expected:
+        return True
+    raise PipelineError(
+        f"the topics hold other data than dataset {dataset.size.name} (seed {dataset.seed}): end offsets {found}, "
+        f"the dataset's {expected}. Producing it again would double part of the input: delete both topics (or "
+        "name new ones in the settings' topics) and run again"
+    )
+
+
 def setup(cluster: Cluster, catalog: IcebergCatalog, database: str) -> None:
     """Create the catalog, database and tables (idempotent).
 
