@@ -130,6 +130,15 @@ class FlinkRestHook(FlinkBaseHook):
         """
         return self.run(rest.get_job(job_id))
 
+    def get_vertex(self, job_id: str, vertex_id: str) -> dict[str, Any]:
+        """One vertex with its subtasks' records in/out and busy, idle and back-pressured time (also for a
+        finished job).
+
+        :param job_id: the job.
+        :param vertex_id: the vertex (``vertices[].id`` of :meth:`get_job`).
+        """
+        return self.run(rest.get_vertex(job_id, vertex_id))
+
     def get_job_overview(self, job_id: str) -> dict[str, Any]:
         """The job's live state and task counts (its ``/jobs/overview`` entry); ``FlinkNotFoundError`` if unknown.
 

@@ -172,6 +172,19 @@ def get_job(job_id: str) -> Exchange[dict[str, Any]]:
     return _body((yield Request("GET", _job_path(job_id))))
 
 
+def get_vertex(job_id: str, vertex_id: str) -> Exchange[dict[str, Any]]:
+    """``GET /jobs/{job_id}/vertices/{vertex_id}``: the vertex's ``status``, ``parallelism`` and its
+    ``subtasks``, each with its ``status``, host, ``taskmanager-id`` and ``metrics`` (``read-records``,
+    ``write-records``, ``accumulated-busy-time``, ``accumulated-backpressured-time``,
+    ``accumulated-idle-time``...). Also answered for a finished job (from its archived execution graph), unlike
+    the metric endpoints of :mod:`~airflow_flink_provider.protocol.metrics`, which answer only while it runs.
+
+    :param job_id: the job.
+    :param vertex_id: the vertex (``vertices[].id`` of :func:`get_job`).
+    """
+    return dict(_body((yield Request("GET", _job_path(job_id, "vertices", path_segment(vertex_id))))))
+
+
 def get_job_overview(job_id: str) -> Exchange[dict[str, Any]]:
     """The job's live state and task counts: its entry in ``GET /jobs/overview``.
 
