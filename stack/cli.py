@@ -846,6 +846,20 @@ CONNECTIONS = {
             "auto.offset.reset": "earliest", "enable.auto.commit": "false",
         }),
     },
+    # flink_observability sends its alerts through this connection (alerts.smtp_conn_id); see stack.toml's smtp.
+    "smtp_alerts": {
+        "conn_type": "smtp", "host": HOST, "port": PORTS["smtp"],
+        "extra": json.dumps({"disable_ssl": True, "disable_tls": True, "from_email": "flink-alerts@localhost"}),
+    },
+    # flink_dlq_alerts' AssetWatcher reads the dead-letter topics with it in the triggerer: a group, and a short
+    # metadata refresh so the topic of a new run is found within seconds.
+    "kafka_dlq_watcher": {
+        "conn_type": "kafka",
+        "extra": json.dumps({
+            "bootstrap.servers": f"{HOST}:{PORTS['kafka']}", "group.id": "flink_dlq_alerts",
+            "auto.offset.reset": "earliest", "topic.metadata.refresh.interval.ms": "5000",
+        }),
+    },
 }
 
 

@@ -357,3 +357,33 @@ def test_iceberg_maven_profile_gets_every_property_it_needs() -> None:
     assert re.findall(r"<artifactId>([^<]+)</artifactId>\s*<version>", profile) == [
         "iceberg-flink-runtime-${flink.minor.version}", "hadoop-client-api", "hadoop-client-runtime", "sqlite-jdbc",
     ]
+
+
+def test_env_gives_every_connection_the_dags_read_as_airflow_conn_variables(tmp_path: Path) -> None:
+    """`airflow dags test` and `make airflow-ui` read the observability DAG's SMTP connection and the DLQ watcher's
+    Kafka connection from the environment: each parses as an Airflow connection with what its reader needs."""
+    import os
+    import subprocess
+    import sys
+
+    from airflow.models.connection import Connection
+
+    out = subprocess.run([sys.executable, str(cli.ROOT / "stack" / "cli.py"), "env"], capture_output=True, text=True,
+                         check=True, env={**os.environ, "FLINK_STACK_DIR": str(tmp_path)}).stdout  # fmt: skip
+    script = f"{out}\nenv -0"
+    shell = subprocess.run(["bash", "-c", script], capture_output=True, check=True, env={}).stdout.decode()
+    env = dict(line.split("=", 1) for line in shell.split("\0") if "=" in line)
+    conns = {
+        key.removeprefix("AIRFLOW_CONN_").lower(): Connection.from_json(value, conn_id=key)
+        for key, value in env.items()
+        if key.startswith("AIRFLOW_CONN_")
+    }
+    assert set(cli.CONNECTIONS) <= set(conns)
+    smtp = conns["smtp_alerts"]
+    assert (smtp.conn_type, smtp.host, smtp.port) == ("smtp", cli.HOST, cli.PORTS["smtp"])
+    assert smtp.extra_dejson["from_email"] and smtp.extra_dejson["disable_ssl"] is True
+    watcher = conns["kafka_dlq_watcher"].extra_dejson
+    assert conns["kafka_dlq_watcher"].conn_type == "kafka"
+    assert watcher["bootstrap.servers"] == f"{cli.HOST}:{cli.PORTS['kafka']}"
+    assert watcher["group.id"] and watcher["auto.offset.reset"] == "earliest"
+    assert int(watcher["topic.metadata.refresh.interval.ms"]) <= 10_000  # a new run's DLQ topic is found quickly
