@@ -40,11 +40,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_flink_provider.hooks.transport import AsyncTransport, TransportConfig, drive
 from airflow_flink_provider.protocol import rest
 from airflow_flink_provider.protocol.http import Exchange, Request, Response
+
+if TYPE_CHECKING:  # the transport (requests, urllib3) is imported when a trigger runs, not when a DAG file is parsed
+    from airflow_flink_provider.hooks.transport import AsyncTransport, TransportConfig
 
 T = TypeVar("T")
 
@@ -59,7 +61,7 @@ FIRST_POLL_SPREAD = 1.0
 JITTER = 0.25
 """Seconds of random delay added to each later poll at most (also capped at 2 % of the interval)."""
 
-TransportFactory = Callable[[], Awaitable[AsyncTransport]]
+TransportFactory = Callable[[], Awaitable["AsyncTransport"]]
 
 
 def _overview_request() -> Request:
@@ -253,6 +255,8 @@ class SharedPoller:
         """One ``GET /jobs/overview``; its error becomes the snapshot (retries end within the outage budget)."""
         taken = self.clock()
         self.polls += 1
+        from airflow_flink_provider.hooks.transport import drive
+
         bound = transport.config.outage_budget  # as a trigger alone: a server's Retry-After is honoured
         try:
             jobs = await drive(rest.list_jobs(), lambda request: transport.send(_bounded(request, bound)))
@@ -332,6 +336,8 @@ class JobView:
 
         :param exchange: e.g. ``wait_for_job_state(...)``.
         """
+        from airflow_flink_provider.hooks.transport import drive
+
         return await drive(exchange, self._send, self._sleep)
 
     async def _sleep(self, seconds: float) -> None:
