@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from airflow_flink_provider.protocol.http import is_retryable_status
 from airflow_flink_provider.protocol.redaction import redact
 
 _MAX_CAUSE_LINES = 12
+
+
+class ErrorDetails(TypedDict, total=False):
+    """What any :class:`FlinkError` may carry besides its message: the keyword arguments every subclass passes on."""
+
+    root_cause: str | None
+    hint: str | None
+    status: int | None
 
 
 class FlinkError(Exception):
@@ -85,11 +93,9 @@ class FlinkConnectionError(FlinkError):
         message: str,
         *,
         request_sent: bool = True,
-        root_cause: str | None = None,
-        hint: str | None = None,
-        status: int | None = None,
+        **details: Unpack[ErrorDetails],
     ) -> None:
-        super().__init__(message, root_cause=root_cause, hint=hint, status=status)
+        super().__init__(message, **details)
         self.request_sent = request_sent
 
     @property
@@ -110,11 +116,9 @@ class FlinkTimeoutError(FlinkError):
         message: str,
         *,
         transient: bool = False,
-        root_cause: str | None = None,
-        hint: str | None = None,
-        status: int | None = None,
+        **details: Unpack[ErrorDetails],
     ) -> None:
-        super().__init__(message, root_cause=root_cause, hint=hint, status=status)
+        super().__init__(message, **details)
         self.transient = transient
 
     @property
@@ -144,11 +148,9 @@ class FlinkSqlError(FlinkError):
         *,
         line: int | None = None,
         column: int | None = None,
-        root_cause: str | None = None,
-        hint: str | None = None,
-        status: int | None = None,
+        **details: Unpack[ErrorDetails],
     ) -> None:
-        super().__init__(message, root_cause=root_cause, hint=hint, status=status)
+        super().__init__(message, **details)
         self.line = line
         self.column = column
 
@@ -178,11 +180,9 @@ class FlinkJobFailedError(FlinkError):
         *,
         job_id: str | None = None,
         state: str | None = None,
-        root_cause: str | None = None,
-        hint: str | None = None,
-        status: int | None = None,
+        **details: Unpack[ErrorDetails],
     ) -> None:
-        super().__init__(message, root_cause=root_cause, hint=hint, status=status)
+        super().__init__(message, **details)
         self.job_id = job_id
         self.state = state
 
