@@ -34,10 +34,10 @@ BENCHMARKS = {
 """Name (for ``--only``/``--skip``) -> module with ``run(opts) -> BenchResult``, in run order."""
 
 NO_STACK = frozenset({"parse_time", "scale"})
+"""Benchmarks that run without the local stack."""
 
 REPEATABLE = ("pyflink_submit", "sql_submit")
 """The submission benchmarks ``--repeat-runs`` runs several times (their ratios judged on the median)."""
-"""Benchmarks that run without the local stack."""
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -230,6 +230,17 @@ def run_one(name: str, opts: argparse.Namespace) -> BenchResult:
     return result
 
 
+def render_tables(results: Sequence[BenchResult]) -> str:
+    """The tables some benchmarks keep in their profile (``profile["table"]``: the scale table, the parse-time
+    table), each under its benchmark's name, printed after the figures.
+
+    :param results: the benchmarks' results, in run order.
+    """
+    return "\n\n".join(
+        f"[bench] {result.name}:\n{result.profile['table']}" for result in results if result.profile.get("table")
+    )
+
+
 def stack_problems() -> list[str]:
     """What is missing from the local stack for the benchmarks (empty when all is up)."""
     from benchmarks import env
@@ -282,6 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("")
     say(render_table(results))
     say("")
+    tables = render_tables(results)
+    if tables:
+        say(tables)
+        say("")
     for result in results:
         if result.status != "ok":
             say(f"[bench] {result.name} {result.status}: {(result.error or '')[:800]}")

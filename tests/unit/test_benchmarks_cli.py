@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.pyflink_submit import BENCH_JOB, PRESETS, job_spec
-from benchmarks.run import BENCHMARKS, QUICK, parse_args
+from benchmarks.run import BENCHMARKS, QUICK, parse_args, render_tables
 
 pytestmark = pytest.mark.unit
 
@@ -87,3 +87,24 @@ def test_repeat_runs_and_scale_flags() -> None:
     for bad in (["--repeat-runs", "0"], ["--scale-sizes", "0,10"], ["--scale-sizes", "many"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
+
+
+def test_the_scale_and_parse_time_tables_are_printed_after_the_figures() -> None:
+    from benchmarks.core import BenchResult
+    from benchmarks.parse_time import render_parse_table, summarize_parse
+    from benchmarks.scale import render_rows
+
+    scale = BenchResult("scale", "N triggers")
+    row = {"n": 1000, "mode": "shared", "requests_per_s": 0.03, "overview_max_per_interval": 1, "cpu_pct": 4.2}
+    scale.profile["table"] = render_rows([row])
+    parse = BenchResult("parse_time", "DAG parse time")
+    runs = {
+        "(empty DAG file)": {"seconds": [0.010, 0.012], "dags": 1, "errors": 0},
+        "flink_phase0.py": {"seconds": [0.030, 0.034], "dags": 1, "errors": 0},
+    }
+    summary = summarize_parse(runs, "(empty DAG file)", 50)
+    parse.profile["table"] = render_parse_table({"dag processor": summary, "cold fork": summary})
+    printed = render_tables([BenchResult("sensor", "no table"), parse, scale])
+    assert printed.index("[bench] parse_time:") < printed.index("[bench] scale:") and "sensor" not in printed
+    assert "flink_phase0.py   32.0 ms (+21.0 ms)" in printed and "dag processor ms (above empty)" in printed
+    assert "req/s" in printed and "shared" in printed.splitlines()[-1]
