@@ -54,68 +54,62 @@ def test_bad_arguments_are_refused_with_the_reason(argv: list[str], message: str
         settings(*argv)
 
 
-def test_fixed_delay_restart_and_checkpoint_settings() -> None:
-    config = jobkit.flink_configuration(
-        settings(
-            "--checkpoint-interval-seconds",
-            "7",
-            "--checkpoint-mode",
-            "at-least-once",
-            "--restart-attempts",
-            "2",
-            "--restart-delay-seconds",
-            "4",
-            "--state-backend",
-            "rocksdb",
-            "--checkpoint-dir",
-            "file:///tmp/cp",
-            "--job-name",
-            "orders@v1",
-            "--parallelism",
-            "2",
-        )
-    )
-    assert config["execution.checkpointing.interval"] == "7 s"
-    assert config["execution.checkpointing.mode"] == "AT_LEAST_ONCE"
-    assert config["execution.checkpointing.externalized-checkpoint-retention"] == "RETAIN_ON_CANCELLATION"
-    assert config["execution.checkpointing.dir"] == "file:///tmp/cp"
-    assert config["state.backend.type"] == "rocksdb"
-    assert config["restart-strategy.type"] == "fixed-delay"
-    assert config["restart-strategy.fixed-delay.attempts"] == "2"
-    assert config["restart-strategy.fixed-delay.delay"] == "4 s"
-    assert not any(key.startswith("restart-strategy.exponential-delay") for key in config)
-    assert config["pipeline.name"] == "orders@v1"
-    assert config["parallelism.default"] == "2"
-    assert config["table.exec.uid.generation"] == "PLAN_ONLY"
+FIXED_DELAY = [
+    *("--checkpoint-interval-seconds", "7", "--checkpoint-mode", "at-least-once", "--state-backend", "rocksdb"),
+    *("--restart-attempts", "2", "--restart-delay-seconds", "4", "--checkpoint-dir", "file:///tmp/cp"),
+    *("--job-name", "orders@v1", "--parallelism", "2"),
+]
+EXPONENTIAL_DELAY = [
+    *("--restart-strategy", "exponential-delay", "--restart-initial-backoff-seconds", "2"),
+    *("--restart-max-backoff-seconds", "30", "--restart-backoff-multiplier", "1.5", "--restart-max-attempts", "6"),
+]
 
 
-def test_exponential_delay_restart_settings() -> None:
-    config = jobkit.flink_configuration(
-        settings(
-            "--restart-strategy",
-            "exponential-delay",
-            "--restart-initial-backoff-seconds",
-            "2",
-            "--restart-max-backoff-seconds",
-            "30",
-            "--restart-backoff-multiplier",
-            "1.5",
-            "--restart-max-attempts",
-            "6",
-        )
-    )
-    assert config["restart-strategy.type"] == "exponential-delay"
-    assert config["restart-strategy.exponential-delay.initial-backoff"] == "2 s"
-    assert config["restart-strategy.exponential-delay.max-backoff"] == "30 s"
-    assert config["restart-strategy.exponential-delay.backoff-multiplier"] == "1.5"
-    assert config["restart-strategy.exponential-delay.attempts-before-reset-backoff"] == "6"
-    assert "execution.checkpointing.dir" not in config
-
-
-def test_no_restart_strategy() -> None:
-    config = jobkit.flink_configuration(settings("--restart-strategy", "none"))
-    assert config["restart-strategy.type"] == "none"
-    assert not any(key.startswith("restart-strategy.") and key != "restart-strategy.type" for key in config)
+@pytest.mark.parametrize(
+    ("argv", "expected", "absent"),
+    [
+        (
+            FIXED_DELAY,
+            {
+                "execution.checkpointing.interval": "7 s",
+                "execution.checkpointing.mode": "AT_LEAST_ONCE",
+                "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+                "execution.checkpointing.dir": "file:///tmp/cp",
+                "state.backend.type": "rocksdb",
+                "restart-strategy.type": "fixed-delay",
+                "restart-strategy.fixed-delay.attempts": "2",
+                "restart-strategy.fixed-delay.delay": "4 s",
+                "pipeline.name": "orders@v1",
+                "parallelism.default": "2",
+                "table.exec.uid.generation": "PLAN_ONLY",
+            },
+            ("restart-strategy.exponential-delay",),
+        ),
+        (
+            EXPONENTIAL_DELAY,
+            {
+                "restart-strategy.type": "exponential-delay",
+                "restart-strategy.exponential-delay.initial-backoff": "2 s",
+                "restart-strategy.exponential-delay.max-backoff": "30 s",
+                "restart-strategy.exponential-delay.backoff-multiplier": "1.5",
+                "restart-strategy.exponential-delay.attempts-before-reset-backoff": "6",
+            },
+            ("execution.checkpointing.dir", "restart-strategy.fixed-delay"),
+        ),
+        (
+            ["--restart-strategy", "none"],
+            {"restart-strategy.type": "none"},
+            ("restart-strategy.fixed-delay", "restart-strategy.exponential-delay"),
+        ),
+    ],
+    ids=["fixed-delay-and-checkpoints", "exponential-delay", "no-restarts"],
+)
+def test_flink_configuration_by_restart_strategy(
+    argv: list[str], expected: dict[str, str], absent: tuple[str, ...]
+) -> None:
+    config = jobkit.flink_configuration(settings(*argv))
+    assert {key: config.get(key) for key in expected} == expected
+    assert not [key for key in config if key.startswith(absent)]
 
 
 def test_stable_plan_renumbers_stateful_and_stateless_nodes_apart() -> None:
@@ -161,6 +155,15 @@ def test_stable_plan_renumbers_stateful_and_stateless_nodes_apart() -> None:
 def test_sink_ddl_adds_a_versions_columns_before_job_version() -> None:
     ddl = jobkit.sink_ddl(settings(), ["avg_order_cents BIGINT"])
     assert "revenue_cents BIGINT, avg_order_cents BIGINT, job_version STRING" in ddl
+    assert "'topic' = 'orders-by-category',\n            'properties.bootstrap.servers' = '127.0.0.1:9092'" in ddl
+    assert "'format' = 'json',\n            'sink.partitioner' = 'fixed'" in ddl
+
+
+def test_source_ddl_renders_its_kafka_options() -> None:
+    ddl = jobkit.source_ddl(settings("--consumer-group", "g-1", "--startup-mode", "latest-offset"))
+    assert "'connector' = 'kafka',\n            'topic' = 'orders'" in ddl
+    assert "'properties.group.id' = 'g-1'" in ddl and "'scan.startup.mode' = 'latest-offset'" in ddl
+    assert "'json.ignore-parse-errors' = 'true'" in ddl
 
 
 def test_expected_windows_by_hand() -> None:

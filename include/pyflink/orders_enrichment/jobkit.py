@@ -41,6 +41,9 @@ STATE_BACKENDS = ("hashmap", "rocksdb")
 RESTART_STRATEGIES = ("fixed-delay", "exponential-delay", "none")
 STARTUP_MODES = ("earliest-offset", "latest-offset", "group-offsets")
 
+ExtraAggregates = Callable[[], Sequence[Any]]
+"""What a version adds to the pipeline: called inside Flink's Python, returns aliased PyFlink expressions."""
+
 _TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _BOOTSTRAP = re.compile(r"[a-zA-Z0-9._-]+:\d{1,5}(,[a-zA-Z0-9._-]+:\d{1,5})*")
 _GROUP = re.compile(r"[a-zA-Z0-9._-]{1,255}")
@@ -289,11 +292,34 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _kafka_table(settings: Settings, topic: str, options: dict[str, str]) -> str:
+    """The WITH clause of a Kafka table of JSON rows: connector, topic, brokers and the table's own options.
+
+    :param settings: the job's settings (the brokers).
+    :param topic: the table's topic.
+    :param options: further connector options, e.g. ``{"scan.startup.mode": "earliest-offset"}``.
+    """
+    rendered = {
+        "connector": "kafka",
+        "topic": topic,
+        "properties.bootstrap.servers": settings.bootstrap_servers,
+        "format": "json",
+        **options,
+    }
+    return ",\n            ".join(f"{_sql_string(key)} = {_sql_string(value)}" for key, value in rendered.items())
+
+
 def source_ddl(settings: Settings) -> str:
     """The Kafka table of order events, with a deterministic (per-event) watermark.
 
     :param settings: the job's settings.
     """
+    source_options = {
+        "properties.group.id": settings.consumer_group,
+        "scan.startup.mode": settings.startup_mode,
+        "scan.watermark.emit.strategy": "on-event",
+        "json.ignore-parse-errors": "true",
+    }
     return f"""
         CREATE TEMPORARY TABLE orders (
             order_id STRING,
@@ -306,14 +332,7 @@ def source_ddl(settings: Settings) -> str:
             event_time AS TO_TIMESTAMP_LTZ(ts, 3),
             WATERMARK FOR event_time AS event_time - INTERVAL '{settings.watermark_delay_seconds}' SECOND
         ) WITH (
-            'connector' = 'kafka',
-            'topic' = {_sql_string(settings.source_topic)},
-            'properties.bootstrap.servers' = {_sql_string(settings.bootstrap_servers)},
-            'properties.group.id' = {_sql_string(settings.consumer_group)},
-            'scan.startup.mode' = {_sql_string(settings.startup_mode)},
-            'scan.watermark.emit.strategy' = 'on-event',
-            'format' = 'json',
-            'json.ignore-parse-errors' = 'true'
+            {_kafka_table(settings, settings.source_topic, source_options)}
         )"""
 
 
@@ -357,16 +376,12 @@ def sink_ddl(settings: Settings, extra_columns: Sequence[str] = ()) -> str:
         *extra_columns,
         "job_version STRING",
     ]
+    sink_options = {"sink.partitioner": "fixed", "json.timestamp-format.standard": "ISO-8601"}
     return f"""
         CREATE TEMPORARY TABLE order_stats (
             {", ".join(columns)}
         ) WITH (
-            'connector' = 'kafka',
-            'topic' = {_sql_string(settings.sink_topic)},
-            'properties.bootstrap.servers' = {_sql_string(settings.bootstrap_servers)},
-            'sink.partitioner' = 'fixed',
-            'format' = 'json',
-            'json.timestamp-format.standard' = 'ISO-8601'
+            {_kafka_table(settings, settings.sink_topic, sink_options)}
         )"""
 
 
@@ -377,6 +392,42 @@ ENRICHED_SQL = """
     ON o.product_id = p.product_id
 """
 """Enrichment: an event-time temporal join keeps the orders' time attribute, so windows can follow it."""
+
+
+def window_stats(t_env: Any, settings: Settings, extra_aggregates: Sequence[Any] = ()) -> Any:
+    """The pipeline every version runs: paid orders with a positive quantity, enriched with their product's
+    category, aggregated per category and tumbling event-time window.
+
+    The stateful operators (sources, temporal join, window aggregate, sink) and so their uids come from
+    here; a version changes only what it passes in ``extra_aggregates``.
+
+    :param t_env: the TableEnvironment with the job's tables.
+    :param settings: the job's settings (its window size and version).
+    :param extra_aggregates: the version's aliased output columns, between ``revenue_cents`` and
+        ``job_version`` (matching its ``sink_columns``). An expression over the window's existing aggregates
+        keeps the state compatible; a new aggregate function changes the window operator's state.
+    """
+    from pyflink.table import DataTypes
+    from pyflink.table.expressions import col, lit
+    from pyflink.table.window import Tumble
+
+    paid = t_env.from_path("orders").filter((col("status") == "PAID") & (col("quantity") > 0))
+    t_env.create_temporary_view("paid_orders", paid)
+    enriched = t_env.sql_query(ENRICHED_SQL)
+    return (
+        enriched.window(Tumble.over(lit(settings.window_seconds).seconds).on(col("event_time")).alias("w"))
+        .group_by(col("w"), col("category"))
+        .select(
+            col("w").start.alias("window_start"),
+            col("w").end.alias("window_end"),
+            col("category"),
+            col("order_id").count.alias("orders"),
+            col("quantity").sum.cast(DataTypes.BIGINT()).alias("units"),
+            col("amount_cents").sum.alias("revenue_cents"),
+            *extra_aggregates,
+            lit(settings.version).alias("job_version"),
+        )
+    )
 
 
 def node_type(node: dict[str, Any]) -> str:
@@ -425,14 +476,13 @@ def stateful_nodes(plan_json: str) -> list[dict[str, Any]]:
     ]
 
 
-def run(settings: Settings, build: Callable[[Any, Settings], Any], sink_columns: Sequence[str] = ()) -> None:
-    """Create the tables, build the version's pipeline, compile it to a stable plan and submit it.
+def run(settings: Settings, extra_aggregates: ExtraAggregates | None = None, sink_columns: Sequence[str] = ()) -> None:
+    """Create the tables, build the pipeline (:func:`window_stats`), compile it to a stable plan and submit it.
 
     :param settings: the job's settings.
-    :param build: the version's pipeline: takes the TableEnvironment (with the tables ``orders``,
-        ``products`` and ``order_stats``) and the settings, returns the Table to write to ``order_stats``.
-        :data:`ENRICHED_SQL` expects the version to register its filtered orders as ``paid_orders``.
-    :param sink_columns: the version's extra output columns.
+    :param extra_aggregates: the version's extra output columns as Table API expressions (see
+        :data:`ExtraAggregates`); ``None``: none.
+    :param sink_columns: the version's extra output columns as SQL column definitions, in the same order.
     """
     from pyflink.table import CompiledPlan, EnvironmentSettings, PlanReference, TableEnvironment
 
@@ -443,7 +493,7 @@ def run(settings: Settings, build: Callable[[Any, Settings], Any], sink_columns:
     t_env.execute_sql(source_ddl(settings))
     t_env.execute_sql(products_ddl(settings))
     t_env.execute_sql(sink_ddl(settings, sink_columns))
-    table = build(t_env, settings)
+    table = window_stats(t_env, settings, extra_aggregates() if extra_aggregates else ())
     plan_json = stable_plan(table.insert_into("order_stats").compile_plan().as_json_string())
     if settings.dry_run:
         print(
@@ -468,22 +518,23 @@ def run(settings: Settings, build: Callable[[Any, Settings], Any], sink_columns:
 def main(
     version: str,
     description: str,
-    build: Callable[[Any, Settings], Any],
+    extra_aggregates: ExtraAggregates | None = None,
     sink_columns: Sequence[str] = (),
     argv: Sequence[str] | None = None,
 ) -> int:
     """Entry point of a job version: parse, validate, run. Bad arguments exit with status 2.
 
     :param version: the version, e.g. ``v1``.
-    :param description: what the version does, for ``--help``.
-    :param build: the version's pipeline (see :func:`run`).
-    :param sink_columns: the version's extra output columns.
+    :param description: what the version does, for ``--help``: the first paragraph is shown.
+    :param extra_aggregates: the version's extra output columns (see :func:`run`).
+    :param sink_columns: their SQL column definitions.
     :param argv: arguments; default ``sys.argv[1:]``.
     """
     try:
-        settings = validate_args(sys.argv[1:] if argv is None else argv, version, description)
+        summary = description.strip().split("\n\n")[0]
+        settings = validate_args(sys.argv[1:] if argv is None else argv, version, summary)
     except JobArgumentError as err:
         print(err, file=sys.stderr)
         return 2
-    run(settings, build, sink_columns)
+    run(settings, extra_aggregates, sink_columns)
     return 0
