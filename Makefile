@@ -52,8 +52,11 @@ airflow-ui: stack-up
 demo: stack-up
 	$(AIRFLOW_ENV) $(VPY) -m stack.demo
 
+# Two workers: most of an integration test's time is spent waiting on Flink and Kafka. Each module runs whole on
+# one worker (tests/conftest.py groups them); TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: stack-up browser
-	$(AIRFLOW_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(AIRFLOW_ENV) $(VENV)/bin/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)

@@ -46,7 +46,8 @@ STATE = STACK / "state"
 LOGS = STACK / "logs"
 RUN = STACK / "run"
 KAFKA_CONF = STACK / "kafka"
-AIRFLOW_HOME = STACK / "airflow"
+# A test worker of pytest-xdist runs its Airflow commands against its own copy of the metadata DB (tests/conftest.py).
+AIRFLOW_HOME = Path(os.environ.get("FLINK_STACK_AIRFLOW_HOME") or STACK / "airflow").resolve()
 ICEBERG: dict[str, str] = CONFIG["iceberg"]
 # The Flink components and the daemon scripts that start them; each start records the jars lib/ held (lib_drift).
 FLINK_SCRIPTS = {"flink-jobmanager": "jobmanager.sh", "flink-taskmanager": "taskmanager.sh",

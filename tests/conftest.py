@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +41,19 @@ os.environ.setdefault(
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs two workers) each worker gets its own copy of the stack's Airflow
+    metadata DB, so two workers' ``airflow dags test`` runs never write one SQLite file at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    shared = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".stack" / "airflow")) / "airflow.db"
+    if not worker or not shared.exists():
+        return
+    own = Path(tempfile.mkdtemp(prefix=f"airflow-home-{worker}-"))
+    with sqlite3.connect(shared) as source, sqlite3.connect(own / "airflow.db") as copy:
+        source.backup(copy)  # consistent even while another process writes the shared DB
+    os.environ["AIRFLOW_HOME"] = os.environ["FLINK_STACK_AIRFLOW_HOME"] = str(own)
+
+
 def _stack(*args: str) -> int:
     return subprocess.run([sys.executable, str(ROOT / "stack" / "cli.py"), *args], check=False).returncode
 
@@ -69,8 +84,13 @@ def _listening(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every integration test gets the stack fixture, so no test can forget it."""
+    """Every integration test gets the stack fixture, so no test can forget it. For pytest-xdist's loadgroup
+    each module is one group (its module fixtures, such as an Airflow home, are set up once), and all modules that
+    run a private stack form one group: two private stacks at once would not fit in memory beside the shared one."""
     for item in items:
         if item.get_closest_marker("integration") is not None:
             item.fixturenames.insert(0, "stack")
+        group = "private-stack" if item.get_closest_marker("private_stack") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
