@@ -18,9 +18,28 @@ pytestmark = pytest.mark.integration
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
+# One interpreter runs every command of the module through Airflow's own CLI parser (each `airflow` process would
+# spend most of its time importing Airflow again).
+DRIVER = """
+import contextlib, io, json, sys
+from airflow.cli import cli_parser
+
+parser, outputs = cli_parser.get_parser(), []
+for argv in json.loads(sys.argv[1]):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        args = parser.parse_args(argv)
+        args.func(args)
+    outputs.append(out.getvalue())
+print("OUTPUTS " + json.dumps(outputs))
+"""
+
+CONNECTIONS = [("flink", "8443"), ("flink_sql_gateway", "8083")]
+
+
 @pytest.fixture(scope="module")
-def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Run ``airflow ...`` against a migrated SQLite metadata DB of its own."""
+def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The outputs of the module's ``airflow ...`` commands, run against a migrated SQLite metadata DB of its own."""
     home = tmp_path_factory.mktemp("airflow_home")
     env = {
         key: value
@@ -28,14 +47,24 @@ def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> Any:
         if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
     }
     env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
-
-    def run(*args: str) -> str:
-        done = subprocess.run([AIRFLOW, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    run("db", "migrate")
-    return run
+    migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600,
+                             check=False)  # fmt: skip
+    assert migrate.returncode == 0, f"airflow db migrate failed:\n{migrate.stdout}\n{migrate.stderr}"
+    commands = [["providers", kind, "-o", "json"] for kind in ("list", "hooks", "links", "triggers", "widgets",
+                                                                "behaviours")]  # fmt: skip
+    for conn_type, port in CONNECTIONS:
+        commands += [
+            ["connections", "add", f"it_{conn_type}", "--conn-type", conn_type, "--conn-host",
+             "https://flink.example.com", "--conn-port", port,
+             "--conn-extra", json.dumps({"verify": False, "timeout": 10})],
+            ["connections", "get", f"it_{conn_type}", "-o", "json"],
+        ]  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(commands)], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("OUTPUTS ")]
+    assert done.returncode == 0 and lines, f"the airflow commands failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    outputs = json.loads(lines[-1][len("OUTPUTS ") :])
+    return {" ".join(argv[:3]): output for argv, output in zip(commands, outputs, strict=True)}
 
 
 def _json(text: str) -> Any:
@@ -43,38 +72,33 @@ def _json(text: str) -> Any:
     return json.loads(text[text.index("[") :])
 
 
-def test_providers_list_shows_the_package(airflow_cli: Any) -> None:
-    providers = {p["package_name"]: p for p in _json(airflow_cli("providers", "list", "-o", "json"))}
+def test_providers_list_shows_the_package(airflow_cli: dict[str, str]) -> None:
+    providers = {p["package_name"]: p for p in _json(airflow_cli["providers list -o"])}
     assert providers["airflow-flink-provider"]["version"] == __version__
 
 
-def test_hooks_links_and_triggers_are_registered(airflow_cli: Any) -> None:
-    hooks = {h["connection_type"]: h for h in _json(airflow_cli("providers", "hooks", "-o", "json"))}
+def test_hooks_links_and_triggers_are_registered(airflow_cli: dict[str, str]) -> None:
+    hooks = {h["connection_type"]: h for h in _json(airflow_cli["providers hooks -o"])}
     assert hooks["flink"]["class"] == "airflow_flink_provider.hooks.flink_rest.FlinkRestHook"
     assert hooks["flink"]["conn_id_attribute_name"] == "flink_conn_id"
     assert hooks["flink_sql_gateway"]["class"] == "airflow_flink_provider.hooks.sql_gateway.FlinkSqlGatewayHook"
-    links = [link["extra_link_class_name"] for link in _json(airflow_cli("providers", "links", "-o", "json"))]
+    links = [link["extra_link_class_name"] for link in _json(airflow_cli["providers links -o"])]
     assert "airflow_flink_provider.links.flink_ui.FlinkJobLink" in links
-    triggers = [t["class"] for t in _json(airflow_cli("providers", "triggers", "-o", "json"))]
+    triggers = [t["class"] for t in _json(airflow_cli["providers triggers -o"])]
     assert "airflow_flink_provider.triggers.job_state" in triggers
 
 
-def test_connection_form_metadata_is_registered(airflow_cli: Any) -> None:
-    widgets = {w["connection_parameter_name"] for w in _json(airflow_cli("providers", "widgets", "-o", "json"))}
+def test_connection_form_metadata_is_registered(airflow_cli: dict[str, str]) -> None:
+    widgets = {w["connection_parameter_name"] for w in _json(airflow_cli["providers widgets -o"])}
     assert {"extra__flink__verify", "extra__flink__token", "extra__flink__ui_url"} <= widgets
     assert "extra__flink_sql_gateway__auth_type" in widgets
-    behaviours = {b["field_behaviours"] for b in _json(airflow_cli("providers", "behaviours", "-o", "json"))}
+    behaviours = {b["field_behaviours"] for b in _json(airflow_cli["providers behaviours -o"])}
     assert {"flink", "flink_sql_gateway"} <= behaviours
 
 
-@pytest.mark.parametrize(("conn_type", "port"), [("flink", "8443"), ("flink_sql_gateway", "8083")])
-def test_connections_keep_their_type(airflow_cli: Any, conn_type: str, port: str) -> None:
-    conn_id = f"it_{conn_type}"
-    airflow_cli(
-        "connections", "add", conn_id, "--conn-type", conn_type, "--conn-host", "https://flink.example.com",
-        "--conn-port", port, "--conn-extra", json.dumps({"verify": False, "timeout": 10}),
-    )  # fmt: skip
-    (conn,) = _json(airflow_cli("connections", "get", conn_id, "-o", "json"))
+@pytest.mark.parametrize(("conn_type", "port"), CONNECTIONS)
+def test_connections_keep_their_type(airflow_cli: dict[str, str], conn_type: str, port: str) -> None:
+    (conn,) = _json(airflow_cli[f"connections get it_{conn_type}"])
 
     assert conn["conn_type"] == conn_type
     assert conn["host"] == "https://flink.example.com" and conn["port"] == port
