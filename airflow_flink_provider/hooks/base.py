@@ -19,18 +19,22 @@ from airflow_flink_provider.connection_fields import (
     RETRY_WAIT_MAX,
     TIMEOUT_MAX,
 )
-from airflow_flink_provider.hooks.transport import (
-    AsyncTransport,
-    BasicAuth,
-    BearerAuth,
-    SyncTransport,
-    TransportConfig,
-)
 from airflow_flink_provider.protocol.http import Exchange, RetryPolicy
 from airflow_flink_provider.protocol.redaction import find_secrets
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+
+    from airflow_flink_provider.hooks.transport import (
+        AsyncTransport,
+        BasicAuth,
+        BearerAuth,
+        SyncTransport,
+        TransportConfig,
+    )
+
+# The transport (requests, urllib3, httpx, tenacity: ~0.1 s) is imported when a hook first talks to Flink, not when
+# a DAG file that names a hook is parsed.
 
 T = TypeVar("T")
 
@@ -88,6 +92,8 @@ def config_secrets(config: TransportConfig) -> list[str]:
 
     :param config: a transport config.
     """
+    from airflow_flink_provider.hooks.transport import BasicAuth, BearerAuth
+
     if isinstance(config.auth, BearerAuth):
         return [config.auth.token]
     if isinstance(config.auth, BasicAuth) and config.auth.password:
@@ -239,6 +245,8 @@ def _port(extras: _Extras, value: Any) -> int:
 
 
 def _auth(conn: Connection, extras: _Extras) -> BasicAuth | BearerAuth | None:
+    from airflow_flink_provider.hooks.transport import BasicAuth, BearerAuth
+
     auth_type = extras.get("auth_type") or ""
     if not isinstance(auth_type, str) or auth_type.strip().lower() not in ("", NO_AUTH, "basic", "bearer"):
         raise extras.error(f"must be '{NO_AUTH}', 'basic' or 'bearer', got {auth_type!r}", "auth_type")
@@ -298,6 +306,8 @@ def transport_config_from_connection(conn: Connection, default_port: int) -> Tra
         attempts=extras.integer("retries", RetryPolicy.attempts, minimum=1, maximum=RETRIES_MAX),
         initial=extras.number("retry_wait", RetryPolicy.initial, maximum=RETRY_WAIT_MAX, allow_zero=True),
     )
+    from airflow_flink_provider.hooks.transport import TransportConfig
+
     return TransportConfig(
         base_url=f"{scheme}://{netloc_host}:{_port(extras, port)}{prefix}",
         auth=_auth(conn, extras),
@@ -335,6 +345,8 @@ class FlinkBaseHook(BaseHook):
     @cached_property
     def transport(self) -> SyncTransport:
         """The hook's pooled synchronous transport."""
+        from airflow_flink_provider.hooks.transport import SyncTransport
+
         return SyncTransport(self.transport_config)
 
     def get_conn(self) -> SyncTransport:
@@ -350,6 +362,8 @@ class FlinkBaseHook(BaseHook):
 
     def async_transport(self) -> AsyncTransport:
         """An async transport with the same settings (reads the connection synchronously)."""
+        from airflow_flink_provider.hooks.transport import AsyncTransport
+
         return AsyncTransport(self.transport_config)
 
     @classmethod
@@ -361,4 +375,6 @@ class FlinkBaseHook(BaseHook):
         conn = await cls.aget_connection(conn_id)
         config = transport_config_from_connection(conn, cls.default_port)
         await amask_secrets(*config_secrets(config))
+        from airflow_flink_provider.hooks.transport import AsyncTransport
+
         return AsyncTransport(config)
