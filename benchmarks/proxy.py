@@ -9,16 +9,15 @@ from __future__ import annotations
 import http.client
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks.httprec import normalize_path
+from tests.support.loopback import LoopbackHandler, LoopbackServer
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 
 
-class CountingProxy:
+class CountingProxy(LoopbackServer):
     """Forward HTTP/1.1 requests to ``upstream`` and count them.
 
     :param upstream: e.g. ``http://127.0.0.1:8081``.
@@ -32,21 +31,15 @@ class CountingProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(LoopbackHandler):
             def setup(self) -> None:
                 super().setup()
                 with proxy._lock:
                     proxy.connections += 1
                 self._upstream: http.client.HTTPConnection | None = None
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
             def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                body = self.read_body() or None
                 with proxy._lock:
                     proxy.requests[f"{self.command} {normalize_path(self.path)}"] += 1
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -61,32 +54,12 @@ class CountingProxy:
                     self._upstream = None
                     self.send_error(502, "upstream unreachable")
                     return
-                self.send_response(resp.status, resp.reason)
-                for key, value in resp.getheaders():
-                    if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                kept = {k: v for k, v in resp.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}}
+                self.answer(resp.status, kept, data)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        """The local port the proxy listens on."""
-        return int(self._server.server_address[1])
-
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler, name="counting-proxy")
 
     def snapshot(self) -> tuple[dict[str, int], int]:
         """Requests per ``METHOD path`` and connections so far."""

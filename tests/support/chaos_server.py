@@ -20,11 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psutil
 import requests
+
+from tests.support.loopback import LoopbackHandler, LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ class OutageProxy:
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._forward = requests.Session()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self._port = 0
         self._listen()
 
@@ -306,9 +307,7 @@ class OutageProxy:
     def _listen(self) -> None:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(LoopbackHandler):
             def setup(self) -> None:
                 super().setup()
                 with proxy._lock:
@@ -320,27 +319,14 @@ class OutageProxy:
                 with contextlib.suppress(OSError):
                     super().finish()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                status, headers, payload = proxy._respond(self.command, self.path, dict(self.headers), body)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                body = self.read_body() or None
+                self.answer(*proxy._respond(self.command, self.path, dict(self.headers), body))
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        server.daemon_threads = True
-        self._port = int(server.server_address[1])
-        threading.Thread(target=server.serve_forever, name="outage-proxy", daemon=True).start()
-        self._server = server
+        self._server = LoopbackServer(Handler, name="outage-proxy", port=self._port).start()
+        self._port = self._server.port
 
     def _respond(
         self, method: str, path: str, headers: dict[str, str], body: bytes | None
@@ -376,8 +362,7 @@ class OutageProxy:
     def _stop_listening(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         self._drop_connections()
 
 

@@ -26,11 +26,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.faults import FaultPlan, FaultyHandler
+from tests.support.loopback import LoopbackServer
 
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 FIXED_JOB_ID_KEY = "$internal.pipeline.job-id"
@@ -74,7 +74,7 @@ class _Session:
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-class FakeFlink:
+class FakeFlink(LoopbackServer):
     """The fake cluster: ``with FakeFlink() as flink: ... flink.url ...``.
 
     :param initializing_for: seconds a new job reports INITIALIZING.
@@ -103,22 +103,7 @@ class FakeFlink:
         self.clear_faults = self.plan.clear_faults
         self.count = self.plan.count
         self.lock = threading.RLock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-flink", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeFlink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler_for(self), name="fake-flink")
 
     # --- what a test sets up and looks at -----------------------------------------------------------
 

@@ -13,9 +13,10 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import urlsplit
+
+from tests.support.loopback import LoopbackHandler
 
 FAULT_KINDS = ("drop", "502", "504", "reset", "hang", "reset-before")
 
@@ -91,10 +92,9 @@ class FaultPlan:
         return None
 
 
-class FaultyHandler(BaseHTTPRequestHandler):
+class FaultyHandler(LoopbackHandler):
     """Reads a request, has :meth:`respond` carry it out, then answers it, or applies its fault instead."""
 
-    protocol_version = "HTTP/1.1"
     plan: ClassVar[FaultPlan]
     hang_for: ClassVar[float] = 3.0
 
@@ -102,31 +102,18 @@ class FaultyHandler(BaseHTTPRequestHandler):
         """Carry the request out: ``(status, headers, body)``."""
         raise NotImplementedError
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         fault = self.plan.take(self.command, urlsplit(self.path).path, raw)
         if fault is not None and fault.kind == "reset-before":
             self._reset()
             return
         status, headers, body = self.respond(self.command, self.path, raw)
         if fault is None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(status, headers, body)
         elif fault.kind in ("502", "504"):
             page = f"<html><body><h1>{fault.kind} Gateway</h1></body></html>".encode()
-            self.send_response(int(fault.kind))
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
+            self.answer(int(fault.kind), {"Content-Type": "text/html"}, page)
         elif fault.kind == "reset":
             self._reset()
         else:  # drop, or hang: no answer (after a while)

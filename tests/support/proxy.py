@@ -8,17 +8,15 @@ Each request is forwarded to the upstream server and carried out there; a fault 
 from __future__ import annotations
 
 import http.client
-from http.server import ThreadingHTTPServer
-from threading import Thread
-from typing import Any
 from urllib.parse import urlsplit
 
 from tests.support.faults import FaultPlan, FaultyHandler
+from tests.support.loopback import LoopbackServer
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """``with FaultProxy("http://127.0.0.1:8081") as proxy: ... proxy.port ... proxy.inject(...)``.
 
     :param upstream: the real server's base URL.
@@ -48,18 +46,4 @@ class FaultProxy:
 
         Handler.plan = plan
         Handler.hang_for = hang_for
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler, name="fault-proxy")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,6 +15,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from benchmarks.proxy import CountingProxy
 from benchmarks.taskrun import SlotLog, bench_dag, run_task
+from tests.support.loopback import LoopbackHandler, LoopbackServer
 
 pytestmark = pytest.mark.unit
 
@@ -109,35 +108,20 @@ def test_slot_seconds_within_a_window() -> None:
 # ---------------------------------------------------------------------------------------------- proxy
 
 
-class Upstream(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
+class Upstream(LoopbackHandler):
     def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
+        body = self.read_body().decode()
         status = 404 if "missing" in self.path else 200
         data = json.dumps({"method": self.command, "path": self.path, "body": body}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.answer(status, {"Content-Type": "application/json"}, data)
 
     do_GET = do_POST = do_PATCH = _answer
 
 
 @pytest.fixture
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(Upstream, name="upstream") as server:
+        yield server.url
 
 
 def test_proxy_forwards_and_counts_requests_and_connections(upstream: str) -> None:
