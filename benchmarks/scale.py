@@ -495,6 +495,7 @@ COLUMNS = (
     ("own lag p99 1st/after ms", "own_lag", "{}"),
     ("detect p50 s", "detect_s_p50", "{:.2f}"),
     ("detect p99 s", "detect_s_p99", "{:.2f}"),
+    ("JM CPU %", "jm_cpu_pct", "{:.1f}"),
 )
 
 
@@ -557,6 +558,10 @@ def run(opts: argparse.Namespace) -> BenchResult:
             for key in ("detect_s_p50", "detect_s_p99"):
                 value = row.get(key)
                 result.figure(f"{tag}_{key}", None if value is None else round(value, 3), "s")
+        if "real" in row["mode"]:
+            for key, unit in (("jm_cpu_pct", "%"), ("jm_cpu_ms_per_request", "ms")):
+                value = row.get(key)
+                result.figure(f"{tag}_{key}", None if value is None else round(value, 3), unit)
     top = f"shared_n{biggest}"
     result.targets += [
         Target(f"{top}_overview_max_per_interval", "<=", 1, "<= 1 overview request per poll interval"),
