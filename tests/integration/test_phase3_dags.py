@@ -9,10 +9,7 @@ from flink_lessons.load.kafka import Kafka
 from stack.smoke import BOOTSTRAP
 from tests.integration.test_dags_phase0_1 import assert_succeeded, jobs_of_run, run_dag
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skip(reason="issue 11 open: the partitioning DAG has not passed dag.test() on the real stack yet"),
-]
+pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(1500)  # dag.test() of eleven tasks: about 10 min on the loaded 2-core box
