@@ -22,6 +22,7 @@ from flink_lessons.operators.pyflink import FindRunningVersionOperator, RecordLa
 from flink_lessons.operators.sensors import HealthGateSensor
 from flink_lessons.phase4_dag import DAG_ARGS, GATE, SUBMIT, program
 from flink_lessons.upgrade import (
+    PARAMS,
     abort_and_page,
     check_health,
     check_stop,
@@ -38,9 +39,9 @@ from airflow_flink_provider.operators.savepoint import (
 )
 from airflow_flink_provider.retry import FlinkRetryPolicy
 
-with DAG(dag_id="flink_upgrade_with_rollback", tags=["flink", "phase4", "pyflink", "playbook"], doc_md=__doc__,
-         **DAG_ARGS) as dag:  # fmt: skip
-    resolved = ResolvePyflinkOperator(task_id="resolve_settings", purpose="upgrade")
+with DAG(dag_id="flink_upgrade_with_rollback", params=PARAMS, tags=["flink", "phase4", "pyflink", "playbook"],
+         doc_md=__doc__, **DAG_ARGS) as dag:  # fmt: skip
+    resolved = ResolvePyflinkOperator(task_id="resolve_settings", purpose="upgrade", setting_params=list(PARAMS))
     running = FindRunningVersionOperator(task_id="find_running_job", settings=resolved.output["settings"])
 
     # Stop the old version with a savepoint; on failure, retry while it lives, or abort and page.

@@ -8,12 +8,25 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk import TriggerRule, task
+from airflow.sdk import Param, TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException
+
+from flink_lessons.families import FAULTS
 
 log = logging.getLogger("airflow.task")
 
 RETRY = "retry_stop_with_savepoint"
+
+PARAMS = {
+    "version": Param(None, type=["null", "string"],
+                     description="Version to upgrade to (one of the job's VERSIONS); empty: `version` of the "
+                                 "Variable flink_phase4_pyflink."),
+    "fault_injection": Param(None, type=["null", "string"], enum=[None, *FAULTS],
+                             description="Drills only: savepoint_failure makes the first stop-with-savepoint fail "
+                                         "(the retry branch); empty: the Variable's (none by default)."),
+}  # fmt: skip
+"""The DAG's params (the UI's Trigger form): both are settings of ``flink_phase4_pyflink``; a value given here
+or in the run conf overrides the Variable's, an empty one leaves it."""
 
 
 def old_job_state(job_id: str) -> str | None:

@@ -94,3 +94,23 @@ def test_playbook_settings_tables_are_current(variable: str) -> None:
     match = re.search(rf"<!-- table: {variable} .*?-->\n(.*?)\n<!-- end table -->", PLAYBOOK, flags=re.DOTALL)
     assert match, f"no table for {variable}"
     assert match.group(1).strip() == schema_markdown(FAMILIES[variable])
+
+
+def test_upgrade_trigger_form_params_are_settings_the_conf_still_overrides(dags: dict[str, Any]) -> None:
+    """The Trigger form (params) of flink_upgrade_with_rollback: version and fault_injection, blank by default;
+    a blank one leaves the Variable's value, a given one (form or run conf) overrides it, as before."""
+    from flink_lessons.operators.pyflink import settings_in_conf
+
+    dag = dags["flink_upgrade_with_rollback"]
+    assert dag.params.dump() == {"version": None, "fault_injection": None}
+    dag.params.validate()  # the form can be submitted as it opens
+    resolve = dag.task_dict["resolve_settings"]
+    assert set(resolve.setting_params) == {"version", "fault_injection"} and not resolve.param_names
+    form = {"version": None, "fault_injection": "", "window": "20s"}
+    assert settings_in_conf(form, resolve.param_names, resolve.setting_params) == {"window": "20s"}
+    conf = {"version": "v2", "fault_injection": "savepoint_failure"}
+    assert settings_in_conf(conf, resolve.param_names, resolve.setting_params) == conf
+    recover = dags["flink_recover_from_savepoint"].task_dict["resolve_recovery"]
+    assert settings_in_conf({"version": "v2", "if_running": "fail", "window": "5s"}, recover.param_names, ()) == {
+        "window": "5s"
+    }

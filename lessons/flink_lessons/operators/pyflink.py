@@ -4,7 +4,7 @@ operators and sensors, which these steps feed through their outputs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -32,6 +32,18 @@ def version_outputs(settings: Settings, version: str, job_id: str) -> dict[str, 
             "job_id": job_id}  # fmt: skip
 
 
+def settings_in_conf(conf: Mapping[str, Any] | None, param_names: Sequence[str],
+                     setting_params: Sequence[str]) -> dict[str, Any]:  # fmt: skip
+    """The run conf's settings: without the params that are not settings, nor the blank ones that are.
+
+    :param conf: the DAG run's conf (the Trigger form sends every param, blank ones as ``null``).
+    :param param_names: params that are not settings.
+    :param setting_params: params that are settings: blank (``null`` or ``""``), the Variable's value stands.
+    """
+    return {key: value for key, value in (conf or {}).items()
+            if key not in param_names and not (key in setting_params and value in (None, ""))}  # fmt: skip
+
+
 class ResolvePyflinkOperator(BaseOperator):
     """Validate ``flink_phase4_pyflink`` (and the run conf), pick the version, check its arguments, fix its job id.
 
@@ -45,16 +57,20 @@ class ResolvePyflinkOperator(BaseOperator):
     :param purpose: ``deploy``, ``upgrade`` or ``recover``.
     :param version: a version chosen for this run (templated); empty: see above.
     :param param_names: names of the DAG's params, which are run conf keys but not settings.
+    :param setting_params: names of the DAG's params that are settings too: given, they override the Variable
+        as a run conf key does; empty (the Trigger form's blank field), the Variable's value stands.
     """
 
     template_fields: Sequence[str] = ("version",)
     ui_color = "#fff7e6"
 
-    def __init__(self, *, purpose: str, version: Any = None, param_names: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(self, *, purpose: str, version: Any = None, param_names: Sequence[str] = (),
+                 setting_params: Sequence[str] = (), **kwargs: Any) -> None:  # fmt: skip
         super().__init__(multiple_outputs=True, **kwargs)
         self.purpose = purpose
         self.version = version
         self.param_names = tuple(param_names)
+        self.setting_params = tuple(setting_params)
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve; see the class docstring."""
@@ -63,7 +79,8 @@ class ResolvePyflinkOperator(BaseOperator):
         from flink_lessons.settings import connection_bootstrap, layers, resolve
 
         dag_run = context["dag_run"]
-        settings = resolve(PYFLINK, *layers(PYFLINK.variable, dag_run.conf, exclude=self.param_names),
+        conf = settings_in_conf(dag_run.conf, self.param_names, self.setting_params)
+        settings = resolve(PYFLINK, *layers(PYFLINK.variable, conf),
                            connection_bootstrap=connection_bootstrap)  # fmt: skip
         good = last_good.read(settings["job_name"])
         version = self.version or (good.version if self.purpose == "recover" and good else None)
