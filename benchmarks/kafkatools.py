@@ -68,9 +68,23 @@ def parse_consumer_performance(output: str) -> dict[str, float]:
     raise ValueError(f"no ConsumerPerformance stats in its output: {output[-500:]!r}")
 
 
-def _java(main_class: str, *args: str) -> list[str]:
-    """A java command on the Kafka jars (no log4j config: the tools log nothing but errors)."""
-    return ["java", "-Xms256m", "-Xmx768m", "-cp", str(env.KAFKA_JARS / "*"), main_class, *args]
+def _run_tool(tool: str, args: list[str], parse: Callable[[str], dict[str, float]], timeout: float) -> dict[str, float]:
+    """Run one of Kafka's performance tools in java (no log4j config: the tools log nothing but errors).
+
+    :param tool: the tool's class name in ``org.apache.kafka.tools``.
+    :param args: its arguments.
+    :param parse: reads its stats from its output.
+    :param timeout: seconds.
+    :return: the stats, plus ``process_s``: how long the process ran.
+    """
+    cmd = ["java", "-Xms256m", "-Xmx768m", "-cp", str(env.KAFKA_JARS / "*"), f"org.apache.kafka.tools.{tool}", *args]
+    began = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tool} failed ({proc.returncode}): {proc.stderr[-800:]}")
+    stats = parse(proc.stdout)
+    stats["process_s"] = time.monotonic() - began
+    return stats
 
 
 def producer_performance(topic: str, records: int, payload_file: Path, timeout: float = 600) -> dict[str, float]:
@@ -81,21 +95,14 @@ def producer_performance(topic: str, records: int, payload_file: Path, timeout: 
     :param payload_file: messages to pick from at random.
     :param timeout: seconds.
     """
-    cmd = _java(
-        "org.apache.kafka.tools.ProducerPerformance",
+    args = [
         "--topic", topic,
         "--num-records", str(records),
         "--throughput", "-1",
         "--payload-file", str(payload_file),
         "--producer-props", f"bootstrap.servers={env.BOOTSTRAP}",
-    )  # fmt: skip
-    began = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ProducerPerformance failed ({proc.returncode}): {proc.stderr[-800:]}")
-    stats = parse_producer_performance(proc.stdout)
-    stats["process_s"] = time.monotonic() - began
-    return stats
+    ]  # fmt: skip
+    return _run_tool("ProducerPerformance", args, parse_producer_performance, timeout)
 
 
 def consumer_performance(topic: str, messages: int, timeout: float = 600) -> dict[str, float]:
@@ -105,21 +112,14 @@ def consumer_performance(topic: str, messages: int, timeout: float = 600) -> dic
     :param messages: how many messages to read.
     :param timeout: seconds.
     """
-    cmd = _java(
-        "org.apache.kafka.tools.ConsumerPerformance",
+    args = [
         "--bootstrap-server", env.BOOTSTRAP,
         "--topic", topic,
         "--messages", str(messages),
         "--group", f"bench-perf-{uuid.uuid4().hex[:8]}",
         "--timeout", "30000",
-    )  # fmt: skip
-    began = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ConsumerPerformance failed ({proc.returncode}): {proc.stderr[-800:]}")
-    stats = parse_consumer_performance(proc.stdout)
-    stats["process_s"] = time.monotonic() - began
-    return stats
+    ]  # fmt: skip
+    return _run_tool("ConsumerPerformance", args, parse_consumer_performance, timeout)
 
 
 def producer(**overrides: Any) -> Any:
