@@ -29,6 +29,7 @@ BENCHMARKS = {
     "throughput": "benchmarks.throughput",
     "recovery": "benchmarks.recovery",
     "phase5": "benchmarks.phase5",
+    "phase5_tm_kill": "benchmarks.phase5_tm_kill",
     "scale": "benchmarks.scale",
 }
 """Name (for ``--only``/``--skip``) -> module with ``run(opts) -> BenchResult``, in run order."""
