@@ -14,7 +14,7 @@ from airflow.triggers.base import BaseTrigger
 from airflow_flink_provider.links.flink_ui import FlinkJobLink
 from airflow_flink_provider.operators.common import log_job_url, push_job_id
 from airflow_flink_provider.protocol.outage import Outage
-from airflow_flink_provider.triggers.job_state import validate_outage_budget
+from airflow_flink_provider.triggers.base import validate_outage_budget
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

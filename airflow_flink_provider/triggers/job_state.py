@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_flink_provider.protocol import errors
 from airflow_flink_provider.protocol.errors import FlinkError, FlinkJobFailedError, FlinkTimeoutError
 from airflow_flink_provider.protocol.job_state import JobStateCheck, timeout_message, wait_for_job_state
-from airflow_flink_provider.protocol.outage import Outage
+from airflow_flink_provider.triggers.base import FlinkJobTrigger, JobTriggerArguments, error_event
 from airflow_flink_provider.triggers.shared_poll import JobView, shared_view
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.transport import AsyncTransport
 
 
-class FlinkJobStateTrigger(BaseTrigger):
+class FlinkJobStateTrigger(FlinkJobTrigger):
     """Poll a Flink job until it reaches a target state, a failure state, or the deadline.
 
     Runs the one wait exchange (:func:`~airflow_flink_provider.protocol.job_state.wait_for_job_state`), as the
@@ -38,53 +37,32 @@ class FlinkJobStateTrigger(BaseTrigger):
     longer one ends the wait with an error event that names the last HTTP status and how long the outage
     lasted. A triggerer that restarts the trigger starts a new outage window.
 
-    :param job_id: the Flink job id.
-    :param flink_conn_id: the ``flink`` connection of the REST API.
     :param target_states: states that end the wait successfully.
     :param failure_states: states that end it with an error; ``None`` for the defaults.
-    :param poll_interval: seconds between polls.
-    :param deadline: epoch seconds after which the wait times out; ``None`` for no limit. Absolute, so a
-        trigger restarted in another triggerer keeps the original deadline.
     :param cancel_on_kill: cancel the job when a user kills the deferred task (mark failed/success, clear).
-    :param outage_budget: seconds an API outage may last; ``None`` for the connection's ``outage_budget``.
+    :param common: the job and how to watch it (:class:`~airflow_flink_provider.triggers.base.FlinkJobTrigger`):
+        ``job_id``, ``flink_conn_id``, ``poll_interval``, ``deadline`` and ``outage_budget``.
     """
 
     def __init__(
         self,
         *,
-        job_id: str,
-        flink_conn_id: str = "flink_default",
         target_states: Collection[str] = ("RUNNING",),
         failure_states: Collection[str] | None = None,
-        poll_interval: float = 5.0,
-        deadline: float | None = None,
         cancel_on_kill: bool = False,
-        outage_budget: float | None = None,
+        **common: Unpack[JobTriggerArguments],
     ) -> None:
-        super().__init__()
-        self.job_id = job_id
-        self.flink_conn_id = flink_conn_id
+        super().__init__(**common)
         self.check = JobStateCheck.of(target_states, failure_states)
-        self.poll_interval = float(poll_interval)
-        self.deadline = deadline
         self.cancel_on_kill = cancel_on_kill
-        self.outage_budget = validate_outage_budget(outage_budget)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and plain keyword arguments to rebuild this trigger in the triggerer."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "job_id": self.job_id,
-                "flink_conn_id": self.flink_conn_id,
-                "target_states": sorted(state.value for state in self.check.target_states),
-                "failure_states": sorted(state.value for state in self.check.failure_states),
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "cancel_on_kill": self.cancel_on_kill,
-                "outage_budget": self.outage_budget,
-            },
-        )
+    def own_arguments(self) -> dict[str, Any]:
+        """The states that end the wait and ``cancel_on_kill``, as plain values."""
+        return {
+            "target_states": sorted(state.value for state in self.check.target_states),
+            "failure_states": sorted(state.value for state in self.check.failure_states),
+            "cancel_on_kill": self.cancel_on_kill,
+        }
 
     async def _transport(self) -> AsyncTransport:
         """An async transport for the connection (the caller closes it)."""
@@ -100,16 +78,14 @@ class FlinkJobStateTrigger(BaseTrigger):
 
     async def _wait(self, view: JobView) -> dict[str, Any]:
         """Run the wait exchange; returns the event's payload."""
-        budget = view.config.outage_budget if self.outage_budget is None else self.outage_budget
-        outage = Outage(budget, what=f"Flink REST API at {view.config.base_url}", log=self.log)
-        timeout = None if self.deadline is None else max(0.0, self.deadline - time.time())
+        outage = self.outage(view.config)
         event: dict[str, Any] = {"job_id": self.job_id}
         try:
             verdict = await view.run(
                 wait_for_job_state(
                     self.job_id,
                     self.check,
-                    timeout=timeout,
+                    timeout=self.time_left(),
                     poll_interval=self.poll_interval,
                     outage=outage,
                     log=self.log,
@@ -118,15 +94,7 @@ class FlinkJobStateTrigger(BaseTrigger):
         except FlinkJobFailedError as err:
             return {**event, "status": "failed", "state": err.state, "root_cause": err.root_cause}
         except FlinkError as err:
-            return {
-                **event,
-                "status": "error",
-                "message": err.message,
-                "error_type": type(err).__name__,
-                "root_cause": err.root_cause,
-                "hint": err.hint,
-                "http_status": err.status,
-            }
+            return error_event(self.job_id, err)
         if verdict.outcome == "reached":
             return {**event, "status": "success", "state": verdict.state}
         message = timeout_message(self.job_id, self.check, verdict, "before the deadline", outage)
@@ -141,23 +109,6 @@ class FlinkJobStateTrigger(BaseTrigger):
         self.log.info("Task killed: cancelling Flink job %s", self.job_id)
         async with await self._transport() as transport:
             await transport.run(rest.cancel_job(self.job_id))
-
-
-def validate_outage_budget(value: float | None) -> float | None:
-    """An explicit outage budget as seconds (``None``: the connection's).
-
-    :param value: the value given to a sensor or trigger.
-    :raises ValueError: it is not a finite number >= 0.
-    """
-    if value is None:
-        return None
-    try:
-        budget = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"outage_budget must be a number of seconds, got {value!r}") from None
-    if not 0 <= budget < float("inf"):
-        raise ValueError(f"outage_budget must be a finite number of seconds >= 0, got {value!r}")
-    return budget
 
 
 def error_from_event(event: Mapping[str, Any]) -> FlinkError | None:

@@ -23,26 +23,15 @@ from airflow_flink_provider.protocol.errors import (
 )
 from airflow_flink_provider.protocol.http import RetryPolicy
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, error_from_event
+from tests.unit.test_protocol_job_state import JOB
+from tests.unit.test_protocol_job_state import details as job
 
 pytestmark = pytest.mark.unit
 
-JOB = "0123456789abcdef0123456789abcdef"
 SLOTS_TRACE = (
     "java.lang.Exception: x\nCaused by: org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: "
     "Could not acquire the minimum required resources."
 )
-
-
-def job(state: str, *vertices: tuple[int, dict[str, int]]) -> dict[str, Any]:
-    return {
-        "jid": JOB,
-        "name": "orders",
-        "state": state,
-        "vertices": [
-            {"name": f"v{i}", "status": state, "parallelism": parallelism, "tasks": tasks}
-            for i, (parallelism, tasks) in enumerate(vertices)
-        ],
-    }
 
 
 def run_trigger(
@@ -289,9 +278,7 @@ def test_error_from_event_falls_back_to_flink_error() -> None:
     assert type(error) is FlinkError and error.hint == "h"
 
 
-LEADER_ELECTION = {
-    "errors": ["Service temporarily unavailable due to an ongoing leader election. Please refresh."]
-}
+LEADER_ELECTION = {"errors": ["Service temporarily unavailable due to an ongoing leader election. Please refresh."]}
 
 
 def failing_then(failures: int, answer: Callable[[httpx.Request], httpx.Response]) -> Callable[..., Any]:
