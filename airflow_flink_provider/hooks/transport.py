@@ -533,23 +533,33 @@ def drive_sync(
     ``sleep`` is thrown into the exchange (which may catch it); any other error ends it.
 
     :param exchange: the protocol operation.
-    :param send: sends one request (retries included) and returns its answer.
-    :param sleep: waits between polls.
+    :param send: sends one request, blocking until its answer (retries included).
+    :param sleep: blocks between polls.
     """
     try:
         step = next(exchange)
         while True:
-            try:
-                outcome: Response | FlinkError | None = None
-                if isinstance(step, Sleep):
-                    sleep(step.seconds)
-                else:
-                    outcome = send(step)
-            except FlinkError as error:
-                outcome = error
-            step = _advance(exchange, outcome)
+            step = _advance(exchange, _attempt(step, send, sleep))
     except StopIteration as stop:
         return stop.value
+
+
+def _attempt(
+    step: Request | Sleep, send: Callable[[Request], Response], sleep: Callable[[float], None]
+) -> Response | FlinkError | None:
+    """Carry out one step of an exchange: its answer, ``None`` after a sleep, or the Flink error it raised.
+
+    :param step: what the exchange asked for.
+    :param send: sends a request.
+    :param sleep: waits.
+    """
+    try:
+        if isinstance(step, Sleep):
+            sleep(step.seconds)
+            return None
+        return send(step)
+    except FlinkError as error:
+        return error
 
 
 async def drive(

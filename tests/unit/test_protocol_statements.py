@@ -13,88 +13,55 @@ def texts(script: str) -> list[str]:
     return [statement.text for statement in split_statements(script)]
 
 
-SPLITS = [
-    pytest.param(
-        "SELECT 1; SELECT 2;\nSELECT 3",
-        ["SELECT 1", "SELECT 2", "SELECT 3"],
-        id="plain_statements_split_and_lose_their_semicolons",
-    ),
-    pytest.param(
-        "-- header only;\n/* block; only */;\nSELECT 1;\n-- trailing; comment\n",
-        ["SELECT 1"],
-        id="comment_only_chunks_are_dropped",
-    ),
-    pytest.param(
-        "SELECT 'a;b' AS x; SELECT 2", ["SELECT 'a;b' AS x", "SELECT 2"], id="semicolon_inside_string_does_not_split"
-    ),
-    pytest.param(
-        "SELECT 'it''s; fine', 'x'; SELECT ''';'''",
-        ["SELECT 'it''s; fine', 'x'", "SELECT ''';'''"],
-        id="doubled_quote_escapes_inside_string",
-    ),
-    pytest.param(
-        'SELECT "a;b" FROM `t;1`; SELECT `x``;y` FROM t',
-        ['SELECT "a;b" FROM `t;1`', "SELECT `x``;y` FROM t"],
-        id="semicolon_inside_double_quoted_and_backtick_identifiers",
-    ),
-    pytest.param(
-        "SELECT '-- not a comment;' AS a, '/* nor; this */' AS b; SELECT 2",
-        ["SELECT '-- not a comment;' AS a, '/* nor; this */' AS b", "SELECT 2"],
-        id="comment_markers_inside_strings_are_text",
-    ),
-    pytest.param(
-        "SELECT 1 -- it's a comment; with ' quote\n; SELECT 2 /* don't; */",
-        ["SELECT 1", "SELECT 2"],
-        id="quotes_inside_comments_do_not_open_strings",
-    ),
-    pytest.param(
-        "SELECT a, -- the a; column\n  b /* and; b */\nFROM t;",
-        ["SELECT a, -- the a; column\n  b /* and; b */\nFROM t"],
-        id="comments_inside_a_statement_are_kept",
-    ),
-    pytest.param(
-        "SELECT 'open; SELECT 2", ["SELECT 'open; SELECT 2"], id="unterminated_string_runs_to_the_end_without_splitting"
-    ),
-    pytest.param(
-        "SELECT 1; /* never closed; SELECT 2", ["SELECT 1"], id="unterminated_block_comment_is_dropped_as_comment"
-    ),
-    pytest.param(
-        "EXECUTE STATEMENT SET BEGIN END; SELECT 1",
-        ["EXECUTE STATEMENT SET BEGIN END", "SELECT 1"],
-        id="empty_execute_statement_set_ends_at_end",
-    ),
-    pytest.param(
-        "BEGIN STATEMENT SET; INSERT INTO a SELECT 1; INSERT INTO a SELECT 2;",
-        ["BEGIN STATEMENT SET; INSERT INTO a SELECT 1; INSERT INTO a SELECT 2;"],
-        id="unclosed_statement_set_runs_to_the_end",
-    ),
-    pytest.param(
-        "SET 'a' = 'b'; EXECUTE INSERT INTO t SELECT 1; BEGIN; SELECT 2",
-        [
-            "SET 'a' = 'b'",
-            "EXECUTE INSERT INTO t SELECT 1",
-            "BEGIN",
-            "SELECT 2",
-        ],
-        id="words_that_only_start_like_a_set_do_not_open_one",
-    ),
-    pytest.param(
-        "SET '$internal.pipeline.job-id' = 'abc'; SELECT 'héllo; wörld'",
-        ["SET '$internal.pipeline.job-id' = 'abc'", "SELECT 'héllo; wörld'"],
-        id="dollar_and_unicode_in_words_and_strings",
-    ),
-]
-"""(script, its statements' texts) for quoting, comments and statement sets."""
-
-
-@pytest.mark.parametrize(("script", "expected"), SPLITS)
-def test_split_statements_texts(script: str, expected: list[str]) -> None:
-    assert texts(script) == expected
+def test_plain_statements_split_and_lose_their_semicolons() -> None:
+    assert texts("SELECT 1; SELECT 2;\nSELECT 3") == ["SELECT 1", "SELECT 2", "SELECT 3"]
 
 
 def test_empty_script_and_blank_chunks_give_nothing() -> None:
     assert split_statements("") == []
     assert split_statements("  ;;\n ; \t") == []
+
+
+def test_comment_only_chunks_are_dropped() -> None:
+    script = "-- header only;\n/* block; only */;\nSELECT 1;\n-- trailing; comment\n"
+    assert texts(script) == ["SELECT 1"]
+
+
+def test_semicolon_inside_string_does_not_split() -> None:
+    assert texts("SELECT 'a;b' AS x; SELECT 2") == ["SELECT 'a;b' AS x", "SELECT 2"]
+
+
+def test_doubled_quote_escapes_inside_string() -> None:
+    script = "SELECT 'it''s; fine', 'x'; SELECT ''';'''"
+    assert texts(script) == ["SELECT 'it''s; fine', 'x'", "SELECT ''';'''"]
+
+
+def test_semicolon_inside_double_quoted_and_backtick_identifiers() -> None:
+    script = 'SELECT "a;b" FROM `t;1`; SELECT `x``;y` FROM t'
+    assert texts(script) == ['SELECT "a;b" FROM `t;1`', "SELECT `x``;y` FROM t"]
+
+
+def test_comment_markers_inside_strings_are_text() -> None:
+    script = "SELECT '-- not a comment;' AS a, '/* nor; this */' AS b; SELECT 2"
+    assert texts(script) == ["SELECT '-- not a comment;' AS a, '/* nor; this */' AS b", "SELECT 2"]
+
+
+def test_quotes_inside_comments_do_not_open_strings() -> None:
+    script = "SELECT 1 -- it's a comment; with ' quote\n; SELECT 2 /* don't; */"
+    assert texts(script) == ["SELECT 1", "SELECT 2"]
+
+
+def test_comments_inside_a_statement_are_kept() -> None:
+    script = "SELECT a, -- the a; column\n  b /* and; b */\nFROM t;"
+    assert texts(script) == ["SELECT a, -- the a; column\n  b /* and; b */\nFROM t"]
+
+
+def test_unterminated_string_runs_to_the_end_without_splitting() -> None:
+    assert texts("SELECT 'open; SELECT 2") == ["SELECT 'open; SELECT 2"]
+
+
+def test_unterminated_block_comment_is_dropped_as_comment() -> None:
+    assert texts("SELECT 1; /* never closed; SELECT 2") == ["SELECT 1"]
 
 
 def test_optimizer_hints_stay_in_the_statement() -> None:
@@ -133,9 +100,27 @@ def test_statement_set_keywords_split_by_comments_and_newlines() -> None:
     assert len(split_statements(script)) == 2
 
 
+def test_empty_execute_statement_set_ends_at_end() -> None:
+    assert texts("EXECUTE STATEMENT SET BEGIN END; SELECT 1") == ["EXECUTE STATEMENT SET BEGIN END", "SELECT 1"]
+
+
 def test_end_inside_a_string_or_case_does_not_close_a_set() -> None:
     script = "BEGIN STATEMENT SET; INSERT INTO a SELECT 'END'; INSERT INTO a SELECT CASE WHEN 1=1 THEN 1 END; END;"
     assert len(split_statements(script)) == 1
+
+
+def test_unclosed_statement_set_runs_to_the_end() -> None:
+    script = "BEGIN STATEMENT SET; INSERT INTO a SELECT 1; INSERT INTO a SELECT 2;"
+    assert texts(script) == ["BEGIN STATEMENT SET; INSERT INTO a SELECT 1; INSERT INTO a SELECT 2;"]
+
+
+def test_words_that_only_start_like_a_set_do_not_open_one() -> None:
+    assert texts("SET 'a' = 'b'; EXECUTE INSERT INTO t SELECT 1; BEGIN; SELECT 2") == [
+        "SET 'a' = 'b'",
+        "EXECUTE INSERT INTO t SELECT 1",
+        "BEGIN",
+        "SELECT 2",
+    ]
 
 
 def test_lines_and_columns_point_at_each_statements_first_character() -> None:
@@ -161,3 +146,8 @@ def test_statement_positions_from_a_real_split() -> None:
     # Flink reports "From line 4, column 7" for `nam` in that statement.
     assert statement.script_position(4, 7) == (5, 7)
     assert script.splitlines()[4][6:9] == "nam"
+
+
+def test_dollar_and_unicode_in_words_and_strings() -> None:
+    script = "SET '$internal.pipeline.job-id' = 'abc'; SELECT 'héllo; wörld'"
+    assert texts(script) == ["SET '$internal.pipeline.job-id' = 'abc'", "SELECT 'héllo; wörld'"]
