@@ -142,3 +142,19 @@ def test_top_imports_are_the_shallowest_slowest_first() -> None:
     top = top_imports(parse_importtime(IMPORTTIME))
     assert [e["module"] for e in top] == ["flink_lessons.scenario_dag", "airflow.models.dagwarning"]
     assert top_imports([]) == []
+
+
+def test_parse_servers_cache_bytecode_as_an_installed_airflow_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from benchmarks.parse_time import bytecode_env
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    (tmp_path / "helper_mod.py").write_text("VALUE = 1\n")
+    env = bytecode_env(tmp_path / "pycache")
+    assert "PYTHONDONTWRITEBYTECODE" not in env and env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
+    subprocess.run([sys.executable, "-c", "import helper_mod"], cwd=tmp_path, env=env, check=True)
+    assert [path.name for path in (tmp_path / "pycache").rglob("helper_mod*.pyc")]
