@@ -196,17 +196,21 @@ def validate(family: Family, merged: Merged) -> dict[str, Any]:
     return parsed
 
 
-def run_tag(dag_id: str, run_id: str, attempt: int = 1) -> str:
+def run_tag(dag_id: str, run_id: str, attempt: int = 1, instance: str = "") -> str:
     """Eight hex digits that identify one DAG run: appended to its topics and job names.
 
     A run cleared from the UI runs its settings task again (``attempt`` 2, 3...): it gets a new tag, so it
-    starts on fresh topics instead of reading the fixture its earlier attempt produced there too.
+    starts on fresh topics instead of reading the fixture its earlier attempt produced there too. A run made
+    again for the same logical date (``airflow dags test <dag> <date>`` twice: Airflow deletes the earlier run
+    and creates a new one under the same run id, its tasks at try 1) differs only by its task instances' ids:
+    ``instance`` tells it apart.
 
     :param dag_id: the DAG's id.
     :param run_id: the run's id.
     :param attempt: the settings task's try number.
+    :param instance: the settings task instance's id (new for each try and each re-created run).
     """
-    key = f"{dag_id}\n{run_id}" + (f"\n{attempt}" if attempt > 1 else "")
+    key = f"{dag_id}\n{run_id}" + (f"\n{attempt}" if attempt > 1 else "") + (f"\n{instance}" if instance else "")
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 

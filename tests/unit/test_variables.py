@@ -241,6 +241,8 @@ def test_run_tag_is_stable_and_short() -> None:
     # A run cleared from the UI (its settings task's second try) starts on fresh topics.
     assert run_tag("dag", "run", attempt=1) == run_tag("dag", "run")
     assert len({run_tag("dag", "run", attempt=n) for n in (1, 2, 3)}) == 3
+    # A run made again for the same logical date (same run id, try 1 again) differs by its task instance.
+    assert run_tag("dag", "run", 1, "0193a1b2-ti-1") != run_tag("dag", "run", 1, "0193a1b2-ti-2")
 
 
 def test_load_variable_reads_json_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,6 +251,8 @@ def test_load_variable_reads_json_at_run_time(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AIRFLOW_VAR_FLINK_PHASE1", "{not json")
     with pytest.raises(VariableError, match="Variable 'flink_phase1' is not valid JSON"):
         load_variable("flink_phase1")
+
+
 @pytest.mark.parametrize("name", ["flink_phase0", "flink_phase1"])
 def test_docs_show_the_current_schema(name: str) -> None:
     docs = (ROOT / "docs" / "local-setup.md").read_text()

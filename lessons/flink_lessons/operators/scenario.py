@@ -67,7 +67,7 @@ class ValidateSettingsOperator(BaseOperator):
         scenario = SCENARIOS[self.scenario]
         dag_run = context["dag_run"]
         settings = resolve(scenario.family, *layers(scenario.family.variable, dag_run.conf),
-                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number),
+                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number, str(context["ti"].id)),
                            connection_bootstrap=connection_bootstrap)  # fmt: skip
         consumer = settings.values.get("kafka_consumer_conn_id")
         if consumer and any(sink.topic for sink in scenario.sinks):

@@ -57,7 +57,7 @@ class ResolveSqlDeployOperator(BaseOperator):
         family = scenario.family
         overrides = (f"'settings' in {merged.origin['settings']}", values["settings"])
         settings = resolve(family, (f"Variable '{family.variable}'", load_variable(family.variable)), overrides,
-                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number),
+                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number, str(context["ti"].id)),
                            connection_bootstrap=connection_bootstrap)  # fmt: skip
         sql = render(scenario, scenario.variant(values["variant"]), settings)
         self.log.info("Rendered %s/%s:\n%s", scenario.name, values["variant"], sql)
