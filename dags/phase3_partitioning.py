@@ -15,6 +15,7 @@ from __future__ import annotations
 from airflow.sdk import DAG
 from flink_lessons.operators.jobs import FindUnfinishedJobsOperator, JobIdsOperator
 from flink_lessons.phase3.operators import (
+    WAIT_FINISHED,
     DeleteTopicsOperator,
     LoadPartitioningTopicsOperator,
     PartitioningReportOperator,
@@ -26,8 +27,6 @@ from flink_lessons.phase4_dag import DAG_ARGS, SUBMIT
 from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
 from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
-
-FINISHED = {"target_states": ["FINISHED"], "deferrable": True, "poke_interval": 2, "timeout": 900}
 
 with DAG(dag_id="flink_phase3_partitioning", tags=["flink", "phase3"], doc_md=__doc__, **DAG_ARGS) as dag:
     resolved = ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_partitioning")
@@ -42,12 +41,14 @@ with DAG(dag_id="flink_phase3_partitioning", tags=["flink", "phase3"], doc_md=__
                                           tag=resolved.output["tag"])  # fmt: skip
     skewed = FlinkSqlGatewayOperator(task_id="submit_skewed", sql=rendered.output["skewed"], **SUBMIT)
     skewed_jobs = JobIdsOperator(task_id="job_ids_skewed", outcome=skewed.output)
-    skewed_done = FlinkJobStateSensor.partial(task_id="wait_finished_skewed", **FINISHED).expand(
+    skewed_done = FlinkJobStateSensor.partial(task_id="wait_finished_skewed", **WAIT_FINISHED).expand(
         job_id=skewed_jobs.output
     )
     fixed = FlinkSqlGatewayOperator(task_id="submit_fixed", sql=rendered.output["fixed"], **SUBMIT)
     fixed_jobs = JobIdsOperator(task_id="job_ids_fixed", outcome=fixed.output)
-    fixed_done = FlinkJobStateSensor.partial(task_id="wait_finished_fixed", **FINISHED).expand(job_id=fixed_jobs.output)
+    fixed_done = FlinkJobStateSensor.partial(task_id="wait_finished_fixed", **WAIT_FINISHED).expand(
+        job_id=fixed_jobs.output
+    )
     report = PartitioningReportOperator(task_id="report", settings=resolved.output["settings"],
                                         prepared=loaded.output,
                                         outcomes={"skewed": skewed.output, "fixed": fixed.output})  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from flink_lessons.phase3.settings import FAMILIES as PHASE3_FAMILIES
 from flink_lessons.rules import (
     CONN_ID,
     Boolean,
@@ -211,3 +212,4 @@ SQL_DEPLOY = Family(
 
 FAMILIES = {family.variable: family for family in (PHASE0, PHASE1, PYFLINK, SQL_DEPLOY)}
 """Every family by its Variable's name."""
+FAMILIES.update(PHASE3_FAMILIES)  # the phase-3 lessons' families (flink_phase3_partitioning, flink_phase3_offsets)

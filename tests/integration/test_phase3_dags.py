@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flink_lessons.load.kafka import Kafka
 
@@ -35,3 +37,55 @@ def test_partitioning_lesson_shows_the_hot_subtask_and_the_fix() -> None:
     assert not {
         t for t in run.xcoms["resolve_settings"]["topics"].values() if Kafka.from_bootstrap(BOOTSTRAP).partitions(t)
     }
+
+
+@pytest.mark.timeout(1500)  # dag.test() of sixteen tasks, three jobs: 7 min on the loaded 2-core box
+def test_offsets_lesson_reads_the_exact_records_of_each_start() -> None:
+    """Lesson 2 at a small size: each startup mode reads exactly its records, the group's offsets move only on
+    a checkpoint, and the job restored from a savepoint ignores the group reset (reads exactly batch C)."""
+    batch = 200
+    run = run_dag("flink_phase3_offsets", conf={"batch_events": batch, "specific_offset": 20, "reset_offset": 30})
+    assert_succeeded(run)
+    report = run.xcoms["report"]
+    assert report["ok"] is True, run.output[-6000:]
+    rows = {row["job / mode"]: row for row in report["tables"][next(iter(report["tables"]))]}
+    assert rows["earliest"]["records read"] == 3 * batch
+    assert rows["latest"]["records read"] == 0
+    assert rows["stream (restored from savepoint)"]["order ids read"] == f"{2 * batch}..{3 * batch - 1}"
+    assert rows["timestamp"]["order ids read"] == f"{batch}..{3 * batch - 1}"
+    first = run.xcoms["commit_on_checkpoint"]
+    assert first["before"] == {} and first["after"] == first["end_offsets"]
+    assert sum(first["after"].values()) == 2 * batch
+    # Clean-up: every job of the run is over and its topics are gone.
+    tag = run.xcoms["resolve_settings"]["tag"]
+    jobs = jobs_of_run(tag)
+    assert len(jobs) == 3 and all(job["state"] in ("FINISHED", "CANCELED") for job in jobs), jobs
+    assert not {
+        t for t in run.xcoms["resolve_settings"]["topics"].values() if Kafka.from_bootstrap(BOOTSTRAP).partitions(t)
+    }
+
+
+@pytest.mark.skip(reason="issue 11 open: the backpressure lesson's DAG test has not yet passed 3 times in a row")
+@pytest.mark.timeout(1500)  # dag.test() with three jobs side by side: 8 min on the loaded 2-core box
+def test_backpressure_lesson_shows_the_slow_operator_and_the_sweep_table() -> None:
+    """Lesson 3 at a small size (three variants side by side; the full sweep is in make bench): the unchained
+    job's source is back-pressured behind the busy slow Calc, every variant reads every event once, the table
+    has throughput and latency per variant, and the plot is drawn."""
+    conf = {
+        "backlog_events": 10_000,
+        "work": 160,
+        "tail_events": 300,
+        "tail_rate": 150,
+        "variants": "unchained,buffer_timeout_0,buffer_timeout_1s",
+    }
+    run = run_dag("flink_phase3_backpressure", conf=conf)
+    assert_succeeded(run)
+    report = run.xcoms["report"]
+    assert report["ok"] is True, run.output[-6000:]
+    rows = report["tables"]["sweep (all variants ran at once, on the same machine)"]
+    assert [row["variant"] for row in rows] == ["unchained", "buffer_timeout_0", "buffer_timeout_1s"]
+    assert all(row["throughput (events/s)"] > 0 and row["latency p50 (ms)"] is not None for row in rows), rows
+    assert Path(report["settings"]["plot"]).stat().st_size > 10_000
+    tag = run.xcoms["resolve_settings"]["tag"]
+    jobs = jobs_of_run(tag)
+    assert len(jobs) == 3 and {job["state"] for job in jobs} == {"FINISHED"}, jobs

@@ -14,6 +14,9 @@ from airflow.sdk import BaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+WAIT_FINISHED: dict[str, Any] = {"target_states": ["FINISHED"], "deferrable": True, "poke_interval": 2, "timeout": 900}
+"""``FlinkJobStateSensor`` of the lessons' bounded jobs: until FINISHED, waiting in the triggerer."""
+
 
 class ResolvePhase3Operator(BaseOperator):
     """Validate a phase-3 lesson's Variable and the run conf; hand the run its settings.
@@ -133,6 +136,272 @@ class PartitioningReportOperator(BaseOperator):
                        measure(FlinkRestHook(self.flink_conn_id), jobs))  # fmt: skip
         report.settings["jobs"] = jobs
         self.log.info("\n%s", report.render())
+        if not report.ok:
+            raise AirflowFailException("; ".join(c.text for c in report.failed()))
+        return report.to_json()
+
+
+class _LessonStep(BaseOperator):
+    """Lessons 2 and 3 steps share their arguments: the resolved settings, the run tag, the Kafka connection and
+    this run's topics (all templated)."""
+
+    template_fields: Sequence[str] = ("settings", "tag", "kafka_conn_id", "topics")
+
+    def __init__(self, *, settings: Any, tag: Any, kafka_conn_id: Any, topics: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings, self.tag, self.kafka_conn_id, self.topics = settings, tag, kafka_conn_id, topics
+
+    def _params(self) -> Any:
+        from flink_lessons.phase3.offsets import Params
+
+        return Params.from_settings(self.settings)
+
+    def _kafka(self) -> Any:
+        from flink_lessons.load.kafka import Kafka
+
+        return Kafka.from_connection(self.kafka_conn_id)
+
+
+class PrepareOffsetsOperator(_LessonStep):
+    """Lesson 2: create the topics, produce batch A, remember the instant T, produce batch B.
+
+    Returns ``{"topics", "timestamp_ms", "loads"}`` (see :func:`flink_lessons.phase3.offsets.prepare`).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(multiple_outputs=True, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Create and load."""
+        from flink_lessons.load.run import LoadSummary
+        from flink_lessons.phase3.offsets import prepare
+
+        prepared = prepare(self._params(), self._kafka(), self.tag)
+        for batch, summary in prepared["loads"].items():
+            self.log.info("batch %s:\n  %s", batch, "\n  ".join(LoadSummary.from_json(summary).lines()))
+        self.log.info("T (between A and B) = %s", prepared["timestamp_ms"])
+        return prepared
+
+
+class RenderOffsetsOperator(_LessonStep):
+    """Lesson 2: the ``stream`` and ``modes`` scripts.
+
+    :param bootstrap: Kafka as Flink reaches it (templated).
+    :param timestamp_ms: the instant T (templated).
+    """
+
+    template_fields: Sequence[str] = (*_LessonStep.template_fields, "bootstrap", "timestamp_ms")
+
+    def __init__(self, *, bootstrap: Any, timestamp_ms: Any, **kwargs: Any) -> None:
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.bootstrap, self.timestamp_ms = bootstrap, timestamp_ms
+
+    def execute(self, context: Context) -> dict[str, str]:
+        """Render; each script is logged."""
+        from flink_lessons.phase3.offsets import scripts
+
+        texts = scripts(self._params(), self.topics, self.bootstrap, self.tag, int(self.timestamp_ms))
+        for name, text in texts.items():
+            self.log.info("-- %s\n%s", name, text)
+        return texts
+
+
+class CommitOnCheckpointOperator(_LessonStep):
+    """Lesson 2: once the streaming job has read its batches, show the group's committed offsets, take a
+    checkpoint, and wait until the group's offsets are the source topic's end offsets.
+
+    :param outcome: the streaming job's FlinkSqlGatewayOperator XCom (templated).
+    :param read_start: records the ``read`` topic held before this job started (templated).
+    :param batches: batches this job reads.
+    :param flink_conn_id: the Flink REST connection.
+    """
+
+    template_fields: Sequence[str] = (*_LessonStep.template_fields, "outcome", "read_start")
+
+    def __init__(self, *, outcome: Any, read_start: Any = 0, batches: int, flink_conn_id: str = "flink_default",
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.outcome, self.read_start, self.batches, self.flink_conn_id = outcome, read_start, batches, flink_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Wait, look, checkpoint, look again."""
+        from flink_lessons.phase3.offsets import commit_drill
+
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+        params = self._params()
+        job_id = _one_job("streaming", self.outcome)
+        drill = commit_drill(params, self._kafka(), FlinkRestHook(self.flink_conn_id), job_id, self.topics, self.tag,
+                             int(self.read_start) + self.batches * params.batch_events)  # fmt: skip
+        self.log.info("group %s before the checkpoint: %s; after checkpoint %s: %s (end offsets %s)",
+                      params.group(self.tag), drill["before"] or "no committed offsets", drill["checkpoint_id"],
+                      drill["after"], drill["end_offsets"])  # fmt: skip
+        return {**drill, "job_id": job_id}
+
+
+class ResetGroupOperator(_LessonStep):
+    """Lesson 2: reset the group's offsets to ``reset_offset`` through the admin API, after producing batch C
+    when ``produce_batch_c`` is set. Returns ``{"reset": offsets shown after the reset, "load": summary}``.
+
+    :param produce_batch_c: produce batch C first (the job is stopped).
+    """
+
+    def __init__(self, *, produce_batch_c: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.produce_batch_c = produce_batch_c
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Produce, reset, read the offsets back."""
+        from flink_lessons.phase3.offsets import load_batch, reset_group
+
+        params, kafka = self._params(), self._kafka()
+        loaded = None
+        if self.produce_batch_c:
+            summary = load_batch(params, kafka, self.topics["source"], 2)
+            self.log.info("batch C:\n  %s", "\n  ".join(summary.lines()))
+            loaded = summary.to_json()
+        offsets = reset_group(params, kafka, self.topics["source"], self.tag)
+        self.log.info("group %s reset through the admin API: %s", params.group(self.tag), offsets)
+        return {"reset": offsets, "load": loaded}
+
+
+class OffsetsReportOperator(_LessonStep):
+    """Lesson 2's final report: read back what every job read, judge it against each startup mode's exact set.
+
+    :param prepared: the prepare task's output (templated).
+    :param drills: ``{"first", "reset", "restored", "reset_again"}``: the commit and reset tasks' outputs
+        (templated).
+    """
+
+    template_fields: Sequence[str] = (*_LessonStep.template_fields, "prepared", "drills")
+
+    def __init__(self, *, prepared: Any, drills: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prepared, self.drills = prepared, drills
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Read, judge, log; fails (no retry) when an expectation does not hold."""
+        import json
+
+        from airflow.sdk.exceptions import AirflowFailException
+        from flink_lessons.phase3.offsets import SourceRecord, judge, reads_by_job
+
+        params, kafka = self._params(), self._kafka()
+        source = [SourceRecord(int(json.loads(r.value)["order_id"]), r.partition, r.offset, r.timestamp)
+                  for r in kafka.read(self.topics["source"])]  # fmt: skip
+        first_end = int(self.drills["first"]["read_end"])
+        reads = reads_by_job([r.value for r in kafka.read(self.topics["read"])], first_end)
+        drills = {**self.drills, "reset": self.drills["reset"]["reset"],
+                  "reset_again": self.drills["reset_again"]["reset"]}  # fmt: skip
+        report = judge(params, self.prepared, source, reads, drills)
+        self.log.info("\n%s", report.render())
+        if not report.ok:
+            raise AirflowFailException("; ".join(c.text for c in report.failed()))
+        return report.to_json()
+
+
+class PrepareBackpressureOperator(_LessonStep):
+    """Lesson 3: create the input and output topics and write the backlog. Returns ``{"topics", "backlog"}``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(multiple_outputs=True, **kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Create and load."""
+        from flink_lessons.load.run import LoadSummary
+        from flink_lessons.phase3.backpressure import Params, prepare
+
+        prepared = prepare(Params.from_settings(self.settings), self._kafka(), self.tag)
+        self.log.info("backlog:\n  %s", "\n  ".join(LoadSummary.from_json(prepared["backlog"]).lines()))
+        return prepared
+
+
+class RenderBackpressureOperator(_LessonStep):
+    """Lesson 3: one script per variant (a list, to map the submit over).
+
+    :param bootstrap: Kafka as Flink reaches it (templated).
+    """
+
+    template_fields: Sequence[str] = (*_LessonStep.template_fields, "bootstrap")
+
+    def __init__(self, *, bootstrap: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bootstrap = bootstrap
+
+    def execute(self, context: Context) -> list[str]:
+        """Render; each script is logged."""
+        from flink_lessons.phase3.backpressure import Params, scripts
+
+        texts = scripts(Params.from_settings(self.settings), self.topics, self.bootstrap, self.tag)
+        for text in texts:
+            self.log.info("%s", text)
+        return texts
+
+
+class BackpressureSweepOperator(_LessonStep):
+    """Lesson 3: while the variants drain the backlog, sample the unchained job's backpressure; then write the
+    tail and wait for every variant's output. Returns ``{"jobs": {variant: id}, "job_ids", "samples", "tail"}``.
+
+    :param outcomes: the mapped submit's XComs, in variant order (templated).
+    :param flink_conn_id: the Flink REST connection.
+    """
+
+    template_fields: Sequence[str] = (*_LessonStep.template_fields, "outcomes")
+
+    def __init__(self, *, outcomes: Any, flink_conn_id: str = "flink_default", **kwargs: Any) -> None:
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.outcomes, self.flink_conn_id = outcomes, flink_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Sample, write the tail, wait."""
+        from flink_lessons.phase3.backpressure import Params, run_sweep
+
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+        params = Params.from_settings(self.settings)
+        jobs = {name: _one_job(name, outcome) for name, outcome in zip(params.variants, self.outcomes, strict=True)}
+        sweep = run_sweep(params, self._kafka(), FlinkRestHook(self.flink_conn_id), self.topics, jobs)
+        for sample in sweep["samples"]:
+            self.log.info("unchained job backpressure: %s", sample)
+        return {**sweep, "jobs": jobs, "job_ids": list(jobs.values())}
+
+
+class BackpressureReportOperator(_LessonStep):
+    """Lesson 3's final report: the sweep's table and plot (PNG), the unchained job's time shares, judged.
+
+    :param sweep: the sweep task's output (templated).
+    :param plot_dir: where the PNG goes (default: the temp directory).
+    :param flink_conn_id: the Flink REST connection.
+    """
+
+    template_fields: Sequence[str] = (*_LessonStep.template_fields, "sweep")
+
+    def __init__(self, *, sweep: Any, plot_dir: str | None = None, flink_conn_id: str = "flink_default",
+                 **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.sweep, self.plot_dir, self.flink_conn_id = sweep, plot_dir, flink_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Read the outputs, measure, plot, judge; fails (no retry) when an expectation does not hold."""
+        import tempfile
+        from pathlib import Path
+
+        from airflow.sdk.exceptions import AirflowFailException
+        from flink_lessons.phase3.backpressure import Params, judge, output_figures, plot, task_shares
+
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+
+        params, kafka = Params.from_settings(self.settings), self._kafka()
+        outputs = {name: output_figures(params, [(r.value, r.timestamp) for r in kafka.read(self.topics[name])])
+                   for name in params.variants}  # fmt: skip
+        jobs = dict(self.sweep["jobs"])
+        shares = task_shares(FlinkRestHook(self.flink_conn_id), jobs["unchained"]) if "unchained" in jobs else []
+        report = judge(params, self.sweep, outputs, shares, None)
+        folder = Path(self.plot_dir or tempfile.gettempdir())
+        path = plot(report.tables["sweep (all variants ran at once, on the same machine)"],
+                    folder / f"flink_phase3_backpressure-{self.tag}.png")  # fmt: skip
+        report.settings["plot"] = path or "not drawn: matplotlib is not installed (pip install '.[bench]')"
+        self.log.info("\n%s\nplot: %s", report.render(), report.settings["plot"])
         if not report.ok:
             raise AirflowFailException("; ".join(c.text for c in report.failed()))
         return report.to_json()

@@ -33,7 +33,7 @@ from flink_lessons.job_names import JobName
 from flink_lessons.load.kafka import Kafka
 from flink_lessons.load.keys import Skew, parse_skew
 from flink_lessons.load.run import LoadSpec, LoadSummary, load
-from flink_lessons.phase3 import rest, sql
+from flink_lessons.phase3 import sql
 from flink_lessons.phase3.report import LessonReport, check, max_over_median
 from flink_lessons.phase3.settings import PARTITIONING, TOPIC_ROLES, topic_names
 
@@ -164,7 +164,7 @@ def subtask_loads(flink: FlinkRestHook, job_id: str, vertex_id: str) -> list[dic
     :param vertex_id: the vertex.
     """
     rows = []
-    for sub in flink.run(rest.get_vertex(job_id, vertex_id))["subtasks"]:
+    for sub in flink.get_vertex(job_id, vertex_id)["subtasks"]:
         m = sub["metrics"]
         times = {k: _number(m.get(f"accumulated-{k}-time")) for k in ("busy", "backpressured", "idle")}
         total = sum(times.values()) or 1.0

@@ -1,6 +1,8 @@
 """The Variable families of the phase-3 lessons (see :mod:`flink_lessons.settings`), one JSON Variable each.
 
 ``flink_phase3_partitioning``: how much load, how skewed, at what parallelism, and how the fix batches.
+``flink_phase3_offsets``: how many events per batch, and where specific-offsets and the group reset start.
+``flink_phase3_backpressure``: the backlog, the tail's rate, how slow the slow operator is, which variants run.
 """
 
 from __future__ import annotations
@@ -28,6 +30,19 @@ class ZipfSkew:
         if skew.exponent == 0:
             raise ValueError(f"must be zipf:<exponent> (the lesson compares it with uniform keys), got {value!r}")
         return skew.text
+
+
+def _kafka_keys(use: str) -> tuple[Key, Key]:
+    """The two Kafka keys of every phase-3 family: the Airflow connection and the brokers as Flink reaches them.
+
+    :param use: what the lesson does through the connection.
+    """
+    return (
+        Key("kafka_conn_id", "kafka_default", CONN_ID, f"Airflow Kafka connection ({use})."),
+        Key("flink_bootstrap_servers", None, Bootstrap(),
+            "Kafka bootstrap servers as Flink reaches them; null: the Kafka connection's bootstrap.servers.",
+            nullable=True),
+    )  # fmt: skip
 
 
 def _enough_keys(values: Mapping[str, Any]) -> Iterator[Problem]:
@@ -61,24 +76,92 @@ PARTITIONING = Family(
         ),
         Key("mini_batch_latency", "1s", DurationRule(1000), "table.exec.mini-batch.allow-latency of the fix."),
         Key("mini_batch_size", 1000, Integer(1), "table.exec.mini-batch.size of the fix."),
-        Key("kafka_conn_id", "kafka_default", CONN_ID, "Airflow Kafka connection the load command writes through."),
-        Key(
-            "flink_bootstrap_servers",
-            None,
-            Bootstrap(),
-            "Kafka bootstrap servers as Flink reaches them; null: the Kafka connection's bootstrap.servers.",
-            nullable=True,
-        ),
+        *_kafka_keys("the load command writes through it"),
     ),
     checks=(_enough_keys,),
     bootstrap_key="flink_bootstrap_servers",
 )
 
-FAMILIES = {family.variable: family for family in (PARTITIONING,)}
+
+def _offsets_inside_first_batch(values: Mapping[str, Any]) -> Iterator[Problem]:
+    batch, partitions = values.get("batch_events"), values.get("partitions")
+    if batch is None or partitions is None:
+        return
+    limit = batch // (2 * partitions)
+    for key in ("specific_offset", "reset_offset"):
+        value = values.get(key)
+        if value is not None and value >= limit:
+            yield Problem((key, "batch_events", "partitions"), f"{key} ({value}) must be below batch_events / (2 x "
+                          f"partitions) = {limit}, so it lies inside the first batch on every partition")  # fmt: skip
+
+
+_OFFSETS_KEYS = (
+    Key("topic_prefix", "phase3-offsets", Topic(reserve=TOPIC_SUFFIX),
+        "Topics are <prefix>-source|read-<run tag>; consumer groups <prefix>-<mode>-<run tag>."),
+    Key("partitions", 2, Integer(1), "Partitions of the source topic."),
+    Key("batch_events", 1000, Integer(20),
+        "Events in each of the three batches (A before the timestamp, B after it, C while the job is stopped)."),
+    Key("keys", 100, Integer(1), "Distinct keys (customers) of the events; they spread them over the partitions."),
+    Key("seed", 7, Integer(0), "Seed of the key sequence: the same seed, the same records on the same offsets."),
+    Key("specific_offset", 100, Integer(0), "scan.startup.mode specific-offsets starts every partition here."),
+    Key("reset_offset", 150, Integer(0),
+        "The consumer group's offsets are reset to this offset on every partition through the admin API."),
+    Key("parallelism", 1, Integer(1), "Parallelism of the jobs."),
+    Key("timeout", "3 min", DurationRule(1000), "How long a step waits for the job to read or commit."),
+    *_kafka_keys("load, admin API, reading back"),
+)  # fmt: skip
+
+OFFSETS = Family(
+    variable="flink_phase3_offsets",
+    title="Phase 3, lesson 2: consumer groups and offset resets",
+    keys=_OFFSETS_KEYS,
+    checks=(_offsets_inside_first_batch,),
+    bootstrap_key="flink_bootstrap_servers",
+)
+
+
+VARIANT_NAMES = ("baseline", "unchained", "buffer_timeout_0", "buffer_timeout_1s", "object_reuse", "parallelism_2")
+"""The backpressure lesson's variants (``flink_lessons.phase3.backpressure.VARIANTS`` defines them)."""
+
+
+@dataclass(frozen=True)
+class Variants:
+    """Names of the backpressure lesson's variants, comma-separated (``baseline,unchained``)."""
+
+    rule = f"distinct names among {', '.join(VARIANT_NAMES)}"
+
+    def __call__(self, value: Any) -> str:
+        from flink_lessons.phase3.backpressure import parse_variants
+
+        return ",".join(parse_variants(value))
+
+
+_BACKPRESSURE_KEYS = (
+    Key("topic_prefix", "phase3-backpressure", Topic(reserve=2 + max(map(len, VARIANT_NAMES)) + 8),
+        "Topics are <prefix>-input-<run tag> and <prefix>-<variant>-<run tag>."),
+    Key("backlog_events", 20_000, Integer(100), "Events in the input topic before the jobs start."),
+    Key("tail_events", 1_000, Integer(10), "Events written at tail_rate once every variant drained the backlog."),
+    Key("tail_rate", 200.0, Number(1), "Events/s of the tail (latency is measured on it, below saturation)."),
+    Key("work", 160, Integer(1), "Regular-expression repetitions per event in the slow operator."),
+    Key("variants", "baseline,unchained,buffer_timeout_0,object_reuse,parallelism_2", Variants(),
+        "The variants that run side by side (each takes one slot; parallelism_2 two)."),
+    Key("timeout", "5 min", DurationRule(1000), "How long a step waits for the jobs."),
+    *_kafka_keys("load, reading back"),
+)  # fmt: skip
+
+BACKPRESSURE = Family(
+    variable="flink_phase3_backpressure",
+    title="Phase 3, lesson 3: backpressure and throughput tuning",
+    keys=_BACKPRESSURE_KEYS,
+    bootstrap_key="flink_bootstrap_servers",
+)
+
+FAMILIES = {family.variable: family for family in (PARTITIONING, OFFSETS, BACKPRESSURE)}
 """The phase-3 families by Variable name."""
 
-TOPIC_ROLES = {PARTITIONING.variable: ("uniform", "zipf", "nullkeys")}
-"""The topics each lesson creates, by role."""
+TOPIC_ROLES = {PARTITIONING.variable: ("uniform", "zipf", "nullkeys"), OFFSETS.variable: ("source", "read"),
+               BACKPRESSURE.variable: ("input", *VARIANT_NAMES)}  # fmt: skip
+"""The topics each lesson creates, by role (the backpressure lesson's depend on its variants)."""
 
 
 def topic_names(variable: str, prefix: str, tag: str) -> dict[str, str]:
