@@ -27,6 +27,7 @@ BENCHMARKS = {
     "sensor": "benchmarks.sensor_cost",
     "parse_time": "benchmarks.parse_time",
     "throughput": "benchmarks.throughput",
+    "phase3_backpressure": "benchmarks.phase3_backpressure",
     "recovery": "benchmarks.recovery",
     "phase5": "benchmarks.phase5",
     "phase5_tm_kill": "benchmarks.phase5_tm_kill",
