@@ -40,7 +40,7 @@ with DAG(
     # [START howto_sensor_flink_job_state]
     wait_finished = FlinkJobStateSensor(
         task_id="wait_finished",
-        job_id="{{ ti.xcom_pull(task_ids='run_sql', key='job_id') }}",
+        job_id=run_sql.output["flink_job_id"],  # the first job the script submitted
         target_states=["FINISHED"],
         deferrable=True,
         poke_interval=2,

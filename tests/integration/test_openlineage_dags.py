@@ -19,17 +19,19 @@ import pytest
 
 from tests.integration.test_dags_phase0_1 import airflow_env
 from tests.integration.test_pyflink_kit import Jobs, Topics, jobs, pyflink_variable, topics
-from tests.integration.test_reference_docs_examples import dags_test
+from tests.integration.test_reference_docs_examples import DAG_RUN, dags_test
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.timeout(DAG_RUN + 300),
     pytest.mark.skip(
         reason=(
-            "issue 14 open: not yet green three times on the real stack (the shared env "
-            "parser bug and TaskManager OOM are fixed; rerun pending)"
+            "issue 14 open: not yet green three times on the real stack: "
+            "the phase 1 DAG's events are as asserted in a manual run (23:40); the test runs hit the "
+            "1200 s deadline while the machine was at load 30+"
         )
     ),
-]
+]  # one DAG run per test
 __all__ = ["jobs", "topics"]  # fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
