@@ -14,13 +14,14 @@ export CHROMIUM
 .PHONY: venv browser stack-up stack-down stack-status airflow-ui demo test test-unit lint bench clean
 
 # The project venv: Airflow 3.3.2, the Kafka provider, this provider and the DAGs' helpers (lessons/), both
-# editable, and the dev tools.
+# editable, and the dev tools. Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on CI
+# machines), every airflow process would otherwise compile each module it imports from source again.
 $(VENV)/.installed: pyproject.toml lessons/pyproject.toml $(CONSTRAINTS)
 	@command -v uv >/dev/null 2>&1 || $(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install -q uv
 	@UV="$$(command -v uv || echo "$(PY) -m uv")"; \
 	  echo "[venv] creating $(VENV) with Airflow (constraints $(CONSTRAINTS))"; \
 	  [ -x $(VPY) ] || $$UV venv -q -p 3.11 $(VENV); \
-	  $$UV pip install -q -p $(VPY) -c $(CONSTRAINTS) -e '.[dags,dev,bench]' -e lessons
+	  $$UV pip install -q --compile-bytecode -p $(VPY) -c $(CONSTRAINTS) -e '.[dags,dev,bench]' -e lessons
 	@touch $@
 
 venv: $(VENV)/.installed

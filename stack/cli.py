@@ -136,7 +136,9 @@ def ensure_flink_venv() -> Path:
         step(f"installing apache-flink=={version} into {FLINK_VENV.relative_to(ROOT)} (one time, ~1 min)")
         if not python.exists():
             run([uv(), "venv", "-q", "-p", VERSIONS["python"], str(FLINK_VENV)])
-        run([uv(), "pip", "install", "-q", "-p", str(python), f"apache-flink=={version}"])
+        # Compiled bytecode: each PyFlink client would otherwise compile pyflink from source where
+        # PYTHONDONTWRITEBYTECODE is set.
+        run([uv(), "pip", "install", "-q", "--compile-bytecode", "-p", str(python), f"apache-flink=={version}"])
         marker.touch()
     else:
         step(f"apache-flink {version} already installed")
