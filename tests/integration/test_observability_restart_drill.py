@@ -31,7 +31,7 @@ from tests.conftest import ROOT
 from tests.integration._flink_it import wait_until
 from tests.unit._alert_inbox import smtp_inbox
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.private_stack]
 FLINK, GATEWAY = "flink_obs_private", "flink_obs_private_gateway"
 
 
