@@ -148,7 +148,7 @@ def test_2_3_4_phase0_triggered_from_the_ui_its_log_and_the_flink_link(steps: St
     job_id = steps.airflow.api(
         "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/submit_print/xcomEntries/flink_job_id"
     )["value"]
-    links = steps.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/submit_print/links")
+    links = steps.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/submit_print/links")["extra_links"]
     assert links.get("Flink Job") == f"{FLINK_REST}/#/job/running/{job_id}/overview", links
     steps.open(f"/dags/{dag_id}/runs/{run_id}/tasks/submit_print/details")
     link = steps.page.get_by_role("link", name=re.compile("Flink Job"))
