@@ -27,9 +27,9 @@ pytestmark = [
     pytest.mark.timeout(1500 + 900),
     pytest.mark.skip(
         reason=(
-            "issue 14 open: steps 1, 6 and 7 pass against a running private Airflow (Airflow 3.3's form: "
-            "Extra Fields section, param inputs without labels); the whole module has not yet run green "
-            "three times (its Airflow took 20 min to start on the overloaded machine)"
+            "issue 14 open: every step passed once (00:40-00:58) against a running private Airflow "
+            "(Airflow 3.3's Extra Fields section, unlabelled param inputs, wrapped extra_links); the module "
+            "has not yet run green three times (its Airflow took 20 min to start on the overloaded machine)"
         )
     ),
 ]
