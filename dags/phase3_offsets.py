@@ -40,15 +40,14 @@ with DAG(dag_id="flink_phase3_offsets", tags=["flink", "phase3"], doc_md=__doc__
     stream = FlinkSqlGatewayOperator(task_id="submit_stream", sql=rendered.output["stream"], wait_for="RUNNING",
                                      **WAIT, **SUBMIT)  # fmt: skip
     first = CommitOnCheckpointOperator(task_id="commit_on_checkpoint", outcome=stream.output, batches=2, **common)
-    stop = FlinkStopJobOperator(task_id="stop_with_savepoint",
-                                job_id="{{ ti.xcom_pull('submit_stream')['job_ids'][0] }}")  # fmt: skip
+    stop = FlinkStopJobOperator(task_id="stop_with_savepoint", job_id=stream.output["flink_job_id"])
     reset = ResetGroupOperator(task_id="load_c_and_reset_group", produce_batch_c=True, **common)
     restored = FlinkSqlGatewayOperator(task_id="submit_restored", sql=rendered.output["stream"],
                                        savepoint_path=stop.output, wait_for="RUNNING", **WAIT, **SUBMIT)  # fmt: skip
     restored_commit = CommitOnCheckpointOperator(task_id="restored_commit", outcome=restored.output, batches=1,
                                                  read_start=first.output["read_end"], **common)  # fmt: skip
     cancel_restored = FlinkCancelJobOperator(task_id="cancel_restored", timeout=60,
-                                             job_id="{{ ti.xcom_pull('submit_restored')['job_ids'][0] }}")  # fmt: skip
+                                             job_id=restored.output["flink_job_id"])  # fmt: skip
     reset_again = ResetGroupOperator(task_id="reset_group_again", **common)
     modes = FlinkSqlGatewayOperator(task_id="submit_modes", sql=rendered.output["modes"], wait_for="FINISHED",
                                     **WAIT, **SUBMIT)  # fmt: skip
