@@ -36,7 +36,7 @@ from airflow_flink_provider.protocol.errors import (
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id
 from tests.conftest import HOST, PORTS, ROOT
-from tests.integration._flink_it import consume
+from tests.integration._flink_it import consume, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -298,11 +298,12 @@ def test_kafka_job_savepoint_stop_and_restore(
     assert rest.check_job(job_id) == "RUNNING"
     assert sorted(r["id"] for r in consume(sink, 5)) == [0, 1, 2, 3, 4]
 
-    deadline = time.monotonic() + 60
-    while rest.get_latest_checkpoint_path(job_id) is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    checkpoint = rest.get_latest_checkpoint_path(job_id)
-    assert checkpoint is not None and local_path(checkpoint).exists()
+    def latest_on_disk() -> str | None:
+        # with a 1 s interval the newest checkpoint may subsume (delete) the one just read: read again
+        path = rest.get_latest_checkpoint_path(job_id)
+        return path if path is not None and local_path(path).exists() else None
+
+    assert f"/{job_id}/chk-" in wait_until(latest_on_disk, 60)
     assert rest.get_checkpoints(job_id)["counts"]["completed"] >= 1
 
     request_id = rest.trigger_savepoint(job_id)
