@@ -141,7 +141,19 @@ def jobs_of_run(tag: str) -> list[dict[str, Any]]:
 
 def assert_succeeded(run: DagRunResult) -> None:
     failed = {task: state for task, state in run.tasks.items() if state not in {"success", "skipped"}}
-    assert run.state == "success" and not failed, f"{run.state}, {failed}\n{run.output[-6000:]}"
+    logs = "\n".join(task_log(run.output, task)[-4000:] for task, state in failed.items() if state == "failed")
+    assert run.state == "success" and not failed, f"{run.state}, {failed}\n{logs}\n...\n{run.output[-3000:]}"
+
+
+def task_log(output: str, task_id: str) -> str:
+    """One task's part of a ``dag.test()`` output, from its start to its end (what shows why it failed).
+
+    :param output: the run's console output.
+    :param task_id: the task.
+    """
+    start = output.find(f"[DAG TEST] starting task_id={task_id} ")
+    end = output.find(f"[DAG TEST] end task task_id={task_id} ", max(start, 0))
+    return output[start : end if end >= 0 else None] if start >= 0 else f"(no output of {task_id})"
 
 
 def test_phase0_with_airflow_dags_test_shows_the_print_output() -> None:
