@@ -49,7 +49,8 @@ JOB_LOOKUP_INTERVAL = 0.5
 STORE_KEY = "flink_job_ids"
 """Task state store key: ``{purpose: job id}`` of the jobs this task instance's tries submitted."""
 
-_PYTHON_EXIT = "Python process exits with code"
+_HIDDEN_DUPLICATE = ("Python process exits with code", "No jobs included in application")
+"""How PyFlink's driver answers a run whose job id is taken (it hides the duplicate; which one depends on timing)."""
 
 
 def is_over(state: str) -> bool:
@@ -291,16 +292,17 @@ def _submit_converging(hook: FlinkRestHook, job_id: str, submit: Callable[[str],
                 return None
             return _converged(hook, job_id, state, "Flink answered 'duplicate job'", log)
         except FlinkError as error:
-            lost, hidden = answer_lost(error), _PYTHON_EXIT in f"{error.message} {error.root_cause or ''}"
+            said = f"{error.message} {error.root_cause or ''}"
+            lost, hidden = answer_lost(error), any(words in said for words in _HIDDEN_DUPLICATE)
             if not (lost or hidden):
                 raise
             state = await_job(hook, job_id)
             if state is not None:
-                why = "the submit's answer was lost" if lost else "the PyFlink program exited with code 1"
+                why = "the submit's answer was lost" if lost else "the PyFlink program started no job of its own"
                 return _converged(hook, job_id, state, why, log)
             if hidden:
                 raise FlinkError(
-                    f"The PyFlink program exited with code 1 and no job {job_id} was started: {error.message}",
+                    f"The PyFlink program failed and no job {job_id} was started: {error.message}",
                     root_cause=error.root_cause,
                     status=error.status,
                     hint="The program's own error is in the JobManager log (its Python traceback).",

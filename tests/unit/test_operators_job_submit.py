@@ -490,7 +490,15 @@ def test_a_real_error_answer_is_raised_not_looked_up(files: dict[str, str]) -> N
     assert rest.names().count("find_job_state") == 1  # only the check before submitting
 
 
-def test_pyflink_exit_code_1_with_the_job_there_is_a_duplicate(files: dict[str, str]) -> None:
+# What PyFlink's driver answers when the job id is taken: it depends on timing (both seen on Flink 2.1.3).
+HIDDEN = [
+    "RuntimeException: Python process exits with code: 1",
+    "RestHandlerException: No jobs included in application.",
+]
+
+
+@pytest.mark.parametrize("answer", HIDDEN)
+def test_pyflink_exit_code_1_with_the_job_there_is_a_duplicate(files: dict[str, str], answer: str) -> None:
     rest = FakeRest()
     op = make_operator(rest, py_file=files["py_file"], python_jar=files["python_jar"])
     real_run = rest.run_jar
@@ -499,7 +507,7 @@ def test_pyflink_exit_code_1_with_the_job_there_is_a_duplicate(files: dict[str, 
         try:
             return real_run(jar_id, **kwargs)
         except FlinkDuplicateJobError:  # PythonDriver hides it behind the exit code
-            raise FlinkError("RuntimeException: Python process exits with code: 1", status=400) from None
+            raise FlinkError(answer, status=400) from None
 
     rest.run_jar = python_driver  # type: ignore[method-assign]
     real_find = rest.find_job_state
@@ -520,16 +528,17 @@ def _first_lookup_misses(find: Any) -> Any:
     return lookup
 
 
+@pytest.mark.parametrize("answer", HIDDEN)
 def test_pyflink_exit_code_1_without_a_job_is_a_program_error(
-    files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    files: dict[str, str], monkeypatch: pytest.MonkeyPatch, answer: str
 ) -> None:
     monkeypatch.setattr(common, "JOB_LOOKUP_TIMEOUT", 0.0)
     rest = FakeRest()
     rest.run_jar = lambda jar_id, **kwargs: (_ for _ in ()).throw(  # type: ignore[method-assign]
-        FlinkError("RuntimeException: Python process exits with code: 1", status=400)
+        FlinkError(answer, status=400)
     )
 
-    with pytest.raises(FlinkError, match="PyFlink program exited with code 1 and no job") as info:
+    with pytest.raises(FlinkError, match="PyFlink program failed and no job") as info:
         make_operator(rest, py_file=files["py_file"], python_jar=files["python_jar"]).execute(make_context())
     assert "JobManager log" in str(info.value)
 
