@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import tomllib
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -49,9 +51,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if not worker or not shared.exists():
         return
     own = Path(tempfile.mkdtemp(prefix=f"airflow-home-{worker}-"))
-    with sqlite3.connect(shared) as source, sqlite3.connect(own / "airflow.db") as copy:
+    # closing(): a connection's own context manager commits but leaves it open
+    with closing(sqlite3.connect(shared)) as source, closing(sqlite3.connect(own / "airflow.db")) as copy:
         source.backup(copy)  # consistent even while another process writes the shared DB
     os.environ["AIRFLOW_HOME"] = os.environ["FLINK_STACK_AIRFLOW_HOME"] = str(own)
+    config.add_cleanup(lambda: shutil.rmtree(own, ignore_errors=True))
 
 
 def _stack(*args: str) -> int:
