@@ -138,7 +138,8 @@ def test_print_identifier_is_per_attempt() -> None:
     assert f"'print-identifier' = '{print_identifier(PHASE0_PRINT, 'feedbeef', 1)}'" in first
     assert "'print-identifier' = 'phase0_print-feedbeef-2'" in again
     assert [line for line in first.splitlines() if "INSERT" in line] == [
-        line for line in again.splitlines() if "INSERT" in line]  # the job statement: one identity, see the provider
+        line for line in again.splitlines() if "INSERT" in line
+    ]  # the job statement: one identity, see the provider
 
 
 def test_expected_outputs_follow_the_settings() -> None:

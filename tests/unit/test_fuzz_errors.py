@@ -60,7 +60,7 @@ def test_any_answer_becomes_a_typed_error_that_prints_and_pickles(status: int, b
 def test_a_secret_in_a_failing_sql_line_never_reaches_the_error(secret: str, noise: str) -> None:
     assume(secret not in noise)
     trace = (
-        "org.apache.flink.table.api.SqlParserException: SQL parse failed. Encountered \"WITH\" at line 3\n"
+        'org.apache.flink.table.api.SqlParserException: SQL parse failed. Encountered "WITH" at line 3\n'
         f"{noise}\n3 | 'properties.sasl.jaas.config' = 'PlainLoginModule required password=\"{secret}\";'\n"
         f"Caused by: org.apache.calcite.sql.parser.SqlParseException: 'password' = '{secret}'"
     )

@@ -35,14 +35,14 @@ def _skip(sql: str, i: int) -> int:
 def _literal(sql: str, i: int) -> tuple[str, int]:
     """The literal at ``i`` unquoted, and the index after it; an AssertionError when there is none."""
     match = _LITERAL.match(sql, i)
-    assert match is not None, f"expected a '...' literal at {sql[i:i + 60]!r}"
+    assert match is not None, f"expected a '...' literal at {sql[i : i + 60]!r}"
     return match.group()[1:-1].replace("''", "'"), match.end()
 
 
 def _pair(sql: str, i: int) -> tuple[tuple[str, str], int]:
     key, i = _literal(sql, _skip(sql, i))
     i = _skip(sql, i)
-    assert sql[i : i + 1] == "=", f"expected '=' at {sql[i:i + 60]!r}"
+    assert sql[i : i + 1] == "=", f"expected '=' at {sql[i : i + 60]!r}"
     value, i = _literal(sql, _skip(sql, i + 1))
     return (key, value), _skip(sql, i)
 
@@ -67,8 +67,8 @@ def options(sql: str) -> list[tuple[str, str]]:
                 if text[i : i + 1] == ",":
                     i += 1
                     continue
-                assert text[i : i + 1] == ")", f"expected ',' or ')' at {text[i:i + 60]!r}"
-                assert _skip(text, i + 1) == len(text), f"trailing text after WITH (...): {text[i + 1:]!r}"
+                assert text[i : i + 1] == ")", f"expected ',' or ')' at {text[i : i + 60]!r}"
+                assert _skip(text, i + 1) == len(text), f"trailing text after WITH (...): {text[i + 1 :]!r}"
                 break
     return found
 

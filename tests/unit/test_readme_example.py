@@ -21,7 +21,13 @@ def test_using_the_provider_example_builds_every_operator() -> None:
     with DAG("readme_example", schedule=None) as dag:
         exec(compile(code.group(1), "README.md", "exec"), namespace)
     assert sorted(dag.task_dict) == [
-        "cancel", "job_healthy", "job_running", "savepoint", "stop_v1", "submit_pyflink", "submit_sql",
+        "cancel",
+        "job_healthy",
+        "job_running",
+        "savepoint",
+        "stop_v1",
+        "submit_pyflink",
+        "submit_sql",
     ]
     assert namespace["healthy"].policy.min_checkpoints == 3  # type: ignore[attr-defined]
     assert namespace["sql"].deferrable is True  # type: ignore[attr-defined]

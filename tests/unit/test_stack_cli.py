@@ -91,8 +91,14 @@ def test_up_waits_for_a_live_but_unhealthy_part_instead_of_starting_a_second(
         looks = iter([False, False, True])
         started: list[str] = []
         part = cli.Component(
-            "flink-taskmanager", (), lambda: next(looks), tmp_path, ("flink-*-taskexecutor.pid",),
-            lambda: started.append("again"), timeout=5, signature=("TaskManagerRunner",),
+            "flink-taskmanager",
+            (),
+            lambda: next(looks),
+            tmp_path,
+            ("flink-*-taskexecutor.pid",),
+            lambda: started.append("again"),
+            timeout=5,
+            signature=("TaskManagerRunner",),
         )
         cli.start_component(part)
         assert started == []
@@ -120,8 +126,14 @@ def test_up_replaces_a_live_part_that_stays_unhealthy(monkeypatch: pytest.Monkey
         log = tmp_path / "taskexecutor.log"
         log.write_text("heartbeat of TaskManager timed out\n")
         part = cli.Component(
-            "flink-taskmanager", (), lambda: health["ok"], log, ("flink-*-taskexecutor.pid",), start,
-            timeout=0.6, signature=("TaskManagerRunner",),
+            "flink-taskmanager",
+            (),
+            lambda: health["ok"],
+            log,
+            ("flink-*-taskexecutor.pid",),
+            start,
+            timeout=0.6,
+            signature=("TaskManagerRunner",),
         )
         cli.start_component(part)
         # The stuck process was stopped (it has an exit code) before the new one started.
@@ -207,8 +219,14 @@ def _stack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     :param monkeypatch: pytest's monkeypatch
     """
     stack = tmp_path / "stack dir"
-    for name, path in {"STACK": stack, "STATE": stack / "state", "LOGS": stack / "logs", "RUN": stack / "run",
-                       "AIRFLOW_HOME": stack / "airflow", "FLINK_HOME": stack / "flink"}.items():
+    for name, path in {
+        "STACK": stack,
+        "STATE": stack / "state",
+        "LOGS": stack / "logs",
+        "RUN": stack / "run",
+        "AIRFLOW_HOME": stack / "airflow",
+        "FLINK_HOME": stack / "flink",
+    }.items():
         monkeypatch.setattr(cli, name, path)
     monkeypatch.setattr(cli, "PORTS", {name: 1 for name in cli.PORTS})  # nothing listens on port 1
     return stack
@@ -255,12 +273,15 @@ def test_iceberg_settings_for_flink_and_pyiceberg_name_the_same_files(monkeypatc
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("dir", "/var/iceberg"), ("dir", "../elsewhere"), ("dir", ""), ("catalog_db", "sub/catalog.db"),
-     ("warehouse", "..")],
+    [
+        ("dir", "/var/iceberg"),
+        ("dir", "../elsewhere"),
+        ("dir", ""),
+        ("catalog_db", "sub/catalog.db"),
+        ("warehouse", ".."),
+    ],
 )
-def test_iceberg_paths_outside_the_stack_dir_are_refused(
-    key: str, value: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_iceberg_paths_outside_the_stack_dir_are_refused(key: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(cli.ICEBERG, key, value)
     with pytest.raises(cli.StackError, match=rf"\[iceberg\] {key} = "):
         cli.iceberg_catalog()
@@ -273,8 +294,10 @@ def test_env_survives_the_shell_with_spaces_and_json(tmp_path: Path) -> None:
     import sys
 
     stack = tmp_path / "a stack dir"
-    script = f'eval "$({sys.executable} {cli.ROOT / "stack" / "cli.py"} env)"; ' \
-             'printf "%s\\n%s\\n" "$FLINK_STACK_ICEBERG_CATALOG_OPTIONS" "$FLINK_STACK_ICEBERG_SQLALCHEMY_URI"'
+    script = (
+        f'eval "$({sys.executable} {cli.ROOT / "stack" / "cli.py"} env)"; '
+        'printf "%s\\n%s\\n" "$FLINK_STACK_ICEBERG_CATALOG_OPTIONS" "$FLINK_STACK_ICEBERG_SQLALCHEMY_URI"'
+    )
     out = subprocess.run(["bash", "-c", script], env={**os.environ, "FLINK_STACK_DIR": str(stack)},
                          capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
     catalog = cli.iceberg_catalog(stack / cli.ICEBERG["dir"])
@@ -311,8 +334,13 @@ def test_flink_home_gets_the_iceberg_jars_in_lib_and_records_what_flink_started_
     (stack / "run").mkdir(parents=True)
     pyflink = _wheel(tmp_path)
     flink = _jars(tmp_path / "jars" / "flink", "flink-sql-gateway-2.1.3.jar", "flink-connector-kafka-5.0.0-2.1.jar")
-    iceberg = _jars(tmp_path / "jars" / "iceberg", "iceberg-flink-runtime-2.1-1.11.0.jar",
-                    "hadoop-client-api-3.4.2.jar", "hadoop-client-runtime-3.4.2.jar", "sqlite-jdbc-3.51.1.0.jar")
+    iceberg = _jars(
+        tmp_path / "jars" / "iceberg",
+        "iceberg-flink-runtime-2.1-1.11.0.jar",
+        "hadoop-client-api-3.4.2.jar",
+        "hadoop-client-runtime-3.4.2.jar",
+        "sqlite-jdbc-3.51.1.0.jar",
+    )
 
     cli.assemble_flink_home(pyflink, [flink])
     home = stack / "flink"
@@ -324,10 +352,16 @@ def test_flink_home_gets_the_iceberg_jars_in_lib_and_records_what_flink_started_
     assert "started before" in str(cli.lib_drift("taskmanager.sh"))
 
     cli.assemble_flink_home(pyflink, [flink, iceberg])
-    assert cli.lib_jars() == sorted([
-        "flink-connector-kafka-5.0.0-2.1.jar", "flink-dist-2.1.3.jar", "hadoop-client-api-3.4.2.jar",
-        "hadoop-client-runtime-3.4.2.jar", "iceberg-flink-runtime-2.1-1.11.0.jar", "sqlite-jdbc-3.51.1.0.jar",
-    ])
+    assert cli.lib_jars() == sorted(
+        [
+            "flink-connector-kafka-5.0.0-2.1.jar",
+            "flink-dist-2.1.3.jar",
+            "hadoop-client-api-3.4.2.jar",
+            "hadoop-client-runtime-3.4.2.jar",
+            "iceberg-flink-runtime-2.1-1.11.0.jar",
+            "sqlite-jdbc-3.51.1.0.jar",
+        ]
+    )
     assert (home / "lib" / "sqlite-jdbc-3.51.1.0.jar").resolve() == iceberg / "sqlite-jdbc-3.51.1.0.jar"
     assert sorted(p.name for p in home.iterdir() if p.name.startswith(".")) == [".assembled"]  # no staging left
     assert cli.lib_drift("jobmanager.sh") == (
@@ -348,14 +382,17 @@ def test_iceberg_maven_profile_gets_every_property_it_needs() -> None:
     import re
 
     pom = (cli.ROOT / "stack" / "maven" / "pom.xml").read_text()
-    profile = pom[pom.index("<id>iceberg</id>"):]
+    profile = pom[pom.index("<id>iceberg</id>") :]
     profile = profile[: profile.index("</profile>")]
     used = set(re.findall(r"\$\{([\w.]+)\}", profile))
     props = cli.iceberg_maven_properties()
     assert used == set(props)
     assert props["flink.minor.version"] == ".".join(cli.VERSIONS["flink"].split(".")[:2])
     assert re.findall(r"<artifactId>([^<]+)</artifactId>\s*<version>", profile) == [
-        "iceberg-flink-runtime-${flink.minor.version}", "hadoop-client-api", "hadoop-client-runtime", "sqlite-jdbc",
+        "iceberg-flink-runtime-${flink.minor.version}",
+        "hadoop-client-api",
+        "hadoop-client-runtime",
+        "sqlite-jdbc",
     ]
 
 
