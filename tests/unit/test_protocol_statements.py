@@ -13,55 +13,35 @@ def texts(script: str) -> list[str]:
     return [statement.text for statement in split_statements(script)]
 
 
-def test_plain_statements_split_and_lose_their_semicolons() -> None:
-    assert texts("SELECT 1; SELECT 2;\nSELECT 3") == ["SELECT 1", "SELECT 2", "SELECT 3"]
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param("SELECT 1; SELECT 2;\nSELECT 3", ["SELECT 1", "SELECT 2", "SELECT 3"], id="plain-lose-semicolons"),
+        pytest.param("-- header only;\n/* block; only */;\nSELECT 1;\n-- trailing; comment\n", ["SELECT 1"],
+                     id="comment-only-chunks-dropped"),
+        pytest.param("SELECT 'a;b' AS x; SELECT 2", ["SELECT 'a;b' AS x", "SELECT 2"], id="semicolon-in-string"),
+        pytest.param("SELECT 'it''s; fine', 'x'; SELECT ''';'''", ["SELECT 'it''s; fine', 'x'", "SELECT ''';'''"],
+                     id="doubled-quote-escapes"),
+        pytest.param('SELECT "a;b" FROM `t;1`; SELECT `x``;y` FROM t',
+                     ['SELECT "a;b" FROM `t;1`', "SELECT `x``;y` FROM t"], id="semicolon-in-quoted-identifiers"),
+        pytest.param("SELECT '-- not a comment;' AS a, '/* nor; this */' AS b; SELECT 2",
+                     ["SELECT '-- not a comment;' AS a, '/* nor; this */' AS b", "SELECT 2"],
+                     id="comment-markers-in-strings-are-text"),
+        pytest.param("SELECT 1 -- it's a comment; with ' quote\n; SELECT 2 /* don't; */", ["SELECT 1", "SELECT 2"],
+                     id="quotes-in-comments-open-no-string"),
+        pytest.param("SELECT a, -- the a; column\n  b /* and; b */\nFROM t;",
+                     ["SELECT a, -- the a; column\n  b /* and; b */\nFROM t"], id="comments-in-a-statement-kept"),
+        pytest.param("SELECT 'open; SELECT 2", ["SELECT 'open; SELECT 2"], id="unterminated-string-runs-to-the-end"),
+        pytest.param("SELECT 1; /* never closed; SELECT 2", ["SELECT 1"], id="unterminated-block-comment-dropped"),
+    ],
+)  # fmt: skip
+def test_split_texts(script: str, expected: list[str]) -> None:
+    assert texts(script) == expected
 
 
 def test_empty_script_and_blank_chunks_give_nothing() -> None:
     assert split_statements("") == []
     assert split_statements("  ;;\n ; \t") == []
-
-
-def test_comment_only_chunks_are_dropped() -> None:
-    script = "-- header only;\n/* block; only */;\nSELECT 1;\n-- trailing; comment\n"
-    assert texts(script) == ["SELECT 1"]
-
-
-def test_semicolon_inside_string_does_not_split() -> None:
-    assert texts("SELECT 'a;b' AS x; SELECT 2") == ["SELECT 'a;b' AS x", "SELECT 2"]
-
-
-def test_doubled_quote_escapes_inside_string() -> None:
-    script = "SELECT 'it''s; fine', 'x'; SELECT ''';'''"
-    assert texts(script) == ["SELECT 'it''s; fine', 'x'", "SELECT ''';'''"]
-
-
-def test_semicolon_inside_double_quoted_and_backtick_identifiers() -> None:
-    script = 'SELECT "a;b" FROM `t;1`; SELECT `x``;y` FROM t'
-    assert texts(script) == ['SELECT "a;b" FROM `t;1`', "SELECT `x``;y` FROM t"]
-
-
-def test_comment_markers_inside_strings_are_text() -> None:
-    script = "SELECT '-- not a comment;' AS a, '/* nor; this */' AS b; SELECT 2"
-    assert texts(script) == ["SELECT '-- not a comment;' AS a, '/* nor; this */' AS b", "SELECT 2"]
-
-
-def test_quotes_inside_comments_do_not_open_strings() -> None:
-    script = "SELECT 1 -- it's a comment; with ' quote\n; SELECT 2 /* don't; */"
-    assert texts(script) == ["SELECT 1", "SELECT 2"]
-
-
-def test_comments_inside_a_statement_are_kept() -> None:
-    script = "SELECT a, -- the a; column\n  b /* and; b */\nFROM t;"
-    assert texts(script) == ["SELECT a, -- the a; column\n  b /* and; b */\nFROM t"]
-
-
-def test_unterminated_string_runs_to_the_end_without_splitting() -> None:
-    assert texts("SELECT 'open; SELECT 2") == ["SELECT 'open; SELECT 2"]
-
-
-def test_unterminated_block_comment_is_dropped_as_comment() -> None:
-    assert texts("SELECT 1; /* never closed; SELECT 2") == ["SELECT 1"]
 
 
 def test_optimizer_hints_stay_in_the_statement() -> None:

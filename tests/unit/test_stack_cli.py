@@ -38,26 +38,33 @@ def test_unhealthy_component_reports_its_log_tail(tmp_path: Path) -> None:
     assert "line 60" not in str(err.value)
 
 
-def test_generated_flink_config_binds_loopback_and_has_slots_and_state_dirs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+OPENS = "--add-opens=java.base/java.util=ALL-UNNAMED"
+
+
+@pytest.fixture
+def flink_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The stack's generated Flink config.yaml (written into ``tmp_path``) from a wheel conf whose Java opts
+    are ``OPENS``, as a dict of its top-level keys and values."""
     wheel_conf = tmp_path / "wheel-conf"
     wheel_conf.mkdir()
     for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties", "log4j-session.properties"):
         (wheel_conf / name).write_text("# log4j\n")
-    opens = "--add-opens=java.base/java.util=ALL-UNNAMED"
-    (wheel_conf / "config.yaml").write_text(f"env:\n  java:\n    opts:\n      all: {opens}\n")
+    (wheel_conf / "config.yaml").write_text(f"env:\n  java:\n    opts:\n      all: {OPENS}\n")
     home = tmp_path / "flink"
     monkeypatch.setattr(cli, "FLINK_HOME", home)
     cli.write_flink_conf(wheel_conf)
-    conf = dict(line.split(": ", 1) for line in (home / "conf" / "config.yaml").read_text().splitlines()[1:])
+    return dict(line.split(": ", 1) for line in (home / "conf" / "config.yaml").read_text().splitlines()[1:])
+
+
+def test_generated_flink_config_binds_loopback_and_has_slots_and_state_dirs(flink_conf: dict[str, str]) -> None:
+    conf = flink_conf
     assert conf["rest.bind-address"] == '"127.0.0.1"'
     assert conf["sql-gateway.endpoint.rest.address"] == '"127.0.0.1"'
     assert int(conf["taskmanager.numberOfTaskSlots"]) >= 4
     assert conf["execution.checkpointing.dir"].startswith('"file:///')
     assert conf["execution.checkpointing.savepoint-dir"].endswith('/state/savepoints"')
     assert conf["restart-strategy.type"] == '"exponential-delay"'
-    assert conf["env.java.opts.all"] == f'"{opens}"'
+    assert conf["env.java.opts.all"] == f'"{OPENS}"'
 
 
 def test_up_restarts_only_the_dead_part(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -193,21 +200,8 @@ def test_stop_signals_its_own_process(tmp_path: Path, monkeypatch: pytest.Monkey
     assert own.wait(5) is not None
 
 
-def test_flink_config_restricts_cors_to_the_web_ui_and_hides_the_gateway(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    wheel_conf = tmp_path / "wheel-conf"
-    wheel_conf.mkdir()
-    for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties", "log4j-session.properties"):
-        (wheel_conf / name).write_text("# log4j\n")
-    (wheel_conf / "config.yaml").write_text(
-        "env:\n  java:\n    opts:\n      all: --add-opens=java.base/x=ALL-UNNAMED\n"
-    )
-    monkeypatch.setattr(cli, "FLINK_HOME", tmp_path / "flink")
-    cli.write_flink_conf(wheel_conf)
-    conf = dict(
-        line.split(": ", 1) for line in (tmp_path / "flink" / "conf" / "config.yaml").read_text().splitlines()[1:]
-    )
+def test_flink_config_restricts_cors_to_the_web_ui_and_hides_the_gateway(flink_conf: dict[str, str]) -> None:
+    conf = flink_conf
     assert conf["web.access-control-allow-origin"] == f'"http://127.0.0.1:{cli.PORTS["flink_rest"]}"'
     assert int(conf["sql-gateway.endpoint.rest.port"]) == cli.PORTS["sql_gateway_backend"] != cli.PORTS["sql_gateway"]
 
