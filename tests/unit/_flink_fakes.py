@@ -9,10 +9,14 @@ a submit under a job id it has seen answers "duplicate" whether that job is aliv
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_flink_provider.hooks.transport import TransportConfig, drive_sync
 from airflow_flink_provider.protocol.errors import (
@@ -66,6 +70,28 @@ def make_context(ti: FakeTI | None = None, store: FakeStateStore | None = None) 
     if store is not None:
         context["task_state_store"] = store
     return context
+
+
+def deferral(
+    task: Any, trigger_class: type, context: dict[str, Any] | None = None
+) -> tuple[TaskDeferred, dict[str, Any]]:
+    """Execute a deferrable task until it defers; returns the deferral and its trigger's kwargs.
+
+    Checks what the triggerer needs: a ``trigger_class`` trigger, importable by its serialized path, whose
+    kwargs survive JSON.
+
+    :param task: the operator or sensor.
+    :param trigger_class: the trigger it must defer to.
+    :param context: the execution context (default: a fresh one).
+    """
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context if context is not None else make_context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, trigger_class), trigger
+    classpath, kwargs = trigger.serialize()
+    assert classpath == f"{trigger_class.__module__}.{trigger_class.__qualname__}"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    return deferred.value, kwargs
 
 
 class FakeRest:

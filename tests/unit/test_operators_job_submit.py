@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_flink_provider.operators import common
 from airflow_flink_provider.operators.common import STORE_KEY
@@ -22,7 +20,8 @@ from airflow_flink_provider.protocol.errors import (
     FlinkTimeoutError,
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id, submission_purpose
-from tests.unit._flink_fakes import FakeRest, FakeStateStore, FakeTI, make_context
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger
+from tests.unit._flink_fakes import FakeRest, FakeStateStore, FakeTI, deferral, make_context
 
 pytestmark = pytest.mark.unit
 
@@ -48,6 +47,13 @@ class ExplodingRest:
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"HTTP call {name} made before validation finished")
+
+
+@pytest.fixture
+def rest(monkeypatch: pytest.MonkeyPatch) -> FakeRest:
+    """A fake cluster; a lookup for a job after a lost answer does not wait for the job to appear."""
+    monkeypatch.setattr(common, "JOB_LOOKUP_TIMEOUT", 0.0)
+    return FakeRest()
 
 
 def make_operator(rest: Any, **kwargs: Any) -> FlinkJobSubmitOperator:
@@ -400,11 +406,7 @@ def test_if_ended_is_validated_at_construction() -> None:
         FlinkJobSubmitOperator(task_id="t", jar="x.jar", if_ended="attach")
 
 
-def test_id_flink_remembers_moves_to_the_next_generation(
-    files: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(common, "JOB_LOOKUP_TIMEOUT", 0.0)
-    rest = FakeRest()
+def test_id_flink_remembers_moves_to_the_next_generation(files: dict[str, str], rest: FakeRest) -> None:
     op = make_operator(rest, jar=files["jar"])
     rest.used_ids.add(job_id_of(op))
 
@@ -456,11 +458,7 @@ def test_lost_answer_attaches_to_the_job_it_started(files: dict[str, str], error
     assert list(rest.jobs) == [job_id_of(op)]
 
 
-def test_lost_answer_without_a_job_resubmits_the_same_id(
-    files: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(common, "JOB_LOOKUP_TIMEOUT", 0.0)
-    rest = FakeRest()
+def test_lost_answer_without_a_job_resubmits_the_same_id(files: dict[str, str], rest: FakeRest) -> None:
     op = make_operator(rest, jar=files["jar"])
     real_run = rest.run_jar
     lost = [FlinkConnectionError("reset", request_sent=True)]
@@ -530,10 +528,8 @@ def _first_lookup_misses(find: Any) -> Any:
 
 @pytest.mark.parametrize("answer", HIDDEN)
 def test_pyflink_exit_code_1_without_a_job_is_a_program_error(
-    files: dict[str, str], monkeypatch: pytest.MonkeyPatch, answer: str
+    files: dict[str, str], rest: FakeRest, answer: str
 ) -> None:
-    monkeypatch.setattr(common, "JOB_LOOKUP_TIMEOUT", 0.0)
-    rest = FakeRest()
     rest.run_jar = lambda jar_id, **kwargs: (_ for _ in ()).throw(  # type: ignore[method-assign]
         FlinkError(answer, status=400)
     )
@@ -617,11 +613,7 @@ def test_deferrable_wait_defers_with_a_serializable_trigger(files: dict[str, str
     rest = FakeRest()
     op = make_operator(rest, jar=files["jar"], wait_for_running=True, deferrable=True, cancel_on_kill=True)
 
-    with pytest.raises(TaskDeferred) as info:
-        op.execute(make_context())
-
-    _, kwargs = info.value.trigger.serialize()
-    assert json.loads(json.dumps(kwargs)) == kwargs
+    _, kwargs = deferral(op, FlinkJobStateTrigger)
     assert kwargs["job_id"] == job_id_of(op)
     assert kwargs["target_states"] == ["FINISHED", "RUNNING"]
     assert kwargs["cancel_on_kill"] is True

@@ -23,7 +23,7 @@ from airflow_flink_provider.protocol.errors import (
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id, sql_purposes
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger
-from tests.unit._flink_fakes import FakeGateway, FakeRest, FakeStateStore, FakeTI, make_context
+from tests.unit._flink_fakes import FakeGateway, FakeRest, FakeStateStore, FakeTI, deferral, make_context
 
 pytestmark = pytest.mark.unit
 
@@ -287,17 +287,30 @@ def test_on_kill_with_cancel_cancels_submitted_jobs(rest: FakeRest, gateway: Fak
     assert ("close_session", "session-x") in gateway.calls
 
 
-def test_wait_for_running_polls_until_all_tasks_run(rest: FakeRest, gateway: FakeGateway) -> None:
-    op = make_operator(rest, gateway, sql="INSERT INTO snk SELECT 1", wait_for="running")
+def plan_states(rest: FakeRest, gateway: FakeGateway, states: list[str], root_cause: str | None = None) -> None:
+    """The jobs the gateway's statements submit go through ``states``, one a poll (then fail with ``root_cause``).
+
+    :param rest: the fake cluster.
+    :param gateway: the fake gateway, whose ``execute_statement`` is wrapped.
+    :param states: the states the job's polls see.
+    :param root_cause: the job's root cause.
+    """
     original = gateway.execute_statement
 
     def execute(session: str, statement: str, **kwargs: Any) -> str:
         op_handle = original(session, statement, **kwargs)
         job_id = gateway.open_sessions[session]["$internal.pipeline.job-id"]
-        rest.state_plan[job_id] = ["CREATED", "INITIALIZING", "RUNNING"]
+        rest.state_plan[job_id] = list(states)
+        if root_cause is not None:
+            rest.root_causes[job_id] = root_cause
         return op_handle
 
     gateway.execute_statement = execute  # type: ignore[method-assign]
+
+
+def test_wait_for_running_polls_until_all_tasks_run(rest: FakeRest, gateway: FakeGateway) -> None:
+    op = make_operator(rest, gateway, sql="INSERT INTO snk SELECT 1", wait_for="running")
+    plan_states(rest, gateway, ["CREATED", "INITIALIZING", "RUNNING"])
     outcome = op.execute(make_context())
 
     assert rest.names().count("GET /jobs/overview") == 3
@@ -306,16 +319,8 @@ def test_wait_for_running_polls_until_all_tasks_run(rest: FakeRest, gateway: Fak
 
 def test_wait_for_finished_fails_with_root_cause(rest: FakeRest, gateway: FakeGateway) -> None:
     op = make_operator(rest, gateway, sql="INSERT INTO snk SELECT 1", wait_for="FINISHED")
-    original = gateway.execute_statement
-
-    def execute(session: str, statement: str, **kwargs: Any) -> str:
-        op_handle = original(session, statement, **kwargs)
-        job_id = gateway.open_sessions[session]["$internal.pipeline.job-id"]
-        rest.state_plan[job_id] = ["RUNNING", "FAILED"]
-        rest.root_causes[job_id] = "NoResourceAvailableException: Could not acquire the minimum required resources."
-        return op_handle
-
-    gateway.execute_statement = execute  # type: ignore[method-assign]
+    cause = "NoResourceAvailableException: Could not acquire the minimum required resources."
+    plan_states(rest, gateway, ["RUNNING", "FAILED"], root_cause=cause)
     with pytest.raises(FlinkJobFailedError) as info:
         op.execute(make_context())
 
@@ -328,27 +333,18 @@ def test_deferrable_wait_defers_per_job_and_resumes(rest: FakeRest, gateway: Fak
     script = "INSERT INTO a SELECT 1;\nINSERT INTO b SELECT 2;"
     op = make_operator(rest, gateway, sql=script, wait_for="RUNNING", deferrable=True, wait_timeout=120)
 
-    with pytest.raises(TaskDeferred) as first:
-        op.execute(make_context())
-
-    trigger = first.value.trigger
-    assert isinstance(trigger, FlinkJobStateTrigger)
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "airflow_flink_provider.triggers.job_state.FlinkJobStateTrigger"
-    assert json.loads(json.dumps(kwargs)) == kwargs
+    first, kwargs = deferral(op, FlinkJobStateTrigger)
     assert kwargs["target_states"] == ["FINISHED", "RUNNING"]
-    outcome = first.value.kwargs["outcome"]
+    outcome = first.kwargs["outcome"]
     job_a, job_b = outcome["job_ids"]
     assert kwargs["job_id"] == job_a
-    assert first.value.kwargs["pending"] == [job_b]
+    assert first.kwargs["pending"] == [job_b]
     assert gateway.open_sessions == {}
 
     with pytest.raises(TaskDeferred) as second:
-        op.execute_complete(
-            make_context(), {"status": "success", "job_id": job_a, "state": "RUNNING"}, **first.value.kwargs
-        )
+        op.execute_complete(make_context(), {"status": "success", "job_id": job_a, "state": "RUNNING"}, **first.kwargs)
     assert second.value.trigger.job_id == job_b
-    assert second.value.kwargs["deadline"] == first.value.kwargs["deadline"]
+    assert second.value.kwargs["deadline"] == first.kwargs["deadline"]
 
     done = op.execute_complete(
         make_context(), {"status": "success", "job_id": job_b, "state": "RUNNING"}, **second.value.kwargs

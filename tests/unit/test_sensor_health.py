@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_flink_provider.protocol.errors import FlinkJobFailedError, FlinkJobResourceError, FlinkJobUnhealthyError
 from airflow_flink_provider.protocol.health import HealthPolicy, HealthWatch, Observation, wait_until_healthy
@@ -15,7 +15,7 @@ from airflow_flink_provider.protocol.http import Request, Response
 from airflow_flink_provider.protocol.outage import Outage
 from airflow_flink_provider.sensors.health import WATCH_KEY, FlinkJobHealthSensor
 from airflow_flink_provider.triggers.health import FlinkJobHealthTrigger
-from tests.unit._flink_fakes import FakeRest, FakeStateStore, FakeTI, make_context
+from tests.unit._flink_fakes import FakeRest, FakeStateStore, FakeTI, deferral, make_context
 from tests.unit.test_protocol_health import LOG, Clock, answer
 from tests.unit.test_protocol_rest import Fake, ok
 
@@ -97,16 +97,10 @@ def test_a_failed_job_fails_the_poke_with_its_root_cause() -> None:
 def test_deferrable_hands_the_policy_and_what_it_found_to_the_trigger_as_plain_values() -> None:
     rest = cluster(completed=14)
     sensor = make(rest, min_checkpoints=3, stable_for=5, max_restarts=1, deferrable=True)
-    with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute(make_context())
-    trigger = deferred.value.trigger
-    assert isinstance(trigger, FlinkJobHealthTrigger)
-    path, kwargs = trigger.serialize()
-    assert path == "airflow_flink_provider.triggers.health.FlinkJobHealthTrigger"
-    plain = json.loads(json.dumps(kwargs))
-    assert plain["policy"] == {"min_checkpoints": 3, "checkpoints_since": None, "stable_for": 5, "max_restarts": 1}
-    assert plain["memory"]["last_completed_total"] == 14 and plain["memory"]["started"] > 0
-    assert FlinkJobHealthTrigger(**plain).serialize() == (path, kwargs)
+    deferred, kwargs = deferral(sensor, FlinkJobHealthTrigger)
+    assert kwargs["policy"] == {"min_checkpoints": 3, "checkpoints_since": None, "stable_for": 5, "max_restarts": 1}
+    assert kwargs["memory"]["last_completed_total"] == 14 and kwargs["memory"]["started"] > 0
+    assert FlinkJobHealthTrigger(**kwargs).serialize() == deferred.trigger.serialize()
 
 
 def test_a_healthy_first_poke_does_not_defer() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -19,7 +18,8 @@ from airflow_flink_provider.protocol.errors import (
 )
 from airflow_flink_provider.sensors.base import OUTAGE_KEY
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
-from tests.unit._flink_fakes import FakeRest, FakeTI, make_context
+from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger
+from tests.unit._flink_fakes import FakeRest, FakeTI, deferral, make_context
 
 pytestmark = pytest.mark.unit
 
@@ -134,15 +134,10 @@ def test_deferrable_defers_with_a_serializable_trigger() -> None:
     rest.add_job(JOB, "INITIALIZING")
     sensor = make(rest, deferrable=True, target_states=["FINISHED"], failure_states=["FAILED"], cancel_on_kill=True)
 
-    with pytest.raises(TaskDeferred) as info:
-        sensor.execute(make_context())
-
-    classpath, kwargs = info.value.trigger.serialize()
-    assert classpath.endswith("FlinkJobStateTrigger")
-    assert json.loads(json.dumps(kwargs)) == kwargs
+    deferred, kwargs = deferral(sensor, FlinkJobStateTrigger)
     assert kwargs["target_states"] == ["FINISHED"] and kwargs["failure_states"] == ["FAILED"]
     assert kwargs["cancel_on_kill"] is True and kwargs["deadline"] is not None
-    assert info.value.method_name == "execute_complete"
+    assert deferred.method_name == "execute_complete"
 
 
 def test_execute_complete_maps_events() -> None:
