@@ -33,7 +33,6 @@ from tests.unit.test_exactly_once_faults import race
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs, throttled_jar = it.rest, it.started_jobs, it.throttled_jar  # fixtures
 
 RUN = r"^/jars/[^/]+/run$"
 EXECUTE = r"^/v\d/sessions/[^/]+/statements$"
@@ -85,14 +84,7 @@ def report(**row: Any) -> None:
 
 
 def jar_try(jar: Path, name: str, conn: str = "flink_default") -> FlinkJobSubmitOperator:
-    return FlinkJobSubmitOperator(
-        task_id="submit",
-        jar=str(jar),
-        entry_class="ThrottledSequenceJob",
-        job_name=name,
-        parallelism=1,
-        flink_conn_id=conn,
-    )
+    return it.throttled_submit(jar, name, flink_conn_id=conn)
 
 
 def streaming_sql(table: str) -> str:
@@ -273,5 +265,7 @@ def test_a_lost_pyflink_run_answer_attaches_instead_of_failing_on_the_hidden_dup
 
     jobs = named_jobs(name)
     report(path="PyFlink", fault="drop", scenario="in-task", hits=injected.hits, live=len(live(jobs)))
-    assert injected.hits == 1 and flink.count("POST", RUN) == 2
+    # At least the dropped run and one resend; more when a run outlasts the client's read timeout under load
+    # (the PythonDriver compiles the job inside the request), each resend carrying the same job id.
+    assert injected.hits == 1 and flink.count("POST", RUN) >= 2
     assert live(jobs) == [job_id] and len(jobs) == 1
