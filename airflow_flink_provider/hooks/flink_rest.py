@@ -356,6 +356,26 @@ class FlinkRestHook(FlinkBaseHook):
             rest.stop_with_savepoint(job_id, target_directory, drain=drain, timeout=timeout, trigger_id=trigger_id)
         )
 
+    def trigger_checkpoint(self, job_id: str, checkpoint_type: str = "FULL") -> str:
+        """Take a checkpoint now (the job keeps running); returns the request id.
+
+        :param job_id: the job.
+        :param checkpoint_type: ``FULL``, ``INCREMENTAL`` or ``CONFIGURED``.
+        """
+        return self.run(rest.trigger_checkpoint(job_id, checkpoint_type))
+
+    def wait_for_checkpoint(
+        self, job_id: str, request_id: str, *, timeout: float = 300, poll_interval: float = 0.5
+    ) -> int:
+        """Wait until a triggered checkpoint completes; returns its id.
+
+        :param job_id: the job.
+        :param request_id: from :meth:`trigger_checkpoint`.
+        :param timeout: seconds to wait.
+        :param poll_interval: seconds between polls.
+        """
+        return self.run(rest.wait_for_checkpoint(job_id, request_id, timeout=timeout, poll_interval=poll_interval))
+
     def cancel_job(self, job_id: str) -> None:
         """Cancel the job (a job already FINISHED/FAILED/CANCELED is left as it is).
 

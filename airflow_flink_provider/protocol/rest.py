@@ -443,6 +443,72 @@ def stop_with_savepoint(
     )
 
 
+def trigger_checkpoint(job_id: str, checkpoint_type: str = "FULL") -> Exchange[str]:
+    """``POST /jobs/{job_id}/checkpoints``: take a checkpoint now; returns the request id to poll.
+
+    Flink 2.x takes it also when periodic checkpointing is not enabled, and accepts the request even for an
+    unknown job (the failure shows in the status, as for a savepoint).
+
+    :param job_id: the job.
+    :param checkpoint_type: ``FULL``, ``INCREMENTAL`` or ``CONFIGURED`` (what the state backend is set to).
+    """
+    payload = {"checkpointType": checkpoint_type.upper()}
+    return str(_body((yield Request("POST", _job_path(job_id, "checkpoints"), json=payload)))["request-id"])
+
+
+def get_checkpoint_trigger_status(job_id: str, request_id: str) -> Exchange[dict[str, Any]]:
+    """``GET /jobs/{job_id}/checkpoints/{request_id}``: ``{"status": {"id": "IN_PROGRESS" | "COMPLETED"},
+    "operation": {"checkpointId": n} or {"failureCause": {...}}}`` (``failureCause``, unlike a savepoint's
+    ``failure-cause``).
+
+    :param job_id: the job.
+    :param request_id: from :func:`trigger_checkpoint`.
+    """
+    return _body((yield Request("GET", _job_path(job_id, "checkpoints", path_segment(request_id)))))
+
+
+def checkpoint_id_of(job_id: str, status: Mapping[str, Any]) -> int | None:
+    """The id of a completed checkpoint operation, ``None`` while it is in progress.
+
+    :param job_id: the job.
+    :param status: a :func:`get_checkpoint_trigger_status` answer.
+    :raises FlinkError: it completed with a failure (typed by Flink's cause: an unknown job is a
+        ``FlinkNotFoundError``).
+    """
+    if (status.get("status") or {}).get("id") != "COMPLETED":
+        return None
+    operation = status.get("operation") or {}
+    failure = operation.get("failureCause") or operation.get("failure-cause")
+    if failure:
+        cause = error_from_text(str(failure.get("stack-trace") or failure.get("class") or "unknown failure"))
+        raise type(cause)(f"Checkpoint of Flink job {job_id} failed: {cause.message}", root_cause=cause.root_cause,
+                          hint=cause.hint)  # fmt: skip
+    return int(operation["checkpointId"])
+
+
+def wait_for_checkpoint(
+    job_id: str, request_id: str, *, timeout: float = 300, poll_interval: float = 0.5, clock: Clock = time.monotonic
+) -> Exchange[int]:
+    """Poll a triggered checkpoint until it completes; returns its id.
+
+    :param job_id: the job.
+    :param request_id: from :func:`trigger_checkpoint`.
+    :param timeout: seconds to wait in all.
+    :param poll_interval: seconds between polls.
+    :param clock: monotonic clock (tests).
+    :raises FlinkError: it failed (see :func:`checkpoint_id_of`).
+    :raises FlinkTimeoutError: still in progress after ``timeout``.
+    """
+    deadline = clock() + timeout
+    while True:
+        checkpoint_id = checkpoint_id_of(job_id, (yield from get_checkpoint_trigger_status(job_id, request_id)))
+        if checkpoint_id is not None:
+            return checkpoint_id
+        if clock() >= deadline:
+            raise FlinkTimeoutError(f"Checkpoint {request_id} of Flink job {job_id} not done after {timeout}s")
+        yield Sleep(poll_interval)
+
+
 def cancel_job(job_id: str) -> Exchange[None]:
     """``PATCH /jobs/{job_id}?mode=cancel``. A job already in another terminal state (HTTP 409) is left alone.
 

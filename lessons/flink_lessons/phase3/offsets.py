@@ -35,7 +35,7 @@ from flink_lessons.job_names import JobName
 from flink_lessons.load.kafka import Kafka
 from flink_lessons.load.keys import Skew
 from flink_lessons.load.run import LoadSpec, LoadSummary, load
-from flink_lessons.phase3 import rest, sql
+from flink_lessons.phase3 import sql
 from flink_lessons.phase3.report import LessonReport, check
 from flink_lessons.phase3.settings import OFFSETS, topic_names
 
@@ -188,26 +188,6 @@ def wait_for(what: str, condition: Callable[[], Any], timeout: float, interval: 
         time.sleep(interval)
 
 
-def checkpoint_now(flink: FlinkRestHook, job_id: str, timeout: float) -> int:
-    """Take a checkpoint of a running job and wait until it completes; returns its id.
-
-    :param flink: the REST hook.
-    :param job_id: the job.
-    :param timeout: seconds.
-    :raises RuntimeError: the checkpoint failed, with Flink's cause.
-    """
-    request = flink.run(rest.trigger_checkpoint(job_id))
-
-    def done() -> dict[str, Any] | None:
-        answer = flink.run(rest.checkpoint_status(job_id, request))
-        return answer if answer.get("status", {}).get("id") == "COMPLETED" else None
-
-    operation = wait_for(f"checkpoint of job {job_id}", done, timeout)["operation"]
-    if "failure-cause" in operation:
-        raise RuntimeError(f"checkpoint of job {job_id} failed: {operation['failure-cause']}")
-    return int(operation["checkpointId"])
-
-
 def offsets_json(offsets: Mapping[tuple[str, int], int]) -> dict[str, int]:
     """Group offsets as JSON: ``{"<partition>": offset}`` (one topic).
 
@@ -234,7 +214,7 @@ def commit_drill(params: Params, kafka: Kafka, flink: FlinkRestHook, job_id: str
     wait_for(f"{expect_read} records in {topics['read']}",
              lambda: kafka.end_offsets(topics["read"], 1)[0] >= expect_read, params.timeout)  # fmt: skip
     before = kafka.group_offsets(group, source)
-    checkpoint = checkpoint_now(flink, job_id, params.timeout)
+    checkpoint = flink.wait_for_checkpoint(job_id, flink.trigger_checkpoint(job_id), timeout=params.timeout)
     ends = {(source, p): o for p, o in kafka.end_offsets(source, params.partitions).items()}
     after = wait_for(f"group {group} committing {ends}",
                      lambda: (got := kafka.group_offsets(group, source)) == ends and got, params.timeout)  # fmt: skip
