@@ -2,7 +2,8 @@
 
 An Airflow 3 AssetWatcher with the Kafka provider's KafkaMessageQueueTrigger (it runs in the triggerer, so
 ``make airflow-ui``) reads ``phase1-malformed-dlq-*`` through the connection ``kafka_dlq_watcher``; each dead
-letter is an asset event, and this DAG reports how many arrived and a sample with their parse errors.
+letter is an asset event, and this DAG reports how many arrived and a sample with their parse errors, then
+sends one alert (to ``alerts.to`` of the Variable ``flink_observability``, through ``alerts.smtp_conn_id``).
 See docs/observability.md ("Dead-letter events").
 """
 
@@ -13,7 +14,7 @@ import datetime as dt
 from airflow.providers.apache.kafka.triggers.msg_queue import KafkaMessageQueueTrigger
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, AssetWatcher
-from flink_lessons.observability.dlq import DLQ_TOPICS, WATCHER_CONN_ID, report_task
+from flink_lessons.observability.dlq import DLQ_TOPICS, WATCHER_CONN_ID, alert_task, report_task
 
 dead_letters = Asset(
     name="phase1_malformed_dead_letters",
@@ -38,4 +39,5 @@ with DAG(
     doc_md=__doc__,
     tags=["observability"],
 ) as dag:
-    PythonOperator(task_id="report_dead_letters", python_callable=report_task)
+    report = PythonOperator(task_id="report_dead_letters", python_callable=report_task)
+    PythonOperator(task_id="send_alert", python_callable=alert_task, op_args=[report.output])

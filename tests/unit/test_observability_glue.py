@@ -86,3 +86,15 @@ def test_dead_letters_are_summarized_with_their_parse_error() -> None:
     summary = dlq.summarize([event, {**event, "reason": "order_id missing"}, event], sample_size=2)
     assert summary["count"] == 3 and summary["by_reason"] == {"not valid JSON": 2, "order_id missing": 1}
     assert len(summary["sample"]) == 2
+
+
+def test_dead_letter_alert_names_topic_count_reasons_and_playbook() -> None:
+    summary = dlq.summarize([
+        {"topic": "phase1-malformed-dlq-0a1b2c3d", "reason": "not valid JSON"},
+        {"topic": "phase1-malformed-dlq-0a1b2c3d", "reason": "order_id missing"},
+        {"topic": "phase1-malformed-dlq-0a1b2c3d", "reason": "not valid JSON"},
+    ])  # fmt: skip
+    alert = dlq.dead_letter_alert(summary, now_ms=5_000)
+    assert alert.subject == ("[FIRING] Flink job phase1-malformed-dlq-0a1b2c3d: dead_letters = "
+                             "3 (2 'not valid JSON', 1 'order_id missing') (limit 0 dead letters)")  # fmt: skip
+    assert alert.section == "docs/observability.md#dead-letter-events" and alert.metric == "dead_letters"

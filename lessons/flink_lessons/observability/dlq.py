@@ -4,15 +4,18 @@
 the malformed-JSON scenario's dead-letter topics (``phase1-malformed-dlq-<run tag>``, one per run, matched by a
 regex). The trigger runs in the triggerer: each dead letter it reads becomes an asset event carrying
 :func:`dead_letter_event`'s summary; the DAG run then reports how many dead letters arrived and a sample with
-their parse errors.
+their parse errors, and sends one alert through the ``flink_observability`` Variable's ``alerts.*`` settings.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from airflow_flink_provider.notifications.flink_alert import FIRING, Alert, alert_to_json, playbook_section
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +90,38 @@ def report_task(**context: Any) -> dict[str, Any]:
         log.warning("%s[%s]@%s: %s -- payload %r", letter["topic"], letter["partition"], letter["offset"],
                     letter["reason"], letter["payload"])  # fmt: skip
     return summary
+
+
+def dead_letter_alert(summary: Mapping[str, Any], now_ms: int) -> Alert:
+    """The alert for one run's dead letters: names the topic(s), the count by parse error and the playbook section.
+
+    :param summary: :func:`summarize`'s output.
+    :param now_ms: the current time, epoch ms.
+    """
+    reasons = ", ".join(f"{count} {reason!r}" for reason, count in sorted(summary["by_reason"].items()))
+    return Alert(
+        status=FIRING,
+        job=", ".join(sorted(summary["by_topic"])),
+        job_id="",
+        metric="dead_letters",
+        threshold="0 dead letters",
+        value=f"{summary['count']} ({reasons})",
+        since_ms=now_ms,
+        at_ms=now_ms,
+        section=playbook_section("dead_letters"),
+    )
+
+
+def alert_task(summary: dict[str, Any], **context: Any) -> int:
+    """The ``send_alert`` task: one alert for this run's dead letters, sent as ``flink_observability`` sends its
+    alerts (its Variable's ``alerts.enabled``, ``alerts.to`` and ``alerts.smtp_conn_id``).
+
+    :param summary: XCom of ``report_dead_letters``.
+    :return: how many alerts were sent (0 or 1).
+    """
+    from flink_lessons.observability.settings import resolve_settings
+    from flink_lessons.observability.tasks import send_alerts
+
+    settings = resolve_settings(None).to_json()
+    alert = dead_letter_alert(summary, int(time.time() * 1000))
+    return send_alerts(settings, {"alerts": [alert_to_json(alert)]}, context)
