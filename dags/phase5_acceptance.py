@@ -9,24 +9,12 @@ the acceptance table, a failure the diff.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import DAG
-from flink_lessons.phase5.operators import ASSETS, AcceptanceRunOperator, CheckTablesOperator
-from flink_lessons.scenario_dag import TASK_DEFAULTS
+from flink_lessons.phase5.operators import ASSETS, DAG_ARGS, AcceptanceRunOperator, CheckTablesOperator
 
 from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 
-with DAG(
-    dag_id="flink_phase5_acceptance",
-    schedule=list(ASSETS.values()),
-    start_date=dt.datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=TASK_DEFAULTS,
-    tags=["flink", "phase5", "iceberg"],
-    doc_md=__doc__,
-):
+with DAG(dag_id="flink_phase5_acceptance", schedule=list(ASSETS.values()), doc_md=__doc__, **DAG_ARGS):
     run = AcceptanceRunOperator(task_id="find_replay")
     totals = FlinkSqlGatewayOperator(
         task_id="read_customer_totals", sql=run.output["totals_sql"], result_row_limit=1_000_000, statement_timeout=600

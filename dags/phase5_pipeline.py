@@ -13,36 +13,24 @@ Settings: Variable ``flink_phase5`` (docs/architecture.md). The rules: include/s
 
 from __future__ import annotations
 
-import datetime as dt
-
-from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import DAG
 from flink_lessons.operators.jobs import FindUnfinishedJobsOperator, JobIdsOperator
 from flink_lessons.phase5.operators import (
     ASSETS,
+    DAG_ARGS,
     DatasetTopicsOperator,
     ProduceDatasetOperator,
     PublishTablesOperator,
     ValidatePipelineOperator,
-    is_true,
+    setting_gate,
 )
-from flink_lessons.scenario_dag import TASK_DEFAULTS
 
 from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
 from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 from airflow_flink_provider.sensors.health import FlinkJobHealthSensor
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
 
-with DAG(
-    dag_id="flink_phase5_pipeline",
-    schedule=None,
-    start_date=dt.datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=TASK_DEFAULTS,
-    tags=["flink", "phase5", "iceberg"],
-    doc_md=__doc__,
-):
+with DAG(dag_id="flink_phase5_pipeline", schedule=None, doc_md=__doc__, **DAG_ARGS):
     settings = ValidatePipelineOperator(task_id="validate_settings")
     run = {
         "params_json": settings.output["params"],
@@ -50,12 +38,7 @@ with DAG(
         "kafka_conn_id": settings.output["kafka_conn_id"],
     }
     topics = DatasetTopicsOperator(task_id="create_topics", **run)
-    reset = ShortCircuitOperator(
-        task_id="reset_requested",
-        python_callable=is_true,
-        op_args=[settings.output["reset"]],
-        ignore_downstream_trigger_rules=False,
-    )
+    reset = setting_gate("reset_requested", settings.output["reset"])
     drop = FlinkSqlGatewayOperator(task_id="drop_tables", sql=settings.output["teardown_sql"])
     create = FlinkSqlGatewayOperator(
         task_id="create_tables", sql=settings.output["setup_sql"], trigger_rule="none_failed"
@@ -73,12 +56,7 @@ with DAG(
         task_id="health_gate", min_checkpoints=1, stable_for=5, max_restarts=0, poke_interval=2, timeout=300
     ).expand(job_id=jobs.output)
     produce = ProduceDatasetOperator(task_id="produce_dataset", **run)
-    bounded = ShortCircuitOperator(
-        task_id="bounded_run",
-        python_callable=is_true,
-        op_args=[settings.output["bounded"]],
-        ignore_downstream_trigger_rules=False,
-    )
+    bounded = setting_gate("bounded_run", settings.output["bounded"])
     finished = FlinkJobStateSensor.partial(
         task_id="wait_finished", target_states=("FINISHED",), poke_interval=5, timeout=3600, deferrable=True
     ).expand(job_id=jobs.output)

@@ -237,3 +237,29 @@ def test_scripts_render_every_table_and_quote_values() -> None:
     kafka = sql.pipeline_script(params(output_topics={t: f"out-{t}" for t in TABLES}))
     assert "CREATE CATALOG" not in kafka and "INSERT INTO out_customer_totals" in kafka
     assert "'table.exec.source.idle-timeout' = '500 ms'" in sql.pipeline_script(params(global_idle_timeout_ms=500))
+
+
+def test_append_tables_are_read_into_their_row_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+    from flink_lessons.phase5 import readers
+
+    t0 = dt.datetime(2024, 3, 1, 0, 1, 2)
+    tables = {
+        "orders_enriched": {"order_id": [1], "customer_id": ["c1"], "product_id": ["p01"], "product_name": ["Shoes"],
+                            "category": ["outdoor"], "unit_price": [Decimal("89.90")], "quantity": [2],
+                            "revenue": [Decimal("179.80")], "event_time": [t0], "price_valid_from": [None]},
+        "category_windows": {"window_start": [t0], "window_end": [t0], "category": ["games"], "orders": [3],
+                             "units": [4], "revenue": [Decimal("5.00")]},
+        "late_orders": {"order_id": [9], "customer_id": ["c2"], "product_id": ["p02"], "quantity": [1],
+                        "event_time": [t0], "arrived_at": [t0], "kafka_partition": [0], "kafka_offset": [41]},
+    }  # fmt: skip
+    monkeypatch.setattr(readers, "scan", lambda catalog, database, table: pa.table(tables[table]))
+    ms = epoch_ms(t0)
+    assert readers.read_enriched(None, "db") == [  # type: ignore[arg-type]
+        reference.EnrichedOrder(1, "c1", "p01", "Shoes", "outdoor", Decimal("89.90"), 2, Decimal("179.80"), ms, 0)
+    ]
+    assert readers.read_windows(None, "db") == [WindowRow(ms, ms, "games", 3, 4, Decimal("5.00"))]  # type: ignore[arg-type]
+    late = readers.read_late(None, "db")  # type: ignore[arg-type]
+    assert late == [LateRow(reference.LateDelivery(9, "c2", "p02", 1, ms, ms), 0, 41)]

@@ -12,12 +12,15 @@ from the latest Asset event or the run conf) >> the upsert table read through th
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import Asset, BaseOperator
 
 from flink_lessons.phase5.params import TABLES, IcebergCatalog, PipelineParams
+from flink_lessons.scenario_dag import TASK_DEFAULTS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -28,12 +31,33 @@ ASSETS: dict[str, Asset] = {
 """The pipeline's Iceberg tables as Airflow Assets: the pipeline's outlets, the acceptance DAG's schedule."""
 
 
+DAG_ARGS: dict[str, Any] = {
+    "start_date": dt.datetime(2024, 1, 1),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": TASK_DEFAULTS,
+    "tags": ["flink", "phase5", "iceberg"],
+}
+"""What the two phase 5 DAGs share: one run at a time, no catch-up, the scenario DAGs' task defaults."""
+
+
 def is_true(value: Any) -> bool:
     """A ShortCircuitOperator's callable: go on only when a setting is true.
 
     :param value: the setting.
     """
     return bool(value)
+
+
+def setting_gate(task_id: str, setting: Any) -> ShortCircuitOperator:
+    """A task that skips what follows unless a boolean setting is true; teardowns still run.
+
+    :param task_id: the task id.
+    :param setting: the setting (an XComArg of ``validate_settings``).
+    """
+    return ShortCircuitOperator(
+        task_id=task_id, python_callable=is_true, op_args=[setting], ignore_downstream_trigger_rules=False
+    )
 
 
 class ValidatePipelineOperator(BaseOperator):

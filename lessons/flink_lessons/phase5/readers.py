@@ -111,30 +111,31 @@ def scan(catalog: IcebergCatalog, database: str, table: str) -> Any:
     return catalog.pyiceberg().load_table(f"{database}.{table}").scan().to_arrow()  # type: ignore[attr-defined]
 
 
+def _rows(catalog: IcebergCatalog, database: str, table: str, names: Sequence[str]) -> list[list[Any]]:
+    """The named columns of an append table, row by row; timestamp columns (``*_time``, ``*_at``, ``window_*``,
+    ``price_valid_from``) as epoch ms (0 for null).
+
+    :param catalog: the Iceberg catalog.
+    :param database: the namespace.
+    :param table: the table.
+    :param names: the columns, in the order of the row type they fill.
+    """
+    times = [n.endswith(("_time", "_at", "_start", "_end")) or n == "price_valid_from" for n in names]
+    return [
+        [epoch_ms(value) or 0 if is_time else value for value, is_time in zip(row, times, strict=True)]
+        for row in _columns(scan(catalog, database, table), names)
+    ]
+
+
 def read_enriched(catalog: IcebergCatalog, database: str) -> list[EnrichedOrder]:
     """Every row of ``orders_enriched``.
 
     :param catalog: the Iceberg catalog.
     :param database: the namespace.
     """
-    names = (
-        "order_id",
-        "customer_id",
-        "product_id",
-        "product_name",
-        "category",
-        "unit_price",
-        "quantity",
-        "revenue",
-        "event_time",
-        "price_valid_from",
-    )
-    return [
-        EnrichedOrder(oid, cid, pid, name, cat, price, qty, revenue, epoch_ms(ts) or 0, epoch_ms(valid) or 0)
-        for oid, cid, pid, name, cat, price, qty, revenue, ts, valid in _columns(
-            scan(catalog, database, "orders_enriched"), names
-        )
-    ]
+    names = ("order_id", "customer_id", "product_id", "product_name", "category", "unit_price", "quantity",
+             "revenue", "event_time", "price_valid_from")  # fmt: skip
+    return [EnrichedOrder(*row) for row in _rows(catalog, database, "orders_enriched", names)]
 
 
 def read_windows(catalog: IcebergCatalog, database: str) -> list[WindowRow]:
@@ -144,10 +145,7 @@ def read_windows(catalog: IcebergCatalog, database: str) -> list[WindowRow]:
     :param database: the namespace.
     """
     names = ("window_start", "window_end", "category", "orders", "units", "revenue")
-    return [
-        WindowRow(epoch_ms(start) or 0, epoch_ms(end) or 0, cat, orders, units, revenue)
-        for start, end, cat, orders, units, revenue in _columns(scan(catalog, database, "category_windows"), names)
-    ]
+    return [WindowRow(*row) for row in _rows(catalog, database, "category_windows", names)]
 
 
 def read_late(catalog: IcebergCatalog, database: str) -> list[LateRow]:
@@ -156,22 +154,9 @@ def read_late(catalog: IcebergCatalog, database: str) -> list[LateRow]:
     :param catalog: the Iceberg catalog.
     :param database: the namespace.
     """
-    names = (
-        "order_id",
-        "customer_id",
-        "product_id",
-        "quantity",
-        "event_time",
-        "arrived_at",
-        "kafka_partition",
-        "kafka_offset",
-    )
-    return [
-        LateRow(LateDelivery(oid, cid, pid, qty, epoch_ms(ts) or 0, epoch_ms(arrived) or 0), partition, offset)
-        for oid, cid, pid, qty, ts, arrived, partition, offset in _columns(
-            scan(catalog, database, "late_orders"), names
-        )
-    ]
+    names = ("order_id", "customer_id", "product_id", "quantity", "event_time", "arrived_at", "kafka_partition",
+             "kafka_offset")  # fmt: skip
+    return [LateRow(LateDelivery(*row[:6]), *row[6:]) for row in _rows(catalog, database, "late_orders", names)]
 
 
 def totals_from_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[TotalsRow]:
