@@ -7,8 +7,6 @@ parameter: ``airflow dags test example_flink_job -c '{"jar": "/path/to/job.jar",
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import DAG, Param
 
 from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
@@ -21,9 +19,7 @@ from airflow_flink_provider.sensors.health import FlinkJobHealthSensor
 
 with DAG(
     dag_id="example_flink_job",
-    schedule=None,
-    start_date=dt.datetime(2024, 1, 1),
-    catchup=False,
+    schedule=None,  # manual runs only (Airflow 3: no start date or catchup needed)
     tags=["example", "flink"],
     params={
         "jar": Param("/opt/flink/usrlib/job.jar", type="string", description="the job's jar, on the worker"),

@@ -1,13 +1,11 @@
 """Example DAG of the reference docs: run Flink SQL through the SQL Gateway and wait for its job.
 
-A bounded job (20 generated rows into a blackhole sink, parallelism 1) that finishes by itself: the SQL task
-submits it, the sensor waits in the triggerer until it is FINISHED. Run it against the local stack with
-``airflow dags test example_flink_sql`` (DAGs folder ``docs/examples``).
+A bounded job (20 generated orders, the large ones into a blackhole sink, parallelism 1) that finishes by
+itself: the SQL task submits it, the sensor waits in the triggerer until it is FINISHED. Run it against the
+local stack with ``airflow dags test example_flink_sql`` (DAGs folder ``docs/examples``).
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 from airflow.sdk import DAG
 
@@ -16,9 +14,7 @@ from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
 
 with DAG(
     dag_id="example_flink_sql",
-    schedule=None,
-    start_date=dt.datetime(2024, 1, 1),
-    catchup=False,
+    schedule=None,  # manual runs only (Airflow 3: no start date or catchup needed)
     tags=["example", "flink"],
 ) as dag:
     # [START howto_operator_flink_sql_gateway]
@@ -27,9 +23,10 @@ with DAG(
         sql="""
             SET 'parallelism.default' = '1';
             SET 'pipeline.name' = 'example_flink_sql {{ run_id }}';
-            CREATE TEMPORARY TABLE numbers (n BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '20');
-            CREATE TEMPORARY TABLE sink (n BIGINT) WITH ('connector' = 'blackhole');
-            INSERT INTO sink SELECT n FROM numbers;
+            CREATE TEMPORARY TABLE orders (order_id BIGINT, amount DOUBLE)
+                WITH ('connector' = 'datagen', 'number-of-rows' = '20', 'fields.amount.max' = '500');
+            CREATE TEMPORARY TABLE large_orders (order_id BIGINT, amount DOUBLE) WITH ('connector' = 'blackhole');
+            INSERT INTO large_orders SELECT order_id, amount FROM orders WHERE amount > 100;
             SHOW TABLES;
         """,
         session_properties={"execution.runtime-mode": "streaming"},
