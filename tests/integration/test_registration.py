@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_flink_provider import __version__
+from tests.packaging import fresh_airflow_env
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +40,7 @@ CONNECTIONS = [("flink", "8443"), ("flink_sql_gateway", "8083")]
 @pytest.fixture(scope="module")
 def airflow_cli(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The outputs of the module's ``airflow ...`` commands, run against a migrated SQLite metadata DB of its own."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
-    }
-    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+    env = fresh_airflow_env(tmp_path_factory.mktemp("airflow_home"))
     migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600,
                              check=False)  # fmt: skip
     assert migrate.returncode == 0, f"airflow db migrate failed:\n{migrate.stdout}\n{migrate.stderr}"

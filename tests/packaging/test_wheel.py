@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from airflow_flink_provider import __version__
+from tests.packaging import fresh_airflow_env
 
 pytest.importorskip("build", reason="the `build` dev dependency builds the wheel and sdist")
 
@@ -87,14 +87,7 @@ def dist(sources: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def fresh_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An environment with none of this project's Airflow settings, an empty AIRFLOW_HOME and no PYTHONPATH."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "FLINK_STACK_"))
-        and key not in ("PYTHONPATH", "VIRTUAL_ENV")
-    }
-    return env | {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    return fresh_airflow_env(tmp_path_factory.mktemp("airflow_home"))
 
 
 @pytest.fixture(scope="module")
