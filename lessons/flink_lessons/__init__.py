@@ -9,7 +9,7 @@
 - :mod:`~flink_lessons.pyflink`, :mod:`~flink_lessons.restore_points`, :mod:`~flink_lessons.last_good`: the
   PyFlink jobs of phase 4, their snapshots and the "last good" record;
 - :mod:`~flink_lessons.operators` and :mod:`~flink_lessons.scenario_dag`: the lessons' own small operators and
-  the arguments the phase 0/1 DAG files share (each file shows its own graph).
+  the arguments of the phase 0/1 DAGs, whose one graph is in ``dags/phase0_1_scenarios.py``.
 
 Importing any of it does no I/O: files, Variables, connections and Flink are touched by tasks, at run time.
 """

@@ -1,21 +1,14 @@
-"""What the phase 0/1 DAG files share: the DAG's arguments, how their tasks retry and their waits wait, and
-the arguments that wire a task to the outputs of ``validate_settings`` (XComArgs, never task-id strings).
+"""What the phase 0/1 DAGs (``dags/phase0_1_scenarios.py``) share: the DAG's arguments, how their tasks retry
+and their waits wait, and the arguments that wire a task to the outputs of ``validate_settings`` (XComArgs,
+never task-id strings).
 
-Each DAG file shows its graph; these helpers only fill in arguments:
+The DAG file shows the graph (its docstring lists the steps); these helpers only fill in arguments:
 
 .. code-block:: python
 
     settings = ValidateSettingsOperator(task_id="validate_settings", scenario=DEDUP.name)
     produce = ProduceToTopicOperator(task_id="produce_fixture", **fixture(DEDUP, settings))
     render = RenderSqlOperator(task_id="render_dedup", **script(DEDUP, "dedup", settings))
-
-The steps, as every DAG file chains them: ``validate_settings`` (the Variable and the run conf, before
-anything else) >> ``create_topics`` >> ``produce_fixture`` >> ``render_<variant>`` (a setup task: clearing the
-submit renders again, see :class:`~flink_lessons.operators.scenario.RenderSqlOperator`) >> ``submit_<variant>``
->> ``jobs_<variant>`` >> ``wait_running_<variant>`` / ``wait_finished_<variant>`` (deferrable, one per job) >>
-``consume_<sink>`` per Kafka sink or ``observe_print_output`` >> ``compare_<variant>`` >> ``report``; and the
-clean-up, ``find_unfinished_jobs`` >> ``cancel_jobs``: teardown tasks that run after everything else, whatever
-failed, and cancel this run's jobs that are still alive. They do not decide the run's state.
 
 Nothing here does I/O: files, Variables and connections are read by the tasks, at run time.
 """

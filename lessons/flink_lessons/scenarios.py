@@ -58,6 +58,11 @@ class Variant:
         """The template's file name."""
         return f"{self.name}.sql.j2"
 
+    @property
+    def bounded(self) -> bool:
+        """Its jobs finish and their rows are read from Kafka; a print job runs until it is cancelled."""
+        return all(sink.kind != "print" for sink in self.sinks)
+
 
 @dataclass(frozen=True)
 class Scenario:

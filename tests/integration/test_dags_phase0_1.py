@@ -30,6 +30,8 @@ from flink_lessons.settings import Settings
 from stack.smoke import BOOTSTRAP, FLINK
 
 ROOT = Path(__file__).resolve().parents[2]
+DAG_FILE = "phase0_1_scenarios"
+"""The file (in dags/, without .py) that defines every phase 0 and phase 1 DAG."""
 
 pytestmark = pytest.mark.integration
 
@@ -119,9 +121,8 @@ def run_dag(dag_id: str, conf: dict[str, Any] | None = None, variables: dict[str
     :param timeout: seconds.
     :param logical_date: ISO date of the run; a run of that date that exists already is cleared and run again.
     """
-    file_name = dag_id.removeprefix("flink_")
     proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, str(ROOT / "dags"), dag_id, json.dumps(conf or {}), file_name, logical_date],
+        [sys.executable, "-c", DRIVER, str(ROOT / "dags"), dag_id, json.dumps(conf or {}), DAG_FILE, logical_date],
         capture_output=True, text=True, env=airflow_env(variables), cwd=ROOT, timeout=timeout, check=False,
     )  # fmt: skip
     output = proc.stdout + proc.stderr
