@@ -6,16 +6,22 @@ cancelled when it ends (other people share the cluster).
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import json
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.triggers.base import BaseTrigger
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
+from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 from tests.conftest import HOST, PORTS
 from tests.unit._flink_fakes import FakeTI
 
@@ -60,6 +66,19 @@ def build_throttled_jar(directory: Path) -> Path:
     return jar
 
 
+def throttled_submit(jar: Path, name: str, **kwargs: Any) -> FlinkJobSubmitOperator:
+    """A submit task (parallelism 1 unless given) of the throttled sequence job of :func:`build_throttled_jar`.
+
+    :param jar: the built jar.
+    :param name: the job's name.
+    :param kwargs: more operator arguments.
+    """
+    kwargs.setdefault("parallelism", 1)
+    return FlinkJobSubmitOperator(
+        task_id="submit", jar=str(jar), entry_class="ThrottledSequenceJob", job_name=name, **kwargs
+    )
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.5) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -70,6 +89,64 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 60, interval: floa
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def wait_for_state(rest: FlinkRestHook, job_id: str, states: set[str], timeout: float = 90) -> str:
+    """Poll the job's state until it is one of ``states`` or ``timeout`` seconds passed; returns the last state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = rest.get_job_state(job_id)
+        if state in states or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def start_sql_job(
+    prefix: str,
+    select: str = "SELECT n FROM {src}",
+    *,
+    source_options: str = "'rows-per-second' = '5'",
+    properties: Mapping[str, str] | None = None,
+) -> str:
+    """Submit a datagen -> blackhole job through the SQL Gateway operator without waiting; returns its job id.
+
+    :param prefix: start of the tables' unique name.
+    :param select: the query that feeds the sink; ``{src}`` names the datagen table.
+    :param source_options: the datagen table's WITH options.
+    :param properties: session properties (default: parallelism 1).
+    """
+    table = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    script = (
+        f"CREATE TABLE {table}_src (n BIGINT) WITH ('connector' = 'datagen', {source_options});\n"
+        f"CREATE TABLE {table} (n BIGINT) WITH ('connector' = 'blackhole');\n"
+        f"INSERT INTO {table} {select.format(src=table + '_src')};\n"
+    )
+    op = FlinkSqlGatewayOperator(
+        task_id="start", sql=script, session_properties=dict(properties or {"parallelism.default": "1"})
+    )
+    (job_id,) = op.execute(context_for("start"))["job_ids"]
+    return str(job_id)
+
+
+async def next_event(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run a trigger until its first event; returns the event's payload."""
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
+def rebuilt(trigger: BaseTrigger) -> BaseTrigger:
+    """The trigger as the triggerer rebuilds it: its class by path, from kwargs that survive JSON."""
+    classpath, kwargs = trigger.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs, kwargs
+    module, _, name = classpath.rpartition(".")
+    rebuilt_trigger: BaseTrigger = getattr(importlib.import_module(module), name)(**kwargs)
+    return rebuilt_trigger
+
+
+def first_event(trigger: BaseTrigger, timeout: float = 120) -> dict[str, Any]:
+    """Rebuild the trigger from its serialized form and run it to its first event; returns the payload."""
+    return asyncio.run(asyncio.wait_for(next_event(rebuilt(trigger)), timeout=timeout))
 
 
 def job_state(hook: FlinkRestHook, job_id: str) -> str | None:
@@ -86,63 +163,21 @@ def cancel_all(hook: FlinkRestHook, job_ids: list[str]) -> None:
         wait_until(lambda job_id=job_id: job_state(hook, job_id) in TERMINAL | {None}, timeout=60)
 
 
-@pytest.fixture
-def rest() -> FlinkRestHook:
-    return FlinkRestHook()
-
-
-@pytest.fixture
-def started_jobs(rest: FlinkRestHook) -> Iterator[list[str]]:
-    """Job ids a test started; all cancelled at teardown."""
-    jobs: list[str] = []
-    yield jobs
-    cancel_all(rest, jobs)
-
-
-@pytest.fixture(scope="session")
-def throttled_jar(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_throttled_jar(tmp_path_factory.mktemp("jar"))
-
-
 KAFKA = f"{HOST}:{PORTS['kafka']}"
 
 
-@pytest.fixture
-def topics() -> Iterator[Callable[[str], str]]:
-    """Make unique Kafka topics (one partition); all deleted at teardown."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": KAFKA})
-    made: list[str] = []
-
-    def make(prefix: str) -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(timeout=30)
-        made.append(name)
-        return name
-
-    yield make
-    if made:
-        for future in admin.delete_topics(made).values():
-            future.result(timeout=30)
-
-
-def produce(topic: str, records: list[dict[str, Any]]) -> None:
-    """Write JSON records to a topic and wait until Kafka has them all."""
-    import json
-
+def produce(topic: str, records: list[dict[str, Any]] | list[bytes]) -> None:
+    """Write records to a topic (dicts as JSON, bytes as they are) and wait until Kafka has them all."""
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": KAFKA})
     for record in records:
-        producer.produce(topic, json.dumps(record).encode())
+        producer.produce(topic, record if isinstance(record, bytes) else json.dumps(record).encode())
     assert producer.flush(30) == 0
 
 
 def consume(topic: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
     """Read ``count`` JSON records from the start of a topic."""
-    import json
-
     from confluent_kafka import Consumer
 
     consumer = Consumer(

@@ -1,14 +1,17 @@
-"""Fixtures shared by the hook integration tests: the hooks, a session, and clean-up of started jobs."""
+"""Fixtures shared by the integration tests: the hooks, a session, the test jar, Kafka topics and clean-up of
+started jobs (every job a test starts is cancelled and waited for: other people share the cluster)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from airflow_flink_provider.hooks.sql_gateway import FlinkSqlGatewayHook
+from tests.integration._flink_it import KAFKA, build_throttled_jar, cancel_all
 
 
 @pytest.fixture
@@ -23,12 +26,13 @@ def gateway() -> FlinkSqlGatewayHook:
 
 @pytest.fixture
 def jobs(rest: FlinkRestHook) -> Iterator[list[str]]:
-    """Job ids a test started; every one still running is cancelled afterwards."""
+    """Job ids a test started; the live ones are cancelled at teardown, which waits until they are gone."""
     started: list[str] = []
     yield started
-    for job_id in started:
-        if rest.find_job(job_id) is not None:
-            rest.cancel_job(job_id)
+    cancel_all(rest, started)
+
+
+started_jobs = jobs  # the operator tests' name for the same fixture
 
 
 @pytest.fixture
@@ -37,3 +41,28 @@ def session(gateway: FlinkSqlGatewayHook) -> Iterator[str]:
     handle = gateway.open_session({"parallelism.default": "1"}, session_name=f"it-{uuid.uuid4().hex[:8]}")
     yield handle
     gateway.close_session(handle)
+
+
+@pytest.fixture(scope="session")
+def throttled_jar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_throttled_jar(tmp_path_factory.mktemp("jar"))
+
+
+@pytest.fixture
+def topics() -> Iterator[Callable[[str], str]]:
+    """Make unique Kafka topics (one partition); all deleted at teardown."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = f"it-{prefix}-{uuid.uuid4().hex[:10]}"
+        admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(timeout=30)
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        for future in admin.delete_topics(made).values():
+            future.result(timeout=30)

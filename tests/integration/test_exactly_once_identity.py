@@ -24,7 +24,6 @@ from tests.unit._flink_fakes import FakeStateStore
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs, throttled_jar = it.rest, it.started_jobs, it.throttled_jar  # fixtures
 
 
 def context() -> dict[str, Any]:
@@ -109,16 +108,8 @@ def test_a_clear_after_stop_with_savepoint(
     name = f"it-stopped-{uuid.uuid4().hex[:8]}"
 
     def submit(**kwargs: Any) -> FlinkJobSubmitOperator:
-        return FlinkJobSubmitOperator(
-            task_id="submit",
-            jar=str(throttled_jar),
-            entry_class="ThrottledSequenceJob",
-            job_name=name,
-            parallelism=1,
-            wait_for_running=True,
-            wait_timeout=120,
-            poll_interval=0.5,
-            **kwargs,
+        return it.throttled_submit(
+            throttled_jar, name, wait_for_running=True, wait_timeout=120, poll_interval=0.5, **kwargs
         )
 
     ctx = context()

@@ -7,7 +7,6 @@ seconds by design and cancel their job as soon as the shortage is seen.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -19,8 +18,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from airflow_flink_provider.hooks.sql_gateway import FlinkSqlGatewayHook
@@ -36,11 +33,10 @@ from airflow_flink_provider.protocol.errors import (
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id
 from tests.conftest import HOST, PORTS, ROOT
-from tests.integration._flink_it import consume, wait_until
+from tests.integration._flink_it import TERMINAL, consume, produce, wait_for_state, wait_until
 
 pytestmark = pytest.mark.integration
 
-TERMINAL = {"FINISHED", "CANCELED", "FAILED"}
 BOOTSTRAP = f"{HOST}:{PORTS['kafka']}"
 TICK_JAVA = """
 import org.apache.flink.api.common.functions.MapFunction;
@@ -83,41 +79,6 @@ def uploaded_jar(rest: FlinkRestHook, tick_jar: Path) -> Iterator[str]:
     yield jar_id
     if any(jar["id"] == jar_id for jar in rest.list_jars()):
         rest.delete_jar(jar_id)
-
-
-@pytest.fixture
-def topics() -> Iterator[Callable[[str], str]]:
-    """Create Kafka topics with unique names; all are deleted afterwards."""
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    created: list[str] = []
-
-    def create(prefix: str) -> str:
-        name = f"it-{prefix}-{uuid.uuid4().hex[:8]}"
-        for future in admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)]).values():
-            future.result(30)
-        created.append(name)
-        return name
-
-    yield create
-    if created:
-        for future in admin.delete_topics(created).values():
-            future.result(30)
-
-
-def produce(topic: str, values: list[bytes]) -> None:
-    producer = Producer({"bootstrap.servers": BOOTSTRAP})
-    for value in values:
-        producer.produce(topic, value)
-    assert producer.flush(30) == 0
-
-
-def wait_for_state(rest: FlinkRestHook, job_id: str, states: set[str], timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = rest.get_job_state(job_id)
-        if state in states or time.monotonic() > deadline:
-            return state
-        time.sleep(0.5)
 
 
 def wait_for_all_tasks_running(rest: FlinkRestHook, job_id: str, timeout: float = 90) -> dict[str, Any]:
@@ -286,7 +247,7 @@ def test_kafka_job_savepoint_stop_and_restore(
     topics: Callable[[str], str],
 ) -> None:
     source, sink = topics("src"), topics("dst")
-    produce(source, [json.dumps({"id": n, "name": f"n{n}"}).encode() for n in range(5)])
+    produce(source, [{"id": n, "name": f"n{n}"} for n in range(5)])
     gateway.configure_session(session, "SET 'execution.checkpointing.interval' = '1 s'")
     gateway.configure_session(session, kafka_table("src", source))
     gateway.configure_session(session, kafka_table("dst", sink))
@@ -316,7 +277,7 @@ def test_kafka_job_savepoint_stop_and_restore(
     assert (local_path(stopped_at) / "_metadata").exists() and stopped_at != savepoint
     assert wait_for_state(rest, job_id, TERMINAL) == "FINISHED"
 
-    produce(source, [json.dumps({"id": 5, "name": "n5"}).encode()])
+    produce(source, [{"id": 5, "name": "n5"}])
     gateway.configure_session(session, f"SET 'execution.state-recovery.path' = '{stopped_at}'")
     restored = gateway.run_statement(session, "INSERT INTO dst SELECT id, UPPER(name) FROM src").job_id
     assert restored is not None and restored != job_id

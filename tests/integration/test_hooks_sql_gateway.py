@@ -25,22 +25,12 @@ from airflow_flink_provider.protocol.errors import (
 )
 from airflow_flink_provider.protocol.job_ids import deterministic_job_id
 from airflow_flink_provider.protocol.statements import split_statements
-from tests.integration._flink_it import wait_until
+from tests.integration._flink_it import TERMINAL, wait_for_state, wait_until
 from tests.support.chaos_server import OutageProxy
 
 pytestmark = pytest.mark.integration
 
 VALUES = "SELECT * FROM (VALUES (1,'a'),(2,'b')) AS t(id, name)"
-TERMINAL = {"FINISHED", "CANCELED", "FAILED"}
-
-
-def wait_for_state(rest: FlinkRestHook, job_id: str, states: set[str], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = rest.get_job_state(job_id)
-        if state in states or time.monotonic() > deadline:
-            return state
-        time.sleep(0.5)
 
 
 def test_api_version_and_info(gateway: FlinkSqlGatewayHook, rest: FlinkRestHook) -> None:

@@ -22,7 +22,6 @@ from tests.integration import _flink_it as it
 
 pytestmark = pytest.mark.integration
 
-rest = it.rest  # fixture
 
 DAG_FILE = textwrap.dedent(
     """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from tests.integration._flink_it import DATA, context_for, python_jar
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs, throttled_jar = it.rest, it.started_jobs, it.throttled_jar  # fixtures
 
 
 def first_id(ti: it.ItTI, op: FlinkJobSubmitOperator) -> str:
@@ -29,15 +27,7 @@ def first_id(ti: it.ItTI, op: FlinkJobSubmitOperator) -> str:
 
 
 def jar_operator(jar: Path, name: str, **kwargs: object) -> FlinkJobSubmitOperator:
-    return FlinkJobSubmitOperator(
-        task_id="submit",
-        jar=str(jar),
-        entry_class="ThrottledSequenceJob",
-        job_name=name,
-        poll_interval=0.5,
-        wait_timeout=120,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return it.throttled_submit(jar, name, poll_interval=0.5, wait_timeout=120, **kwargs)
 
 
 def test_jar_job_runs_under_its_deterministic_id(
@@ -146,15 +136,7 @@ def test_deferrable_wait_runs_the_trigger_against_the_cluster(
     job_id = context["ti"].xcoms["flink_job_id"]
     started_jobs.append(job_id)
 
-    classpath, kwargs = info.value.trigger.serialize()
-    trigger = FlinkJobStateTrigger(**kwargs)  # as the triggerer rebuilds it
-
-    async def first_event() -> dict:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    event = asyncio.run(asyncio.wait_for(first_event(), timeout=120))
+    assert isinstance(info.value.trigger, FlinkJobStateTrigger)
+    event = it.first_event(info.value.trigger)
     assert event == {"status": "success", "job_id": job_id, "state": "RUNNING"}
     assert op.execute_complete(context, event) == job_id
-    assert classpath.endswith("FlinkJobStateTrigger")

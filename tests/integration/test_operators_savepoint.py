@@ -21,7 +21,6 @@ from tests.integration._flink_it import context_for
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs = it.rest, it.started_jobs  # fixtures
 
 
 def start_sql_job(table: str, **kwargs: object) -> str:

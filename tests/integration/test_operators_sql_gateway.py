@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
@@ -23,7 +22,6 @@ from tests.integration._flink_it import KAFKA, consume, context_for, produce, wa
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs, topics = it.rest, it.started_jobs, it.topics  # fixtures
 
 KAFKA_SCRIPT = """-- orders in, big orders out
 CREATE TABLE orders (
@@ -165,15 +163,8 @@ def test_deferrable_wait_runs_the_trigger_against_the_cluster(rest: FlinkRestHoo
     outcome = info.value.kwargs["outcome"]
     started_jobs.extend(outcome["job_ids"])
 
-    _, kwargs = info.value.trigger.serialize()
-    trigger = FlinkJobStateTrigger(**kwargs)
-
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    event = asyncio.run(asyncio.wait_for(first_event(), timeout=120))
+    assert isinstance(info.value.trigger, FlinkJobStateTrigger)
+    event = it.first_event(info.value.trigger)
     assert event == {"status": "success", "job_id": outcome["job_ids"][0], "state": "RUNNING"}
     assert op.execute_complete(context, event, **info.value.kwargs) == outcome
 

@@ -10,7 +10,6 @@ test itself never registers a secret with the masker: only the code under test m
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import pickle
@@ -40,7 +39,6 @@ from tests.integration._flink_it import context_for, python_jar
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs, throttled_jar = it.rest, it.started_jobs, it.throttled_jar  # fixtures
 
 
 @dataclass
@@ -282,11 +280,11 @@ def test_failing_job_seen_by_the_poke_sensor_and_the_trigger(sweep: Sweep, start
         job_id=job_id, flink_conn_id="sweep_rest", target_states=["FINISHED"], poll_interval=0.5
     )
     sweep.add("trigger serialize()", trigger.serialize())
-    event = asyncio.run(asyncio.wait_for(_first_event(trigger), timeout=120))
-    sweep.add("trigger event", event.payload)
-    assert event.payload.get("status") == "failed", event.payload
-    if "NumberFormatException" in str(event.payload.get("root_cause")):  # not when the cluster had no free slot
-        assert "password=****" in event.payload["root_cause"], event.payload
+    event = it.first_event(trigger)
+    sweep.add("trigger event", event)
+    assert event.get("status") == "failed", event
+    if "NumberFormatException" in str(event.get("root_cause")):  # not when the cluster had no free slot
+        assert "password=****" in event["root_cause"], event
     sweep.assert_no_secret()
 
 
@@ -299,11 +297,10 @@ def test_unreachable_rest_seen_by_the_sensor_deferred_and_poked(sweep: Sweep) ->
     sweep.rendered_fields(deferred, context)
     with pytest.raises(TaskDeferred) as info:
         deferred.execute(context)
-    _, kwargs = info.value.trigger.serialize()
-    sweep.add("deferred trigger kwargs", kwargs)
-    event = asyncio.run(asyncio.wait_for(_first_event(FlinkJobStateTrigger(**kwargs)), timeout=120))
-    sweep.add("trigger event", event.payload)
-    _expect_failure(sweep, "execute_complete", lambda: deferred.execute_complete(context, event.payload))
+    sweep.add("deferred trigger kwargs", info.value.trigger.serialize()[1])
+    event = it.first_event(info.value.trigger)
+    sweep.add("trigger event", event)
+    _expect_failure(sweep, "execute_complete", lambda: deferred.execute_complete(context, event))
 
     poked = FlinkJobStateSensor(
         task_id="poke_down", job_id=job_id, flink_conn_id="sweep_down_rest", mode="poke", poke_interval=0.5,
@@ -311,12 +308,6 @@ def test_unreachable_rest_seen_by_the_sensor_deferred_and_poked(sweep: Sweep) ->
     )  # fmt: skip
     _run(sweep, poked, "poke sensor on an unreachable cluster")
     sweep.assert_no_secret()
-
-
-async def _first_event(trigger: FlinkJobStateTrigger) -> Any:
-    async for event in trigger.run():
-        return event
-    raise AssertionError("the trigger ended without an event")
 
 
 # --- the job submit operator -------------------------------------------------------------------------------

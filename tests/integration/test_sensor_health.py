@@ -11,14 +11,9 @@ shared TaskManager down.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from typing import Any
-
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 from airflow_flink_provider.protocol.errors import FlinkJobUnhealthyError
 from airflow_flink_provider.sensors.health import FlinkJobHealthSensor
 from tests.integration import _flink_it as it
@@ -26,7 +21,6 @@ from tests.integration._flink_it import context_for
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs = it.rest, it.started_jobs  # fixtures
 
 PROPERTIES = {
     "parallelism.default": "1",
@@ -39,16 +33,8 @@ PROPERTIES = {
 
 def start_job(select: str) -> str:
     """Submit a datagen (random numbers 1-20, 5 rows a second) -> blackhole job; ``select`` reads ``{src}``."""
-    table = f"it_health_{uuid.uuid4().hex[:8]}"
-    script = (
-        f"CREATE TABLE {table}_src (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '5', "
-        f"'fields.n.kind' = 'random', 'fields.n.min' = '1', 'fields.n.max' = '20');\n"
-        f"CREATE TABLE {table} (n BIGINT) WITH ('connector' = 'blackhole');\n"
-        f"INSERT INTO {table} {select.format(src=table + '_src')};\n"
-    )
-    op = FlinkSqlGatewayOperator(task_id="start", sql=script, session_properties=PROPERTIES)
-    (job_id,) = op.execute(context_for("start"))["job_ids"]
-    return str(job_id)
+    options = "'rows-per-second' = '5', 'fields.n.kind' = 'random', 'fields.n.min' = '1', 'fields.n.max' = '20'"
+    return it.start_sql_job("it_health", select, source_options=options, properties=PROPERTIES)
 
 
 def test_healthy_after_checkpoints_and_unhealthy_with_the_root_cause(started_jobs: list[str]) -> None:
@@ -78,17 +64,8 @@ def test_healthy_after_checkpoints_and_unhealthy_with_the_root_cause(started_job
     )  # fmt: skip
     with pytest.raises(TaskDeferred) as defer:
         deferred.execute(context_for("health_failing"))
-    trigger = defer.value.trigger
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "airflow_flink_provider.triggers.health.FlinkJobHealthTrigger"
-    rebuilt = type(trigger)(**kwargs)  # plain values only, as the triggerer rebuilds it
-
-    async def first_event() -> dict[str, Any]:
-        async for event in rebuilt.run():
-            return dict(event.payload)
-        raise AssertionError("the trigger ended without an event")
-
-    event = asyncio.run(asyncio.wait_for(first_event(), timeout=270))
+    assert defer.value.trigger.serialize()[0] == "airflow_flink_provider.triggers.health.FlinkJobHealthTrigger"
+    event = it.first_event(defer.value.trigger, timeout=270)
     assert event["status"] == "error" and event["error_type"] == "FlinkJobUnhealthyError", event
     with pytest.raises(FlinkJobUnhealthyError, match="more than max_restarts=0") as failed:
         deferred.execute_complete(context_for("health_failing"), event)

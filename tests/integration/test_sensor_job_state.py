@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +13,6 @@ from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from airflow_flink_provider.operators.common import wait_for_job
-from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkJobFailedError
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, JobStateCheck
@@ -25,21 +22,12 @@ from tests.support.chaos_server import OutageDrill, OutageProxy
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs = it.rest, it.started_jobs  # fixtures
 
 
 def start_job(rows: int | None = None) -> str:
     """Submit a 1-slot datagen -> blackhole job (bounded when ``rows`` is given) without waiting."""
-    table = f"it_sensor_{uuid.uuid4().hex[:8]}"
     bounded = f", 'number-of-rows' = '{rows}'" if rows else ""
-    script = (
-        f"CREATE TABLE {table}_src (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '10'{bounded});\n"
-        f"CREATE TABLE {table} (n BIGINT) WITH ('connector' = 'blackhole');\n"
-        f"INSERT INTO {table} SELECT n FROM {table}_src;\n"
-    )
-    op = FlinkSqlGatewayOperator(task_id="start", sql=script, session_properties={"parallelism.default": "1"})
-    (job_id,) = op.execute(context_for("start"))["job_ids"]
-    return str(job_id)
+    return it.start_sql_job("it_sensor", source_options=f"'rows-per-second' = '10'{bounded}")
 
 
 def sensor(job_id: str, **kwargs: Any) -> FlinkJobStateSensor:
@@ -95,19 +83,10 @@ def test_deferrable_defers_and_the_trigger_sees_the_job_finish(started_jobs: lis
     with pytest.raises(TaskDeferred) as info:
         waiting.execute(context)
 
-    classpath, kwargs = info.value.trigger.serialize()
-    assert json.loads(json.dumps(kwargs)) == kwargs
-    trigger = FlinkJobStateTrigger(**kwargs)
-
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    event = asyncio.run(asyncio.wait_for(first_event(), timeout=120))
+    assert isinstance(info.value.trigger, FlinkJobStateTrigger)
+    event = it.first_event(info.value.trigger)
     assert event == {"status": "success", "job_id": job_id, "state": "FINISHED"}
     assert waiting.execute_complete(context, event) == "FINISHED"
-    assert classpath.endswith("FlinkJobStateTrigger")
 
 
 # --- riding out an outage of the real JobManager's REST API (finding 12) -----------------------------------
@@ -177,12 +156,7 @@ def test_deferred_trigger_rides_out_an_outage(rest: FlinkRestHook, outage: tuple
         deadline=time.time() + 120,
     )
 
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
     with OutageDrill(proxy, lambda: rest.cancel_job(job_id)):
-        event = asyncio.run(asyncio.wait_for(first_event(), timeout=120))
+        event = it.first_event(trigger)
     assert event == {"status": "success", "job_id": job_id, "state": "CANCELED"}
     assert proxy.answered["unavailable"] >= 10

@@ -20,28 +20,20 @@ from airflow_flink_provider.protocol.job_state import CAUSE_WAIT
 from airflow_flink_provider.triggers import shared_poll
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger
 from tests.integration import _flink_it as it
-from tests.integration.test_trigger_job_state import start_job
 from tests.support.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
 
-rest, started_jobs = it.rest, it.started_jobs  # fixtures
 
 POLL = 1.0
 
 
-async def first_event(trigger: FlinkJobStateTrigger) -> dict[str, Any]:
-    """Rebuild the trigger from its serialized form (as the triggerer does) and run it to its first event."""
-    _, kwargs = trigger.serialize()
-    async for event in FlinkJobStateTrigger(**kwargs).run():
-        return dict(event.payload)
-    raise AssertionError("the trigger ended without an event")
 
 
 def test_fifty_triggers_share_one_overview_poll_on_the_real_jobmanager(
     rest: FlinkRestHook, started_jobs: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    running, cancelled = start_job(), start_job()
+    running, cancelled = it.start_sql_job("it_poll"), it.start_sql_job("it_poll")
     started_jobs += [running, cancelled]
     it.wait_until(lambda: {rest.get_job_overview(job)["state"] for job in (running, cancelled)} == {"RUNNING"})
     rest.cancel_job(cancelled)
@@ -64,7 +56,7 @@ def test_fifty_triggers_share_one_overview_poll_on_the_real_jobmanager(
 
         async def run_all() -> tuple[list[dict[str, Any]], float]:
             began = time.monotonic()
-            events = await asyncio.gather(*(first_event(each) for each in triggers))
+            events = await asyncio.gather(*(it.next_event(it.rebuilt(each)) for each in triggers))
             assert shared_poll._REGISTRY == {}  # the last trigger closed the shared poll and its client
             return list(events), time.monotonic() - began
 
