@@ -55,6 +55,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_flink_provider.operators.sql_gateway",
                     "airflow_flink_provider.operators.job_submit",
                     "airflow_flink_provider.operators.savepoint",
+                    "airflow_flink_provider.operators.job_status",
                 ],
             }
         ],

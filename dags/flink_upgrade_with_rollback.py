@@ -2,11 +2,13 @@
 
 Upgrades the running version of a PyFlink job to the version in the Variable ``flink_phase4_pyflink``
 (``version``; a run conf ``{"version": ...}`` overrides it), keeping its state through a savepoint. The
-playbook's section "The upgrade, task by task" follows the graph below: stop with a savepoint (retry the stop
-while the old job lives; abort and page when it is gone), submit the new version from the savepoint, judge
-it with the health gate; healthy: take its own savepoint and record it as the last good version; not: cancel
-it, restore the previous version from the same savepoint, judge that too, and fail the run with the root
-cause. Every submit has a job id derived from the run and its purpose, so a retry attaches to the job it
+playbook's section "The upgrade, task by task" follows the graph below: stop with a savepoint (when that
+fails, ask Flink for the old job's state: retry the stop while the job lives, abort and page when it is
+gone), submit the new version from the savepoint, judge it with the health gate; healthy: take its own
+savepoint and record it as the last good version; not: cancel it, restore the previous version from the same
+savepoint, judge that too, and fail the run with the failed job's root cause. Flink is asked through provider
+operators only (``FlinkJobStatusOperator`` for a job's state and root cause); the branches decide on their
+XComs. Every submit has a job id derived from the run and its purpose, so a retry attaches to the job it
 started. ``fault_injection: "savepoint_failure"`` drills the retry branch.
 
 Try it: ``airflow dags test flink_upgrade_with_rollback -c '{"version": "v2"}'`` (success path) and
@@ -17,10 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, TriggerRule
 from flink_lessons.operators.pyflink import FindRunningVersionOperator, RecordLastGoodOperator, ResolvePyflinkOperator
 from flink_lessons.operators.sensors import HealthGateSensor
-from flink_lessons.phase4_dag import DAG_ARGS, GATE, SUBMIT, program
+from flink_lessons.phase4_dag import DAG_ARGS, GATE, STATUS, SUBMIT, program
 from flink_lessons.upgrade import (
     PARAMS,
     abort_and_page,
@@ -31,6 +33,7 @@ from flink_lessons.upgrade import (
     savepoint_taken,
 )
 
+from airflow_flink_provider.operators.job_status import FlinkJobStatusOperator
 from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
 from airflow_flink_provider.operators.savepoint import (
     FlinkCancelJobOperator,
@@ -52,7 +55,9 @@ with DAG(dag_id="flink_upgrade_with_rollback", params=PARAMS, tags=["flink", "ph
         target_directory=resolved.output["savepoint_dir"], timeout=120, retries=3, retry_delay=dt.timedelta(seconds=5),
         retry_exponential_backoff=2.0, max_retry_delay=dt.timedelta(minutes=1), retry_policy=FlinkRetryPolicy(),
     )  # fmt: skip
-    after_stop = check_stop(stop.output, running.output["job_id"])
+    old_job = FlinkJobStatusOperator(task_id="old_job_status", job_id=running.output["job_id"],
+                                     trigger_rule=TriggerRule.ALL_FAILED, **STATUS)  # fmt: skip
+    after_stop = check_stop(stop.output, old_job.output)
     taken = savepoint_taken(stop.output)
     savepoint = savepoint_ready(taken, retry_stop.output)
 
@@ -78,10 +83,13 @@ with DAG(dag_id="flink_upgrade_with_rollback", params=PARAMS, tags=["flink", "ph
                                       savepoint_path=savepoint, allow_non_restored_state=False)  # fmt: skip
     verify = HealthGateSensor(task_id="verify_rollback", job_id=running.output["rollback_job_id"],
                               thresholds=resolved.output["health"], **GATE)
+    new_job = FlinkJobStatusOperator(task_id="new_version_status", job_id=resolved.output["job_id"],
+                                     trigger_rule=TriggerRule.NONE_SKIPPED, **STATUS)  # fmt: skip
     failed = fail_upgrade(resolved.output["version"], running.output["version"], resolved.output["job_id"],
-                          verify.output)
+                          new_job.output, verify.output)  # fmt: skip
 
-    resolved >> running >> stop >> after_stop >> [taken, retry_stop, abort_and_page(running.output["job_id"])]
+    resolved >> running >> stop >> old_job >> after_stop >> [taken, retry_stop, abort_and_page(old_job.output)]
     savepoint >> submit_new >> gate >> after_gate
     after_gate >> new_savepoint >> record
-    after_gate >> cancel >> rollback >> verify >> failed
+    after_gate >> cancel >> [rollback, new_job]
+    rollback >> verify >> failed

@@ -120,7 +120,9 @@ PHASE1 = Family(
     bootstrap_key="flink_bootstrap_servers",
 )
 
-FAULTS = ("savepoint_failure",)
+NO_FAULT = "none"
+FAULTS = (NO_FAULT, "savepoint_failure")
+"""The choices of ``fault_injection``: no fault, or the fault a drill injects."""
 
 
 def _distinct_topics(values: Mapping[str, Any]) -> Iterator[Problem]:
@@ -183,9 +185,9 @@ PYFLINK = Family(
             nullable=True),
         Key("python_jar", None, LocalFile(),
             "The flink-python jar to submit with; null: `$FLINK_STACK_HOME/opt/flink-python-*.jar`.", nullable=True),
-        Key("fault_injection", None, Choice(*FAULTS),
-            "Drills only: `savepoint_failure` makes the upgrade's first stop-with-savepoint fail (retry branch).",
-            nullable=True),
+        Key("fault_injection", NO_FAULT, Choice(*FAULTS),
+            "Drills only: `savepoint_failure` makes the upgrade's first stop-with-savepoint fail (retry branch); "
+            "`none` (or null): no fault.", nullable=True),
     ),
     checks=(_distinct_topics, _backoff),
     bootstrap_key="bootstrap_servers",

@@ -28,6 +28,10 @@ WAIT_RUNNING: dict[str, Any] = {"target_states": ["RUNNING"], "deferrable": True
 WAIT_STARTED: dict[str, Any] = {**WAIT_RUNNING, "target_states": ["RUNNING", "FINISHED"]}
 """Until every task runs, or the job already finished (a bounded job may be done before the first poke)."""
 
+STATUS: dict[str, Any] = {"retries": 2, "retry_delay": dt.timedelta(seconds=5), "retry_policy": FlinkRetryPolicy()}
+"""``FlinkJobStatusOperator``: a REST blip is retried; when Flink stays unreachable the decision downstream
+gets no status (``None``) and says so."""
+
 GATE: dict[str, Any] = {"deferrable": True}
 """The health gate waits in the triggerer too; its thresholds come from the run's settings."""
 

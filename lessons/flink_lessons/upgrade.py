@@ -1,6 +1,6 @@
 """The decisions of flink_upgrade_with_rollback (playbooks/rollback-retry.md): after the stop, after the
-health gate, and the run's verdict. Flink is asked only for a job's state and root cause, through the
-provider's hook and job-state vocabulary; every task gets its inputs as arguments (XComArgs)."""
+health gate, and the run's verdict. They ask Flink nothing themselves: a job's state and root cause come from
+``FlinkJobStatusOperator`` tasks, and every task gets its inputs as arguments (XComArgs)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from airflow.sdk import Param, TriggerRule, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from flink_lessons.families import FAULTS
+from flink_lessons.families import FAULTS, NO_FAULT
 
 log = logging.getLogger("airflow.task")
 
@@ -21,54 +21,49 @@ PARAMS = {
     "version": Param(None, type=["null", "string"],
                      description="Version to upgrade to (one of the job's VERSIONS); empty: `version` of the "
                                  "Variable flink_phase4_pyflink."),
-    "fault_injection": Param(None, type=["null", "string"], enum=[None, *FAULTS],
+    "fault_injection": Param(NO_FAULT, type="string", enum=list(FAULTS),
                              description="Drills only: savepoint_failure makes the first stop-with-savepoint fail "
-                                         "(the retry branch); empty: the Variable's (none by default)."),
+                                         "(the retry branch); none: no fault."),
 }  # fmt: skip
 """The DAG's params (the UI's Trigger form): both are settings of ``flink_phase4_pyflink``; a value given here
-or in the run conf overrides the Variable's, an empty one leaves it."""
-
-
-def old_job_state(job_id: str) -> str | None:
-    """The state of the job to upgrade; ``None`` when Flink does not know it.
-
-    :param job_id: the job.
-    :raises FlinkConnectionError: Flink's REST API is unreachable (and FlinkTimeoutError).
-    """
-    from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
-    job = FlinkRestHook().find_job(job_id)
-    return str(job["state"]) if job else None
+or in the run conf overrides the Variable's, an empty ``version`` leaves it (``fault_injection`` is always
+chosen: ``none`` or a fault)."""
 
 
 @task.branch(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
-def check_stop(savepoint: str | None, old_job_id: str) -> str:
+def check_stop(savepoint: str | None, old_job: Mapping[str, Any] | None) -> str:
     """On with the savepoint; retry the stop while the old job still runs (or finished with its savepoint);
-    abort and page when it is gone."""
-    from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkTimeoutError
+    abort and page when it is gone.
+
+    :param savepoint: the first stop's savepoint (``None``: the stop failed).
+    :param old_job: the old job's status after a failed stop (``None``: it could not be asked, e.g. Flink's
+        REST API was unreachable, which is transient).
+    """
     from airflow_flink_provider.protocol.job_state import JobState
 
     if savepoint:
         return "savepoint_taken"
-    try:
-        state = old_job_state(old_job_id)
-    except (FlinkConnectionError, FlinkTimeoutError) as err:
-        log.warning("Flink's REST API is unreachable (%s): transient, retrying the stop", err)
+    if old_job is None:
+        log.warning("The old job's state is not known (see old_job_status): transient, retrying the stop")
         return RETRY
-    known = JobState.lookup(state)
+    known = JobState.lookup(old_job["state"])
     if known is JobState.FINISHED or (known is not None and known.is_alive and not known.is_ending):
-        log.warning("The stop failed but job %s is %s: transient, retrying the stop", old_job_id, state)
+        log.warning("The stop failed but job %s is %s: transient, retrying the stop", old_job["job_id"], known)
         return RETRY
     return "abort_and_page"
 
 
 @task
-def abort_and_page(old_job_id: str) -> None:
-    """The job to upgrade is not running any more: nothing was submitted; a person must look."""
-    state = old_job_state(old_job_id) or "unknown to Flink"
+def abort_and_page(old_job: Mapping[str, Any]) -> None:
+    """The job to upgrade is not running any more: nothing was submitted; a person must look.
+
+    :param old_job: the old job's status.
+    """
+    state = old_job["state"] or "unknown to Flink"
+    cause = f" Its root cause: {old_job['root_cause']}." if old_job.get("root_cause") else ""
     raise AirflowFailException(
-        f"Upgrade aborted before submitting anything: the job to upgrade ({old_job_id}) is {state}. Page the "
-        "owner: inspect the job's exceptions and restore it with flink_recover_from_savepoint "
+        f"Upgrade aborted before submitting anything: the job to upgrade ({old_job['job_id']}) is {state}.{cause} "
+        "Page the owner: inspect the job's exceptions and restore it with flink_recover_from_savepoint "
         "(playbooks/rollback-retry.md, 'Stop and page')."
     )
 
@@ -100,20 +95,6 @@ def check_health(savepoint: str | None, verdict: Mapping[str, Any] | None) -> st
     return "savepoint_new_version" if verdict and verdict.get("healthy") else "cancel_new_version"
 
 
-def root_cause(job_id: str) -> str | None:
-    """The root cause in a job's exception history; ``None`` when there is none or Flink does not know the job.
-
-    :param job_id: the job.
-    """
-    from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-    from airflow_flink_provider.protocol.errors import FlinkNotFoundError
-
-    try:
-        return FlinkRestHook().get_root_cause(job_id)
-    except FlinkNotFoundError:
-        return None
-
-
 def failure_message(target: str, previous: str, new_job_id: str, cause: str | None,
                     rollback: Mapping[str, Any] | None) -> str:  # fmt: skip
     """Why the upgrade failed and where the rollback stands.
@@ -133,6 +114,15 @@ def failure_message(target: str, previous: str, new_job_id: str, cause: str | No
 
 
 @task(trigger_rule=TriggerRule.NONE_SKIPPED)
-def fail_upgrade(target: str, previous: str, new_job_id: str, rollback: Mapping[str, Any] | None) -> None:
-    """Fail the run loudly: why the upgrade failed (the failed job's root cause), and where the rollback stands."""
-    raise AirflowFailException(failure_message(target, previous, new_job_id, root_cause(new_job_id), rollback))
+def fail_upgrade(target: str, previous: str, new_job_id: str, new_job: Mapping[str, Any] | None,
+                 rollback: Mapping[str, Any] | None) -> None:  # fmt: skip
+    """Fail the run loudly: why the upgrade failed (the failed job's root cause), and where the rollback stands.
+
+    :param target: the version that failed.
+    :param previous: the version rolled back to.
+    :param new_job_id: the failed version's job.
+    :param new_job: its status (``None``: it could not be asked).
+    :param rollback: the rollback's health verdict (``None``: it did not pass).
+    """
+    cause = new_job.get("root_cause") if new_job else None
+    raise AirflowFailException(failure_message(target, previous, new_job_id, cause, rollback))

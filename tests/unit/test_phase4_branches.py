@@ -1,6 +1,7 @@
-"""The phase 4 DAGs' decisions and messages, with a fake Flink: every branch of the upgrade (including the
-abort path that the integration tests cannot provoke on a healthy cluster), the recovery's clean-up choice and
-flink_deploy_sql's wait choice (flink_lessons.upgrade, .recovery, .operators.sql_deploy)."""
+"""The phase 4 DAGs' decisions and messages, from the job statuses they are given (FlinkJobStatusOperator's
+XComs): every branch of the upgrade (including the abort path that the integration tests cannot provoke on a
+healthy cluster), the recovery's clean-up choice and flink_deploy_sql's wait choice (flink_lessons.upgrade,
+.recovery, .operators.sql_deploy)."""
 
 from __future__ import annotations
 
@@ -11,54 +12,35 @@ from airflow.sdk.exceptions import AirflowFailException
 from flink_lessons import recovery, upgrade
 from flink_lessons.operators import sql_deploy
 
-from airflow_flink_provider.hooks import flink_rest
-from airflow_flink_provider.protocol.errors import FlinkConnectionError, FlinkNotFoundError
-
 pytestmark = pytest.mark.unit
 
 OLD = "a" * 32
 
 
-def fake_flink(monkeypatch: pytest.MonkeyPatch, job: dict[str, Any] | Exception | None, cause: Any = None) -> None:
-    class FakeHook:
-        def find_job(self, job_id: str) -> dict[str, Any] | None:
-            if isinstance(job, Exception):
-                raise job
-            return job
-
-        def get_root_cause(self, job_id: str) -> str | None:
-            if isinstance(cause, Exception):
-                raise cause
-            return cause
-
-    monkeypatch.setattr(flink_rest, "FlinkRestHook", FakeHook)
+def status(state: str | None, cause: str | None = None, job_id: str = OLD) -> dict[str, Any]:
+    """A ``FlinkJobStatusOperator`` XCom."""
+    return {"job_id": job_id, "state": state, "root_cause": cause}
 
 
-def test_stop_worked(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_flink(monkeypatch, AssertionError("Flink is not asked when the stop worked"))
-    assert upgrade.check_stop.function("file:/sp", OLD) == "savepoint_taken"
+def test_stop_worked() -> None:
+    assert upgrade.check_stop.function("file:/sp", None) == "savepoint_taken"  # old_job_status was skipped
+
+
+@pytest.mark.parametrize("old_job", [status("RUNNING"), status("RESTARTING"), status("FINISHED"), None])
+def test_transient_stop_failures_retry(old_job: dict[str, Any] | None) -> None:
+    """The old job lives (or finished with its savepoint), or its status could not be asked (Flink unreachable)."""
+    assert upgrade.check_stop.function(None, old_job) == "retry_stop_with_savepoint"
 
 
 @pytest.mark.parametrize(
-    "job",
-    [{"state": "RUNNING"}, {"state": "RESTARTING"}, {"state": "FINISHED"},
-     FlinkConnectionError("refused", request_sent=False)],
+    ("old_job", "shown"),
+    [(status("FAILED", "OutOfMemoryError: Java heap space"), "FAILED. Its root cause: OutOfMemoryError"),
+     (status("CANCELLING"), "CANCELLING"), (status("SUSPENDED"), "SUSPENDED"), (status(None), "unknown to Flink")],
 )  # fmt: skip
-def test_transient_stop_failures_retry(monkeypatch: pytest.MonkeyPatch, job: Any) -> None:
-    fake_flink(monkeypatch, job)
-    assert upgrade.check_stop.function(None, OLD) == "retry_stop_with_savepoint"
-
-
-@pytest.mark.parametrize(
-    ("job", "state"),
-    [({"state": "FAILED"}, "FAILED"), ({"state": "CANCELLING"}, "CANCELLING"), ({"state": "SUSPENDED"}, "SUSPENDED"),
-     (None, "unknown to Flink")],
-)  # fmt: skip
-def test_a_gone_job_aborts_and_pages(monkeypatch: pytest.MonkeyPatch, job: Any, state: str) -> None:
-    fake_flink(monkeypatch, job)
-    assert upgrade.check_stop.function(None, OLD) == "abort_and_page"
-    with pytest.raises(AirflowFailException, match=f"Upgrade aborted before submitting anything: .*{state}.*Page"):
-        upgrade.abort_and_page.function(OLD)
+def test_a_gone_job_aborts_and_pages(old_job: dict[str, Any], shown: str) -> None:
+    assert upgrade.check_stop.function(None, old_job) == "abort_and_page"
+    with pytest.raises(AirflowFailException, match=f"Upgrade aborted before submitting anything: .*{shown}.*Page"):
+        upgrade.abort_and_page.function(old_job)
 
 
 def test_the_savepoint_comes_from_either_stop() -> None:
@@ -76,19 +58,19 @@ def test_check_health() -> None:
     assert decide("file:/sp", None) == "cancel_new_version"  # the gate failed, or the submit did: no verdict
 
 
-def test_fail_upgrade_names_the_root_cause_and_the_rollback(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_flink(monkeypatch, None, cause="StateMigrationException: incompatible.")
+def test_fail_upgrade_names_the_root_cause_and_the_rollback() -> None:
     healthy = {"healthy": True, "job_id": "b" * 32, "reason": "RUNNING with all tasks for 5s"}
+    new_job = status("CANCELED", "StateMigrationException: incompatible.", job_id="c" * 32)
     with pytest.raises(AirflowFailException) as raised:
-        upgrade.fail_upgrade.function("broken", "v1", "c" * 32, healthy)
+        upgrade.fail_upgrade.function("broken", "v1", "c" * 32, new_job, healthy)
     assert str(raised.value) == (
         f"Upgrade to broken failed (job {'c' * 32}): it did not pass the health gate. Root cause: "
         f"StateMigrationException: incompatible. Then rolled back to v1 (job {'b' * 32}), which is healthy: "
         "RUNNING with all tasks for 5s."
     )
-    fake_flink(monkeypatch, None, cause=FlinkNotFoundError("no such job"))
-    with pytest.raises(AirflowFailException, match=r"No root cause recorded .*rollback to v1 did NOT complete.*page"):
-        upgrade.fail_upgrade.function("v2", "v1", "c" * 32, None)
+    for unknown in (status(None, job_id="c" * 32), None):  # Flink does not know the job / could not be asked
+        with pytest.raises(AirflowFailException, match=r"No root cause recorded .*rollback to v1 did NOT complete"):
+            upgrade.fail_upgrade.function("v2", "v1", "c" * 32, unknown, None)
 
 
 @pytest.mark.parametrize(

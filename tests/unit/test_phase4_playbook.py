@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from flink_lessons.families import FAMILIES
-from flink_lessons.settings import schema_markdown
+from flink_lessons.settings import RUN_CONF, VariableError, merge, schema_markdown, validate
 
 from airflow_flink_provider.retry import FlinkRetryPolicy
 
@@ -59,13 +59,21 @@ def test_upgrade_branches_and_trigger_rules(dags: dict[str, Any]) -> None:
     dag = dags["flink_upgrade_with_rollback"]
     task = dag.task_dict
     assert task["check_stop"].downstream_task_ids == {"savepoint_taken", "retry_stop_with_savepoint", "abort_and_page"}
+    # Flink is asked by provider operators, the branches decide on their XComs: the old job's status only when
+    # the stop failed, the failed version's root cause after it was cancelled (not on the healthy path).
+    assert task["old_job_status"].task_type == task["new_version_status"].task_type == "FlinkJobStatusOperator"
+    assert task["old_job_status"].upstream_task_ids == {"stop_with_savepoint", "find_running_job"}
+    assert {"old_job_status"} <= task["check_stop"].upstream_task_ids & task["abort_and_page"].upstream_task_ids
+    assert task["new_version_status"].upstream_task_ids == {"cancel_new_version", "resolve_settings"}
+    assert "new_version_status" in task["fail_upgrade"].upstream_task_ids
     assert task["check_health"].downstream_task_ids == {"savepoint_new_version", "cancel_new_version"}
     assert task["savepoint_ready"].upstream_task_ids == {"savepoint_taken", "retry_stop_with_savepoint"}
     rules = {task_id: str(t.trigger_rule.value if hasattr(t.trigger_rule, "value") else t.trigger_rule)
              for task_id, t in task.items()}  # fmt: skip
     assert rules["check_stop"] == "all_done_min_one_success"
     assert rules["savepoint_ready"] == "none_failed_min_one_success"
-    assert rules["check_health"] == rules["fail_upgrade"] == "none_skipped"
+    assert rules["check_health"] == rules["fail_upgrade"] == rules["new_version_status"] == "none_skipped"
+    assert rules["old_job_status"] == "all_failed"
     assert task["retry_stop_with_savepoint"].retries == 3
     assert task["stop_with_savepoint"].retries == 0
     for task_id in ("retry_stop_with_savepoint", "submit_new_version", "rollback_to_previous_version"):
@@ -97,13 +105,23 @@ def test_playbook_settings_tables_are_current(variable: str) -> None:
 
 
 def test_upgrade_trigger_form_params_are_settings_the_conf_still_overrides(dags: dict[str, Any]) -> None:
-    """The Trigger form (params) of flink_upgrade_with_rollback: version and fault_injection, blank by default;
-    a blank one leaves the Variable's value, a given one (form or run conf) overrides it, as before."""
+    """The Trigger form (params) of flink_upgrade_with_rollback: version, blank by default (blank leaves the
+    Variable's value), and fault_injection, "none" by default (a choice the form shows, never null); a given one
+    (form or run conf) overrides the Variable's, and the Variable accepts it."""
+    from airflow.sdk.exceptions import ParamValidationError
     from flink_lessons.operators.pyflink import settings_in_conf
 
     dag = dags["flink_upgrade_with_rollback"]
-    assert dag.params.dump() == {"version": None, "fault_injection": None}
+    assert dag.params.dump() == {"version": None, "fault_injection": "none"}
     dag.params.validate()  # the form can be submitted as it opens
+    assert dag.params.get_param("fault_injection").schema["enum"] == ["none", "savepoint_failure"]
+    with pytest.raises(ParamValidationError):
+        dag.params.get_param("fault_injection").resolve("typo")
+    family = FAMILIES["flink_phase4_pyflink"]
+    for value in ("none", "savepoint_failure", None):  # null: a Variable written before "none" existed
+        assert validate(family, merge(family, (RUN_CONF, {"fault_injection": value})))["fault_injection"] == value
+    with pytest.raises(VariableError, match="fault_injection"):
+        validate(family, merge(family, (RUN_CONF, {"fault_injection": "typo"})))
     resolve = dag.task_dict["resolve_settings"]
     assert set(resolve.setting_params) == {"version", "fault_injection"} and not resolve.param_names
     form = {"version": None, "fault_injection": "", "window": "20s"}
