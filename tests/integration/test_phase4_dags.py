@@ -103,7 +103,8 @@ def test_upgrade_to_v2_keeps_the_state(airflow_home: AirflowHome, topics: Topics
     assert run.state == "success", run
     for task in (*UPGRADE_PATH, "savepoint_new_version", "record_last_good"):
         assert run.states[task] == "success", (task, run)
-    for task in ("retry_stop_with_savepoint", "abort_and_page", *ROLLBACK, "fail_upgrade"):
+    for task in ("old_job_status", "retry_stop_with_savepoint", "abort_and_page", *ROLLBACK, "new_version_status",
+                 "fail_upgrade"):  # fmt: skip
         assert run.states[task] == "skipped", (task, run)
     new_id = run.xcom("resolve_settings", "job_id")
     assert deployment.rest.get_job_state(v1) == "FINISHED"
@@ -132,11 +133,15 @@ def test_broken_upgrade_rolls_back_to_v1_with_its_state(airflow_home: AirflowHom
     assert run.states["fail_upgrade"] == "failed", run
     assert run.states["savepoint_new_version"] == run.states["record_last_good"] == "skipped"
     assert "StateMigrationException" in run.log("health_gate")  # the gate fails with the root cause
+    broken_id = run.xcom("resolve_settings", "job_id")
+    status = run.xcom("new_version_status")  # FlinkJobStatusOperator: asked after the cancel
+    assert status["job_id"] == broken_id and status["state"] in ("FAILED", "CANCELED"), status
+    assert "StateMigrationException" in status["root_cause"], status
     log = run.log("fail_upgrade")
     assert "Upgrade to broken failed" in log
     assert "StateMigrationException" in log
+    assert run.states["old_job_status"] == "skipped"  # the stop worked
 
-    broken_id = run.xcom("resolve_settings", "job_id")
     rollback_id = run.xcom("find_running_job", "rollback_job_id")
     assert deployment.rest.get_job_state(broken_id) in ("FAILED", "CANCELED")
     assert deployment.rest.get_job_state(v1) == "FINISHED"
@@ -161,6 +166,8 @@ def test_retry_branch_and_retried_submit_never_duplicate_the_job(
     assert run.states["retry_stop_with_savepoint"] == "success", run
     assert run.states["savepoint_taken"] == run.states["abort_and_page"] == "skipped"
     assert "savepoint" in run.log("stop_with_savepoint").lower()
+    old_job = run.xcom("old_job_status")  # asked because the stop failed: the job lives, so the stop is retried
+    assert (old_job["job_id"], old_job["state"]) == (v1, "RUNNING"), old_job
     new_id = run.xcom("resolve_settings", "job_id")
     assert deployment.rest.get_job_state(v1) == "FINISHED"
     assert [job["jid"] for job in deployment.active()] == [new_id]

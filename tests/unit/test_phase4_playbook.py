@@ -73,7 +73,7 @@ def test_upgrade_branches_and_trigger_rules(dags: dict[str, Any]) -> None:
     assert rules["check_stop"] == "all_done_min_one_success"
     assert rules["savepoint_ready"] == "none_failed_min_one_success"
     assert rules["check_health"] == rules["fail_upgrade"] == rules["new_version_status"] == "none_skipped"
-    assert rules["old_job_status"] == "all_failed"
+    assert rules["old_job_status"] == "one_failed"  # the stop failed (find_running_job succeeded before it)
     assert task["retry_stop_with_savepoint"].retries == 3
     assert task["stop_with_savepoint"].retries == 0
     for task_id in ("retry_stop_with_savepoint", "submit_new_version", "rollback_to_previous_version"):
