@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
@@ -28,6 +28,8 @@ from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sl
 _PROXY_STATUSES = frozenset({502, 503, 504})
 
 Clock = Callable[[], float]
+
+T = TypeVar("T")
 
 
 def _body(response: Response | None) -> Any:
@@ -386,6 +388,28 @@ def savepoint_location(job_id: str, status: Mapping[str, Any]) -> str | None:
     return str(operation["location"])
 
 
+def _wait_for_operation(
+    result: Callable[[], Exchange[T | None]], what: str, timeout: float, poll_interval: float, clock: Clock
+) -> Exchange[T]:
+    """Poll an asynchronous operation of Flink's (savepoint, checkpoint) until it has a result.
+
+    :param result: one poll: the operation's result, ``None`` while it is in progress.
+    :param what: the operation, for the timeout's message.
+    :param timeout: seconds to wait in all.
+    :param poll_interval: seconds between polls.
+    :param clock: monotonic clock.
+    :raises FlinkTimeoutError: still in progress after ``timeout``.
+    """
+    deadline = clock() + timeout
+    while True:
+        value = yield from result()
+        if value is not None:
+            return value
+        if clock() >= deadline:
+            raise FlinkTimeoutError(f"{what} not done after {timeout}s")
+        yield Sleep(poll_interval)
+
+
 def wait_for_savepoint(
     job_id: str, request_id: str, *, timeout: float = 300, poll_interval: float = 1, clock: Clock = time.monotonic
 ) -> Exchange[str]:
@@ -399,14 +423,12 @@ def wait_for_savepoint(
     :raises FlinkSavepointError: the status is COMPLETED with a ``failure-cause``.
     :raises FlinkTimeoutError: still in progress after ``timeout``.
     """
-    deadline = clock() + timeout
-    while True:
-        location = savepoint_location(job_id, (yield from get_savepoint_status(job_id, request_id)))
-        if location is not None:
-            return location
-        if clock() >= deadline:
-            raise FlinkTimeoutError(f"Savepoint {request_id} of Flink job {job_id} not done after {timeout}s")
-        yield Sleep(poll_interval)
+
+    def location() -> Exchange[str | None]:
+        return savepoint_location(job_id, (yield from get_savepoint_status(job_id, request_id)))
+
+    return (yield from _wait_for_operation(location, f"Savepoint {request_id} of Flink job {job_id}", timeout,
+                                           poll_interval, clock))  # fmt: skip
 
 
 def stop_with_savepoint(
@@ -499,14 +521,12 @@ def wait_for_checkpoint(
     :raises FlinkError: it failed (see :func:`checkpoint_id_of`).
     :raises FlinkTimeoutError: still in progress after ``timeout``.
     """
-    deadline = clock() + timeout
-    while True:
-        checkpoint_id = checkpoint_id_of(job_id, (yield from get_checkpoint_trigger_status(job_id, request_id)))
-        if checkpoint_id is not None:
-            return checkpoint_id
-        if clock() >= deadline:
-            raise FlinkTimeoutError(f"Checkpoint {request_id} of Flink job {job_id} not done after {timeout}s")
-        yield Sleep(poll_interval)
+
+    def checkpoint() -> Exchange[int | None]:
+        return checkpoint_id_of(job_id, (yield from get_checkpoint_trigger_status(job_id, request_id)))
+
+    return (yield from _wait_for_operation(checkpoint, f"Checkpoint {request_id} of Flink job {job_id}", timeout,
+                                           poll_interval, clock))  # fmt: skip
 
 
 def cancel_job(job_id: str) -> Exchange[None]:
