@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from airflow_flink_provider.hooks.base import FlinkBaseHook
 from airflow_flink_provider.protocol import sql_gateway
+from airflow_flink_provider.protocol.http import Exchange
 from airflow_flink_provider.protocol.sql_gateway import StatementResult
 
 __all__ = ["FlinkSqlGatewayHook", "StatementResult"]
+
+T = TypeVar("T")
 
 
 class FlinkSqlGatewayHook(FlinkBaseHook):
@@ -45,9 +49,18 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
             self._api_version = self.run(sql_gateway.negotiate_version())
         return self._api_version
 
+    def _call(self, exchange: Callable[..., Exchange[T]], *args: Any, **kwargs: Any) -> T:
+        """Run a gateway exchange at the negotiated API version (every gateway URL starts with it).
+
+        :param exchange: a function of :mod:`airflow_flink_provider.protocol.sql_gateway` taking ``version``.
+        :param args: its arguments.
+        :param kwargs: its keyword arguments.
+        """
+        return self.run(exchange(*args, version=self.get_api_version(), **kwargs))
+
     def get_info(self) -> dict[str, Any]:
         """``productName`` and ``version`` of the Flink behind the gateway."""
-        return self.run(sql_gateway.get_info(version=self.get_api_version()))
+        return self._call(sql_gateway.get_info)
 
     def open_session(self, properties: dict[str, str] | None = None, session_name: str | None = None) -> str:
         """Open a session; returns its handle.
@@ -61,35 +74,35 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param properties: session configuration.
         :param session_name: a name for the gateway's logs.
         """
-        return self.run(sql_gateway.open_session(properties, session_name, version=self.get_api_version()))
+        return self._call(sql_gateway.open_session, properties, session_name)
 
     def heartbeat(self, session: str) -> None:
         """Keep an idle session alive.
 
         :param session: session handle.
         """
-        self.run(sql_gateway.heartbeat(session, version=self.get_api_version()))
+        self._call(sql_gateway.heartbeat, session)
 
     def close_session(self, session: str) -> None:
         """Close a session (already closed or unknown is fine). INSERT jobs it started keep running.
 
         :param session: session handle.
         """
-        self.run(sql_gateway.close_session(session, version=self.get_api_version()))
+        self._call(sql_gateway.close_session, session)
 
     def session_exists(self, session: str) -> bool:
         """Whether the gateway still knows the session.
 
         :param session: session handle.
         """
-        return self.run(sql_gateway.session_exists(session, version=self.get_api_version()))
+        return self._call(sql_gateway.session_exists, session)
 
     def get_session_config(self, session: str) -> dict[str, str]:
         """The session's effective configuration.
 
         :param session: session handle.
         """
-        return self.run(sql_gateway.get_session_config(session, version=self.get_api_version()))
+        return self._call(sql_gateway.get_session_config, session)
 
     def configure_session(self, session: str, statement: str) -> None:
         """Run a DDL, ``USE``, ``SET``/``RESET`` or ``ADD JAR`` statement synchronously in the session.
@@ -97,7 +110,7 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param session: session handle.
         :param statement: one statement.
         """
-        self.run(sql_gateway.configure_session(session, statement, version=self.get_api_version()))
+        self._call(sql_gateway.configure_session, session, statement)
 
     def execute_statement(
         self,
@@ -119,10 +132,8 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param execution_config: configuration for this statement only.
         :param timeout: seconds the statement may take to execute (``None``: return once it is queued).
         """
-        return self.run(
-            sql_gateway.execute_statement(
-                session, statement, version=self.get_api_version(), execution_config=execution_config, timeout=timeout
-            )
+        return self._call(
+            sql_gateway.execute_statement, session, statement, execution_config=execution_config, timeout=timeout
         )
 
     def get_operation_status(self, session: str, operation: str) -> str:
@@ -131,7 +142,7 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param session: session handle.
         :param operation: operation handle.
         """
-        return self.run(sql_gateway.get_operation_status(session, operation, version=self.get_api_version()))
+        return self._call(sql_gateway.get_operation_status, session, operation)
 
     def wait_for_operation(self, session: str, operation: str, *, timeout: float | None = None) -> str:
         """Wait until the operation ends; returns its status, raises the typed error on ERROR.
@@ -140,9 +151,7 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param operation: operation handle.
         :param timeout: seconds to wait (``None``: no limit).
         """
-        return self.run(
-            sql_gateway.wait_for_operation(session, operation, version=self.get_api_version(), timeout=timeout)
-        )
+        return self._call(sql_gateway.wait_for_operation, session, operation, timeout=timeout)
 
     def fetch_results(
         self, session: str, operation: str, *, row_limit: int = 1000, timeout: float | None = None
@@ -154,11 +163,7 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param row_limit: stop after this many rows (``truncated`` is then set).
         :param timeout: seconds to wait in all (``None``: no limit).
         """
-        return self.run(
-            sql_gateway.fetch_results(
-                session, operation, version=self.get_api_version(), row_limit=row_limit, timeout=timeout
-            )
-        )
+        return self._call(sql_gateway.fetch_results, session, operation, row_limit=row_limit, timeout=timeout)
 
     def run_statement(
         self, session: str, statement: str, *, row_limit: int = 1000, timeout: float | None = None
@@ -172,11 +177,7 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
             out, the operation is cancelled and closed (which cancels a query's job) and ``FlinkTimeoutError``
             names it.
         """
-        return self.run(
-            sql_gateway.run_statement(
-                session, statement, version=self.get_api_version(), row_limit=row_limit, timeout=timeout
-            )
-        )
+        return self._call(sql_gateway.run_statement, session, statement, row_limit=row_limit, timeout=timeout)
 
     def cancel_operation(self, session: str, operation: str) -> str:
         """Cancel a running operation; returns its status (an ended operation is left as it is).
@@ -184,7 +185,7 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param session: session handle.
         :param operation: operation handle.
         """
-        return self.run(sql_gateway.cancel_operation(session, operation, version=self.get_api_version()))
+        return self._call(sql_gateway.cancel_operation, session, operation)
 
     def close_operation(self, session: str, operation: str) -> str:
         """Release the operation (cancels a query's job, not an INSERT's); returns its status.
@@ -192,4 +193,4 @@ class FlinkSqlGatewayHook(FlinkBaseHook):
         :param session: session handle.
         :param operation: operation handle.
         """
-        return self.run(sql_gateway.close_operation(session, operation, version=self.get_api_version()))
+        return self._call(sql_gateway.close_operation, session, operation)

@@ -303,9 +303,8 @@ def _submit_converging(hook: FlinkRestHook, job_id: str, submit: Callable[[str],
             if hidden:
                 raise FlinkError(
                     f"The PyFlink program failed and no job {job_id} was started: {error.message}",
-                    root_cause=error.root_cause,
-                    status=error.status,
                     hint="The program's own error is in the JobManager log (its Python traceback).",
+                    **error.passed_on(),
                 ) from error
             if attempt == SAME_ID_SUBMITS:
                 raise

@@ -25,6 +25,13 @@ class ErrorDetails(TypedDict, total=False):
     status: int | None
 
 
+class PassedOn(TypedDict):
+    """What an error raised in another's place keeps of it (:meth:`FlinkError.passed_on`)."""
+
+    root_cause: str | None
+    status: int | None
+
+
 class FlinkError(Exception):
     """A failure reported by (or while talking to) Flink.
 
@@ -60,6 +67,10 @@ class FlinkError(Exception):
         missing connector...) will fail the same way again.
         """
         return type(self) is FlinkError and self.status is not None and is_retryable_status(self.status)
+
+    def passed_on(self) -> PassedOn:
+        """Its status and root cause, for an error raised in its place (``raise X(..., **error.passed_on())``)."""
+        return {"status": self.status, "root_cause": self.root_cause}
 
     def __str__(self) -> str:
         text = self.message

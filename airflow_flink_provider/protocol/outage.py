@@ -91,9 +91,8 @@ class Outage:
             raise FlinkConnectionError(
                 f"{self.what} has been unavailable for {lasted:.1f}s, longer than the outage budget of "
                 f"{self.budget:g}s; last error: {first_line(error)}",
-                status=error.status,
-                root_cause=error.root_cause,
                 hint=OUTAGE_HINT,
+                **error.passed_on(),
             ) from error
         self.log.warning(
             "%s unavailable for %.1fs (%s); riding it out for up to %gs (outage budget)",

@@ -179,9 +179,8 @@ def open_session(
             raise FlinkConnectionError(
                 f"Opening a SQL Gateway session failed after the request may have reached the gateway "
                 f"({error.message})",
-                status=error.status,
-                root_cause=error.root_cause,
                 hint=SESSION_MAYBE_OPENED_HINT,
+                **error.passed_on(),
             ) from error
         raise
     return str(body["sessionHandle"])
