@@ -46,6 +46,14 @@ _STATE_MISMATCH = re.compile(
 )
 
 
+def _state_mismatch(error: FlinkError) -> bool:
+    """Whether Flink's cause says the job's code and its restored state do not fit together.
+
+    :param error: a failed job or savepoint.
+    """
+    return _STATE_MISMATCH.search(error.root_cause or error.message) is not None
+
+
 def classify(error: BaseException) -> tuple[str, str]:
     """Whether a failure is ``transient`` (worth another try), ``permanent`` or ``unknown``, and why.
 
@@ -61,8 +69,7 @@ def classify(error: BaseException) -> tuple[str, str]:
     if isinstance(error, FlinkJobResourceError):
         return "transient", "the job failed for lack of task slots; other jobs may release them"
     if isinstance(error, FlinkJobFailedError):
-        cause = error.root_cause or error.message
-        if _STATE_MISMATCH.search(cause):
+        if _state_mismatch(error):
             return "permanent", "the job's code does not match its restored state"
         return "unknown", "the job failed"
     if isinstance(error, FlinkSqlError):
@@ -76,8 +83,7 @@ def classify(error: BaseException) -> tuple[str, str]:
     if isinstance(error, FlinkDuplicateJobError | FlinkNotFoundError):
         return "permanent", "the job, jar, savepoint or session id is wrong for this cluster"
     if isinstance(error, FlinkSavepointError):
-        cause = error.root_cause or error.message
-        if _STATE_MISMATCH.search(cause):
+        if _state_mismatch(error):
             return "permanent", "the savepoint does not match the job"
         return "transient", "the savepoint failed while the job runs (e.g. a declined checkpoint)"
     if isinstance(error, FlinkError):

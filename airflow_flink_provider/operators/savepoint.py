@@ -80,6 +80,17 @@ class _JobOperator(BaseOperator):
             validate_snapshot_path(target, "target_directory")
         return require_job_id(self.job_id), target
 
+    def _start(self, context: Context) -> tuple[str, str | None, FlinkRestHook]:
+        """Check the arguments (before any request), push the job id and log the job's UI link.
+
+        :return: ``(job id, target directory, hook)``.
+        """
+        job_id, target = self._validated()
+        hook = self._rest_hook()
+        push_job_id(context, job_id)
+        log_job_url(self.log, self.flink_conn_id, job_id)
+        return job_id, target, hook
+
     def _earlier_savepoint(
         self, hook: FlinkRestHook, context: Context, job_id: str, *purpose: str, poll_interval: float = 1.0
     ) -> tuple[str | None, str]:
@@ -155,10 +166,7 @@ class FlinkTriggerSavepointOperator(_JobOperator):
 
     def execute(self, context: Context) -> str:
         """Trigger the savepoint (once per task instance, see the class docstring) and wait; returns its location."""
-        job_id, target = self._validated()
-        hook = self._rest_hook()
-        push_job_id(context, job_id)
-        log_job_url(self.log, self.flink_conn_id, job_id)
+        job_id, target, hook = self._start(context)
         location, trigger_id = self._earlier_savepoint(
             hook, context, job_id, "savepoint", target or "", self.format_type or "", poll_interval=self.poll_interval
         )
@@ -190,10 +198,7 @@ class FlinkStopJobOperator(_JobOperator):
 
     def execute(self, context: Context) -> str:
         """Stop the job with a savepoint; returns its location."""
-        job_id, target = self._validated()
-        hook = self._rest_hook()
-        push_job_id(context, job_id)
-        log_job_url(self.log, self.flink_conn_id, job_id)
+        job_id, target, hook = self._start(context)
         location, trigger_id = self._earlier_savepoint(hook, context, job_id, "stop", target or "", str(self.drain))
         if location is not None:
             return location
@@ -238,10 +243,7 @@ class FlinkCancelJobOperator(_JobOperator):
 
     def execute(self, context: Context) -> str | None:
         """Cancel the job (after a savepoint if asked) and wait until it is CANCELED."""
-        job_id, target = self._validated()
-        hook = self._rest_hook()
-        push_job_id(context, job_id)
-        log_job_url(self.log, self.flink_conn_id, job_id)
+        job_id, target, hook = self._start(context)
         found = hook.find_job_state(job_id)
         if found is None:
             if self.savepoint_before_cancel:
