@@ -54,42 +54,50 @@ def _state_mismatch(error: FlinkError) -> bool:
     return _STATE_MISMATCH.search(error.root_cause or error.message) is not None
 
 
+# What a failure is, by its type: the first row it is an instance of wins, so subclasses come first (a job that
+# FAILED for lack of slots before any failed job, a failed job before the causes it shares with a statement).
+_RULES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str, str], ...] = (
+    (FlinkConnectionError, "transient", "Flink was unreachable"),
+    (FlinkJobResourceError, "transient", "the job failed for lack of task slots; other jobs may release them"),
+    (FlinkJobFailedError, "unknown", "the job failed"),
+    (FlinkSqlError, "permanent", "the SQL does not parse or validate"),
+    (FlinkMissingConnectorError, "permanent", "a connector or format is missing from the classpath"),
+    (FlinkJsonParseError, "permanent", "a record is not valid JSON for the table"),
+    (FlinkResourceError, "permanent", "the cluster has fewer task slots in total than the job needs"),
+    (
+        (FlinkDuplicateJobError, FlinkNotFoundError),
+        "permanent",
+        "the job, jar, savepoint or session id is wrong for this cluster",
+    ),
+    (FlinkSavepointError, "transient", "the savepoint failed while the job runs (e.g. a declined checkpoint)"),
+    ((ValueError, TypeError), "permanent", "an argument or setting is invalid"),
+)
+
+# A failed job or savepoint whose cause is a state mismatch is permanent whatever its row says.
+_MISMATCH: dict[type[BaseException] | tuple[type[BaseException], ...], str] = {
+    FlinkJobFailedError: "the job's code does not match its restored state",
+    FlinkSavepointError: "the savepoint does not match the job",
+}
+
+
 def classify(error: BaseException) -> tuple[str, str]:
     """Whether a failure is ``transient`` (worth another try), ``permanent`` or ``unknown``, and why.
 
     :param error: the exception that failed the try.
     :return: ``(kind, reason)``.
     """
-    if isinstance(error, FlinkConnectionError):
-        return "transient", "Flink was unreachable"
     if isinstance(error, FlinkTimeoutError):
         if error.transient:
             return "transient", "a request to Flink timed out"
         return "transient", "a wait ran out of time (e.g. a savepoint while the job runs under backpressure)"
-    if isinstance(error, FlinkJobResourceError):
-        return "transient", "the job failed for lack of task slots; other jobs may release them"
-    if isinstance(error, FlinkJobFailedError):
-        if _state_mismatch(error):
-            return "permanent", "the job's code does not match its restored state"
-        return "unknown", "the job failed"
-    if isinstance(error, FlinkSqlError):
-        return "permanent", "the SQL does not parse or validate"
-    if isinstance(error, FlinkMissingConnectorError):
-        return "permanent", "a connector or format is missing from the classpath"
-    if isinstance(error, FlinkJsonParseError):
-        return "permanent", "a record is not valid JSON for the table"
-    if isinstance(error, FlinkResourceError):
-        return "permanent", "the cluster has fewer task slots in total than the job needs"
-    if isinstance(error, FlinkDuplicateJobError | FlinkNotFoundError):
-        return "permanent", "the job, jar, savepoint or session id is wrong for this cluster"
-    if isinstance(error, FlinkSavepointError):
-        if _state_mismatch(error):
-            return "permanent", "the savepoint does not match the job"
-        return "transient", "the savepoint failed while the job runs (e.g. a declined checkpoint)"
-    if isinstance(error, FlinkError):
-        return ("transient", "Flink answered a server-side error") if error.retryable else ("unknown", "")
-    if isinstance(error, ValueError | TypeError):
-        return "permanent", "an argument or setting is invalid"
+    for types, kind, reason in _RULES:
+        if isinstance(error, types):
+            mismatch = _MISMATCH.get(types)  # the row's own type only, not a subclass's row
+            if mismatch and isinstance(error, FlinkError) and _state_mismatch(error):
+                return "permanent", mismatch
+            return kind, reason
+    if isinstance(error, FlinkError) and error.retryable:
+        return "transient", "Flink answered a server-side error"
     return "unknown", ""
 
 
