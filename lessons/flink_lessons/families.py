@@ -69,26 +69,27 @@ PHASE0 = Family(
     bootstrap_key="flink_bootstrap_servers",
 )
 
-_PHASE1_TOPICS = (
-    ("malformed_input", "phase1-malformed-input", "malformed_json: raw events, some malformed"),
-    ("malformed_parsed", "phase1-malformed-parsed", "malformed_json (a): rows kept by json.ignore-parse-errors"),
-    ("malformed_clean", "phase1-malformed-clean", "malformed_json (b): valid rows"),
-    ("malformed_dlq", "phase1-malformed-dlq", "malformed_json (b): dead letters with reason and payload"),
-    ("schema_input", "phase1-schema-input", "schema_evolution: v1 and v2 producers' events"),
-    ("schema_v1", "phase1-schema-v1", "schema_evolution: read with the original table"),
-    ("schema_v2", "phase1-schema-v2", "schema_evolution: read again after ALTER TABLE ADD"),
-    ("event_time_input", "phase1-event-time-input", "event_time_watermarks: readings, epoch and ISO times"),
-    ("event_time_tumble", "phase1-event-time-tumble", "event_time_watermarks: tumbling window results"),
-    ("event_time_hop", "phase1-event-time-hop", "event_time_watermarks: hopping window results"),
-    ("dedup_input", "phase1-dedup-input", "dedup: order status events with duplicates"),
-    ("dedup_first", "phase1-dedup-first", "dedup: keep-first rows (append)"),
-    ("dedup_last", "phase1-dedup-last", "dedup: keep-last rows (upsert, keyed by order_id)"),
-    ("late_input", "phase1-late-input", "late_events: events in arrival order"),
-    ("late_windows", "phase1-late-windows", "late_events: tumbling window results"),
-    ("late_events", "phase1-late-events", "late_events: the events the windows dropped as late"),
-    ("failure_input", "phase1-failure-input", "failure_checks: events with a malformed one"),
-    ("failure_output", "phase1-failure-output", "failure_checks: the strict JSON job's sink"),
-)
+_PHASE1_TOPICS = {
+    "malformed_input": "malformed_json: raw events, some malformed",
+    "malformed_parsed": "malformed_json (a): rows kept by json.ignore-parse-errors",
+    "malformed_clean": "malformed_json (b): valid rows",
+    "malformed_dlq": "malformed_json (b): dead letters with reason and payload",
+    "schema_input": "schema_evolution: v1 and v2 producers' events",
+    "schema_v1": "schema_evolution: read with the original table",
+    "schema_v2": "schema_evolution: read again after ALTER TABLE ADD",
+    "event_time_input": "event_time_watermarks: readings, epoch and ISO times",
+    "event_time_tumble": "event_time_watermarks: tumbling window results",
+    "event_time_hop": "event_time_watermarks: hopping window results",
+    "dedup_input": "dedup: order status events with duplicates",
+    "dedup_first": "dedup: keep-first rows (append)",
+    "dedup_last": "dedup: keep-last rows (upsert, keyed by order_id)",
+    "late_input": "late_events: events in arrival order",
+    "late_windows": "late_events: tumbling window results",
+    "late_events": "late_events: the events the windows dropped as late",
+    "failure_input": "failure_checks: events with a malformed one",
+    "failure_output": "failure_checks: the strict JSON job's sink",
+}
+"""Topic role -> what it holds; its default topic is the role, dashed, after ``phase1-``."""
 
 
 def _hop_windows(values: Mapping[str, Any]) -> Iterator[Problem]:
@@ -107,7 +108,8 @@ PHASE1 = Family(
     variable="flink_phase1",
     title="Phase 1: data quality and transformation scenarios",
     keys=(
-        *(Key(f"topics.{role}", default, SCENARIO_TOPIC, text) for role, default, text in _PHASE1_TOPICS),
+        *(Key(f"topics.{role}", f"phase1-{role.replace('_', '-')}", SCENARIO_TOPIC, text)
+          for role, text in _PHASE1_TOPICS.items()),
         Key("window_size", "10s", DurationRule(1000), "Size of the tumbling and hopping windows."),
         Key("window_slide", "5s", DurationRule(1000),
             "Slide of the hopping windows: no larger than window_size, and window_size must be a whole "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 KAFKA_TOPIC_MAX = 249
 """Kafka's limit on topic names."""
@@ -168,45 +168,44 @@ class DurationRule:
 
 
 @dataclass(frozen=True)
-class Integer:
+class Number:
+    """A JSON number (not a boolean).
+
+    :param minimum: the smallest allowed.
+    """
+
+    minimum: float
+    kind: ClassVar[str] = "number"
+    types: ClassVar[tuple[type, ...]] = (float, int)
+    """The Python types of the JSON values allowed; the first converts the value."""
+
+    @property
+    def rule(self) -> str:
+        """The rule in words."""
+        return f"{self.kind}, >= {self._minimum_text}"
+
+    @property
+    def _minimum_text(self) -> str:
+        return f"{self.minimum:g}" if isinstance(self.minimum, float) else str(self.minimum)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, self.types):
+            raise ValueError(f"must be {'an' if self.kind[0] in 'aeiou' else 'a'} {self.kind}, got {value!r}")
+        if not value >= self.minimum:
+            raise ValueError(f"must be at least {self._minimum_text}, got {value!r}")
+        return self.types[0](value)
+
+
+@dataclass(frozen=True)
+class Integer(Number):
     """A JSON integer (not a boolean).
 
     :param minimum: the smallest allowed.
     """
 
     minimum: int
-
-    @property
-    def rule(self) -> str:
-        """The rule in words."""
-        return f"integer, >= {self.minimum}"
-
-    def __call__(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"must be an integer, got {value!r}")
-        if value < self.minimum:
-            raise ValueError(f"must be at least {self.minimum}, got {value!r}")
-        return value
-
-
-@dataclass(frozen=True)
-class Number:
-    """A JSON number.
-
-    :param minimum: the smallest allowed.
-    """
-
-    minimum: float
-
-    @property
-    def rule(self) -> str:
-        """The rule in words."""
-        return f"number, >= {self.minimum:g}"
-
-    def __call__(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= self.minimum:
-            raise ValueError(f"must be a number >= {self.minimum:g}, got {value!r}")
-        return float(value)
+    kind: ClassVar[str] = "integer"
+    types: ClassVar[tuple[type, ...]] = (int,)
 
 
 @dataclass(frozen=True, init=False)

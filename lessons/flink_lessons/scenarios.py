@@ -222,55 +222,45 @@ PHASE0_PRINT = Scenario(
     input_topic="input",
     variants=(Variant("print", (Sink("print", None, "print"),)),),
 )
-MALFORMED_JSON = Scenario(
-    name="phase1_malformed_json",
-    family=PHASE1,
-    input_topic="malformed_input",
-    variants=(
-        Variant("ignore_parse_errors", (Sink("parsed", "malformed_parsed"),)),
-        Variant("dead_letter", (Sink("clean", "malformed_clean"), Sink("dlq", "malformed_dlq"))),
-    ),
+
+
+def _phase1(name: str, input_topic: str, *variants: Variant, **more: Any) -> Scenario:
+    """A phase 1 scenario: folder ``include/sql/phase1_<name>``, settings from the Variable ``flink_phase1``.
+
+    :param name: the scenario's name after ``phase1_``.
+    :param input_topic: the topic role its fixture is produced to.
+    :param variants: its SQL scripts.
+    :param more: the other :class:`Scenario` fields (``params``, ``summary``).
+    """
+    return Scenario(f"phase1_{name}", PHASE1, input_topic, variants, **more)
+
+
+MALFORMED_JSON = _phase1(
+    "malformed_json", "malformed_input",
+    Variant("ignore_parse_errors", (Sink("parsed", "malformed_parsed"),)),
+    Variant("dead_letter", (Sink("clean", "malformed_clean"), Sink("dlq", "malformed_dlq"))),
     summary=malformed_summary,
+)  # fmt: skip
+SCHEMA_EVOLUTION = _phase1(
+    "schema_evolution", "schema_input", Variant("schema_evolution", (Sink("v1", "schema_v1"), Sink("v2", "schema_v2")))
 )
-SCHEMA_EVOLUTION = Scenario(
-    name="phase1_schema_evolution",
-    family=PHASE1,
-    input_topic="schema_input",
-    variants=(Variant("schema_evolution", (Sink("v1", "schema_v1"), Sink("v2", "schema_v2"))),),
-)
-EVENT_TIME_WATERMARKS = Scenario(
-    name="phase1_event_time_watermarks",
-    family=PHASE1,
-    input_topic="event_time_input",
-    variants=(Variant("windows", (Sink("tumble", "event_time_tumble"), Sink("hop", "event_time_hop"))),),
+EVENT_TIME_WATERMARKS = _phase1(
+    "event_time_watermarks", "event_time_input",
+    Variant("windows", (Sink("tumble", "event_time_tumble"), Sink("hop", "event_time_hop"))),
     params=("window_size", "window_slide", "watermark_delay"),
-)
-DEDUP = Scenario(
-    name="phase1_dedup",
-    family=PHASE1,
-    input_topic="dedup_input",
-    variants=(Variant("dedup", (Sink("first", "dedup_first"), Sink("last", "dedup_last", "upsert"))),),
-    params=("watermark_delay",),
-    summary=dedup_summary,
-)
-LATE_EVENTS = Scenario(
-    name="phase1_late_events",
-    family=PHASE1,
-    input_topic="late_input",
-    variants=(Variant("late_events", (Sink("windows", "late_windows"), Sink("late", "late_events"))),),
-    params=("window_size", "watermark_delay"),
-    summary=late_summary,
-)
-FAILURE_CHECKS = Scenario(
-    name="phase1_failure_checks",
-    family=PHASE1,
-    input_topic="failure_input",
-    variants=(
-        Variant("strict_json", (Sink("output", "failure_output"),)),
-        Variant("too_many_slots", ()),
-        Variant("bad_sql", ()),
-    ),
-)
+)  # fmt: skip
+DEDUP = _phase1(
+    "dedup", "dedup_input", Variant("dedup", (Sink("first", "dedup_first"), Sink("last", "dedup_last", "upsert"))),
+    params=("watermark_delay",), summary=dedup_summary,
+)  # fmt: skip
+LATE_EVENTS = _phase1(
+    "late_events", "late_input", Variant("late_events", (Sink("windows", "late_windows"), Sink("late", "late_events"))),
+    params=("window_size", "watermark_delay"), summary=late_summary,
+)  # fmt: skip
+FAILURE_CHECKS = _phase1(
+    "failure_checks", "failure_input",
+    Variant("strict_json", (Sink("output", "failure_output"),)), Variant("too_many_slots", ()), Variant("bad_sql", ()),
+)  # fmt: skip
 
 SCENARIOS = {s.name: s for s in (PHASE0_PRINT, MALFORMED_JSON, SCHEMA_EVOLUTION, EVENT_TIME_WATERMARKS, DEDUP,
                                  LATE_EVENTS, FAILURE_CHECKS)}  # fmt: skip
