@@ -21,11 +21,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flink_lessons.load.producer import RateProducer
+from flink_lessons.phase3.failover import Timeline, account
 
 from benchmarks import env, kafkatools
 from benchmarks.console import say
@@ -94,28 +95,6 @@ def new_checkpoint(checkpoints: Mapping[str, Any], after_id: int, after_ms: floa
     if latest and int(latest.get("id", 0)) > after_id and float(latest.get("trigger_timestamp", 0)) >= after_ms:
         done.append(latest)
     return min(done, key=lambda c: int(c["id"])) if done else None
-
-
-def account(delivered: Iterable[int], seen: Iterable[int], passes: Callable[[int], bool]) -> dict[str, int]:
-    """Compare an exactly-once sink's committed output with the acknowledged input.
-
-    :param delivered: order ids the broker acknowledged to the producer.
-    :param seen: order ids in the committed output, with repeats.
-    :param passes: whether an id survives the job's filter.
-    :return: expected, seen (with repeats), unique, lost, duplicated and unexpected (in the output but not
-        expected) counts.
-    """
-    expected = {i for i in delivered if passes(i)}
-    seen_list = list(seen)
-    unique = set(seen_list)
-    return {
-        "expected": len(expected),
-        "seen": len(seen_list),
-        "unique": len(unique),
-        "lost": len(expected - unique),
-        "duplicated": len(seen_list) - len(unique),
-        "unexpected": len(unique - expected),
-    }
 
 
 # ---------------------------------------------------------------------------------------------- the TaskManager
@@ -240,26 +219,6 @@ def wait_for_ids(seen: list[int], expected: set[int], *, stall: float, timeout: 
 
 
 # ---------------------------------------------------------------------------------------------- the run
-
-
-class Timeline:
-    """Epoch seconds of the recovery's events, relative to the kill."""
-
-    def __init__(self) -> None:
-        self.kill = 0.0
-        self.events: dict[str, float] = {}
-
-    def mark(self, name: str, when: float | None = None) -> None:
-        """Record an event once (the first time).
-
-        :param name: the event.
-        :param when: epoch seconds (now by default).
-        """
-        self.events.setdefault(name, when if when is not None else time.time())
-
-    def since_kill(self) -> dict[str, float]:
-        """Each event's seconds after the kill."""
-        return {name: round(when - self.kill, 3) for name, when in sorted(self.events.items(), key=lambda e: e[1])}
 
 
 def _latest_completed_id(job_id: str) -> int:

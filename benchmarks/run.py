@@ -28,6 +28,7 @@ BENCHMARKS = {
     "parse_time": "benchmarks.parse_time",
     "throughput": "benchmarks.throughput",
     "phase3_backpressure": "benchmarks.phase3_backpressure",
+    "phase3_checkpoints": "benchmarks.phase3_checkpoints",
     "recovery": "benchmarks.recovery",
     "phase5": "benchmarks.phase5",
     "phase5_tm_kill": "benchmarks.phase5_tm_kill",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Unpack
 
 from airflow_flink_provider.hooks.base import FlinkBaseHook
 from airflow_flink_provider.protocol import job_state, metrics, rest
@@ -84,44 +84,13 @@ class FlinkRestHook(FlinkBaseHook):
         """
         self.run(rest.delete_jar(jar_id))
 
-    def run_jar(
-        self,
-        jar_id: str,
-        *,
-        entry_class: str | None = None,
-        program_args: list[str] | None = None,
-        parallelism: int | None = None,
-        savepoint_path: str | None = None,
-        allow_non_restored_state: bool | None = None,
-        claim_mode: str | None = None,
-        flink_configuration: dict[str, str] | None = None,
-        job_id: str | None = None,
-    ) -> str:
-        """Submit an uploaded jar's job; returns the job id. See :func:`rest.run_jar` for the arguments.
+    def run_jar(self, jar_id: str, **options: Unpack[rest.RunJarOptions]) -> str:
+        """Submit an uploaded jar's job; returns the job id.
 
         :param jar_id: the jar id.
-        :param entry_class: main class.
-        :param program_args: arguments, sent as ``programArgsList``.
-        :param parallelism: default parallelism.
-        :param savepoint_path: snapshot to restore from.
-        :param allow_non_restored_state: skip unmatched state.
-        :param claim_mode: ``CLAIM``/``NO_CLAIM``/``LEGACY``.
-        :param flink_configuration: job configuration.
-        :param job_id: fixed 32-hex job id.
+        :param options: see :class:`~airflow_flink_provider.protocol.rest.RunJarOptions`.
         """
-        return self.run(
-            rest.run_jar(
-                jar_id,
-                entry_class=entry_class,
-                program_args=program_args,
-                parallelism=parallelism,
-                savepoint_path=savepoint_path,
-                allow_non_restored_state=allow_non_restored_state,
-                claim_mode=claim_mode,
-                flink_configuration=flink_configuration,
-                job_id=job_id,
-            )
-        )
+        return self.run(rest.run_jar(jar_id, **options))
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """Job details; raises ``FlinkNotFoundError`` for an unknown job.
@@ -280,6 +249,15 @@ class FlinkRestHook(FlinkBaseHook):
         :param window_ms: the window restarts and failed checkpoints are counted over.
         """
         return self.run(metrics.get_job_signals(job_id, now_ms, window_ms))
+
+    def get_checkpoint_subtasks(self, job_id: str, checkpoint_id: int, vertex_id: str) -> dict[str, Any]:
+        """One task's part of a checkpoint: alignment, start delay, sync/async durations per subtask.
+
+        :param job_id: the job.
+        :param checkpoint_id: the checkpoint.
+        :param vertex_id: the task.
+        """
+        return self.run(rest.get_checkpoint_subtasks(job_id, checkpoint_id, vertex_id))
 
     def get_latest_checkpoint_path(self, job_id: str) -> str | None:
         """External path of the latest completed checkpoint, or ``None``.

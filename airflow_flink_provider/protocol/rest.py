@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from airflow_flink_provider.protocol.errors import (
     FlinkConnectionError,
@@ -123,24 +123,9 @@ def delete_jar(jar_id: str) -> Exchange[None]:
         raise error_from_response(response.status, response.body if response.body is not None else response.text)
 
 
-def run_jar(
-    jar_id: str,
-    *,
-    entry_class: str | None = None,
-    program_args: list[str] | None = None,
-    parallelism: int | None = None,
-    savepoint_path: str | None = None,
-    allow_non_restored_state: bool | None = None,
-    claim_mode: str | None = None,
-    flink_configuration: Mapping[str, str] | None = None,
-    job_id: str | None = None,
-) -> Exchange[str]:
-    """``POST /jars/{jar_id}/run``: submit the jar's job; returns the job id.
+class RunJarOptions(TypedDict, total=False):
+    """How :func:`run_jar` (and ``FlinkRestHook.run_jar``) submits a jar's job; every option may be left out.
 
-    Arguments go as ``programArgsList`` (one list item per argument, no shell splitting). With a fixed
-    ``job_id`` a repeated submit is refused by Flink, so the request may be retried safely.
-
-    :param jar_id: the uploaded jar.
     :param entry_class: main class, when the jar's manifest has none (or another is wanted).
     :param program_args: arguments for the main method.
     :param parallelism: default parallelism of the job.
@@ -150,13 +135,39 @@ def run_jar(
     :param flink_configuration: job configuration entries.
     :param job_id: the 32-hex job id to use.
     """
+
+    entry_class: str | None
+    program_args: list[str] | None
+    parallelism: int | None
+    savepoint_path: str | None
+    allow_non_restored_state: bool | None
+    claim_mode: str | None
+    flink_configuration: Mapping[str, str] | None
+    job_id: str | None
+
+
+def run_jar(jar_id: str, **options: Unpack[RunJarOptions]) -> Exchange[str]:
+    """``POST /jars/{jar_id}/run``: submit the jar's job; returns the job id.
+
+    Arguments go as ``programArgsList`` (one list item per argument, no shell splitting). With a fixed
+    ``job_id`` a repeated submit is refused by Flink, so the request may be retried safely.
+
+    :param jar_id: the uploaded jar.
+    :param options: see :class:`RunJarOptions`.
+    :raises TypeError: an option it does not know.
+    """
+    unknown = sorted(set(options) - RunJarOptions.__optional_keys__)
+    if unknown:
+        raise TypeError(f"run_jar() got unknown options: {', '.join(unknown)}")
+    program_args, flink_configuration = options.get("program_args"), options.get("flink_configuration")
+    job_id = options.get("job_id")
     payload: dict[str, Any] = {
-        "entryClass": entry_class,
+        "entryClass": options.get("entry_class"),
         "programArgsList": list(program_args) if program_args is not None else None,
-        "parallelism": parallelism,
-        "savepointPath": savepoint_path,
-        "allowNonRestoredState": allow_non_restored_state,
-        "claimMode": claim_mode,
+        "parallelism": options.get("parallelism"),
+        "savepointPath": options.get("savepoint_path"),
+        "allowNonRestoredState": options.get("allow_non_restored_state"),
+        "claimMode": options.get("claim_mode"),
         "flinkConfiguration": dict(flink_configuration) if flink_configuration else None,
         "jobId": job_id,
     }
@@ -297,6 +308,19 @@ def get_checkpoint_config(job_id: str) -> Exchange[dict[str, Any]]:
     :param job_id: the job.
     """
     return _body((yield Request("GET", _job_path(job_id, "checkpoints", "config"))))
+
+
+def get_checkpoint_subtasks(job_id: str, checkpoint_id: int, vertex_id: str) -> Exchange[dict[str, Any]]:
+    """``GET /jobs/{job_id}/checkpoints/details/{checkpoint_id}/subtasks/{vertex_id}``: one task's part of a
+    checkpoint: ``summary`` (``alignment`` with ``duration`` and ``persisted``, ``start_delay``,
+    ``checkpoint_duration`` sync/async, min/max/avg over subtasks) and ``subtasks``, each with its own figures.
+
+    :param job_id: the job.
+    :param checkpoint_id: the checkpoint (``history[].id`` of :func:`get_checkpoints`).
+    :param vertex_id: the task (``vertices[].id`` of :func:`get_job`).
+    """
+    path = _job_path(job_id, "checkpoints", "details", str(int(checkpoint_id)), "subtasks", path_segment(vertex_id))
+    return dict(_body((yield Request("GET", path))))
 
 
 def get_latest_checkpoint_path(job_id: str) -> Exchange[str | None]:

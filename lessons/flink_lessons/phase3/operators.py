@@ -407,6 +407,89 @@ class BackpressureReportOperator(_LessonStep):
         return report.to_json()
 
 
+class _CheckpointsStep(_LessonStep):
+    """Lesson 4's steps: the settings' Flink REST and SQL Gateway connections are those of the drill's stack."""
+
+    def _hooks(self) -> tuple[Any, Any]:
+        from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
+        from airflow_flink_provider.hooks.sql_gateway import FlinkSqlGatewayHook
+
+        return FlinkRestHook(self.settings["flink_conn_id"]), FlinkSqlGatewayHook(self.settings["gateway_conn_id"])
+
+
+class CheckpointSweepOperator(_CheckpointsStep):
+    """Lesson 4: one job per checkpoint setting, side by side; after ``sweep_seconds`` each job's checkpoint
+    figures, then every job cancelled. Returns ``{"jobs": {setting: id}, "figures": {setting: {...}}}``."""
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Run the sweep; each setting's figures are logged."""
+        from flink_lessons.phase3.checkpoints import SweepParams, run_sweep
+        from flink_lessons.phase3.failover import gateway_submitter
+
+        flink, gateway = self._hooks()
+        sweep = run_sweep(SweepParams.from_settings(self.settings), flink, gateway_submitter(gateway), self.tag)
+        for name, figures in sweep["figures"].items():
+            self.log.info("%s: %s", name, figures)
+        return sweep
+
+
+class FailureDrillOperator(_CheckpointsStep):
+    """Lesson 4: the exactly-once copy job; its TaskManager killed ``kills`` times mid-stream on the stack in
+    ``stack_dir`` (never the shared one: the settings refuse ``.stack``); the committed output read back with
+    ``read_committed``. Returns :func:`flink_lessons.phase3.failover.run_drill`'s result."""
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Start a standby TaskManager, run the drill, cancel the job."""
+        from pathlib import Path
+
+        from flink_lessons.phase3.failover import ROOT, DrillParams, LocalStack, gateway_submitter, run_drill
+
+        flink, gateway = self._hooks()
+        kafka, values = self._kafka(), self.settings
+        stack = LocalStack(ROOT / Path(values["stack_dir"]), values["stack_port_offset"])
+        for topic in self.topics.values():
+            kafka.create_topic(topic, 1)
+        stack.start_taskmanager()  # the standby the job restarts on
+        result: dict[str, Any] = {}
+        try:
+            result = run_drill(DrillParams.from_settings(values), stack, flink, kafka, gateway_submitter(gateway),
+                               self.topics, f"{values['topic_prefix']}-drill-{self.tag}",
+                               values["flink_bootstrap_servers"] or kafka.bootstrap_servers)  # fmt: skip
+        finally:
+            job_id = result.get("job_id")
+            if job_id and flink.find_job_state(job_id) not in (None, "CANCELED", "FINISHED", "FAILED"):
+                flink.cancel_job(job_id)
+        for kill in result["kills"]:
+            self.log.info("kill of TaskManager %s (pid %s): %s", kill["taskmanager"], kill["pid"], kill["moments"])
+        self.log.info("events: %s", result["counts"])
+        return result
+
+
+class CheckpointsReportOperator(_LessonStep):
+    """Lesson 4's final report: the sweep's table and the drill's table, judged.
+
+    :param sweep: the sweep task's output (templated).
+    :param drill: the drill task's output (templated).
+    """
+
+    template_fields: Sequence[str] = (*_LessonStep.template_fields, "sweep", "drill")
+
+    def __init__(self, *, sweep: Any, drill: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sweep, self.drill = sweep, drill
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Judge and log; fails (no retry) when an expectation does not hold."""
+        from airflow.sdk.exceptions import AirflowFailException
+        from flink_lessons.phase3.checkpoints import SweepParams, report
+
+        report_ = report(SweepParams.from_settings(self.settings), self.sweep["figures"], self.drill)
+        self.log.info("\n%s", report_.render())
+        if not report_.ok:
+            raise AirflowFailException("; ".join(c.text for c in report_.failed()))
+        return report_.to_json()
+
+
 class DeleteTopicsOperator(BaseOperator):
     """Delete this run's topics (a teardown: it runs whatever failed). A topic that is gone is fine.
 

@@ -48,6 +48,7 @@ _RELATIONS = {
     "==": lambda a, b: a == b,
     ">": lambda a, b: a > b,
     "<": lambda a, b: a < b,
+    "in": lambda a, b: a in b,
 }
 
 

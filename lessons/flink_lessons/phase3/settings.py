@@ -3,16 +3,19 @@
 ``flink_phase3_partitioning``: how much load, how skewed, at what parallelism, and how the fix batches.
 ``flink_phase3_offsets``: how many events per batch, and where specific-offsets and the group reset start.
 ``flink_phase3_backpressure``: the backlog, the tail's rate, how slow the slow operator is, which variants run.
+``flink_phase3_checkpoints``: which checkpoint settings run side by side and for how long; the failure drill's
+kills, rate, and the local stack whose TaskManagers it kills.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flink_lessons.load.keys import parse_skew
-from flink_lessons.rules import CONN_ID, Bootstrap, DurationRule, Integer, Number, Topic
+from flink_lessons.rules import CONN_ID, Bootstrap, DurationRule, Integer, Name, Number, Topic
 from flink_lessons.settings import Family, Key, Problem
 
 TOPIC_SUFFIX = 18
@@ -120,30 +123,49 @@ OFFSETS = Family(
 )
 
 
-VARIANT_NAMES = ("baseline", "unchained", "buffer_timeout_0", "buffer_timeout_1s", "object_reuse", "parallelism_2")
-"""The backpressure lesson's variants (``flink_lessons.phase3.backpressure.VARIANTS`` defines them)."""
+def parse_names(value: Any, known: Sequence[str]) -> list[str]:
+    """``"a,b"`` (or a list) -> names, each among ``known``, no repeats, at least one.
+
+    :param value: the setting.
+    :param known: the names a lesson knows.
+    :raises ValueError: naming the unknown ones.
+    """
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else list(value or [])
+    if any(n not in known for n in names) or not names or len(set(names)) != len(names):
+        raise ValueError(f"must be {NameList(tuple(known)).rule}, got {value!r}")
+    return names
 
 
 @dataclass(frozen=True)
-class Variants:
-    """Names of the backpressure lesson's variants, comma-separated (``baseline,unchained``)."""
+class NameList:
+    """Names among a lesson's known ones, comma-separated (``baseline,unchained``).
 
-    rule = f"distinct names among {', '.join(VARIANT_NAMES)}"
+    :param known: the names the lesson knows.
+    """
+
+    known: tuple[str, ...]
+
+    @property
+    def rule(self) -> str:
+        """What a value must be, for messages and the docs."""
+        return f"distinct names among {', '.join(self.known)}"
 
     def __call__(self, value: Any) -> str:
-        from flink_lessons.phase3.backpressure import parse_variants
+        return ",".join(parse_names(value, self.known))
 
-        return ",".join(parse_variants(value))
+
+VARIANT_NAMES = ("baseline", "unchained", "buffer_timeout_0", "buffer_timeout_1s", "object_reuse", "parallelism_2")
+"""The backpressure lesson's variants (``flink_lessons.phase3.backpressure.VARIANTS`` defines them)."""
 
 
 _BACKPRESSURE_KEYS = (
     Key("topic_prefix", "phase3-backpressure", Topic(reserve=2 + max(map(len, VARIANT_NAMES)) + 8),
         "Topics are <prefix>-input-<run tag> and <prefix>-<variant>-<run tag>."),
-    Key("backlog_events", 20_000, Integer(100), "Events in the input topic before the jobs start."),
-    Key("tail_events", 1_000, Integer(10), "Events written at tail_rate once every variant drained the backlog."),
-    Key("tail_rate", 200.0, Number(1), "Events/s of the tail (latency is measured on it, below saturation)."),
-    Key("work", 160, Integer(1), "Regular-expression repetitions per event in the slow operator."),
-    Key("variants", "baseline,unchained,buffer_timeout_0,object_reuse,parallelism_2", Variants(),
+    Key("backlog_events", 5_000, Integer(100), "Events in the input topic before the jobs start."),
+    Key("tail_events", 500, Integer(10), "Events written at tail_rate once every variant drained the backlog."),
+    Key("tail_rate", 50.0, Number(1), "Events/s of the tail (latency is measured on it, below saturation)."),
+    Key("work", 6, Integer(1), "Times the slow operator runs its regular expression over the event's 1 KB note."),
+    Key("variants", "baseline,unchained,buffer_timeout_0,object_reuse,parallelism_2", NameList(VARIANT_NAMES),
         "The variants that run side by side (each takes one slot; parallelism_2 two)."),
     Key("timeout", "5 min", DurationRule(1000), "How long a step waits for the jobs."),
     *_kafka_keys("load, reading back"),
@@ -156,11 +178,51 @@ BACKPRESSURE = Family(
     bootstrap_key="flink_bootstrap_servers",
 )
 
-FAMILIES = {family.variable: family for family in (PARTITIONING, OFFSETS, BACKPRESSURE)}
+CHECKPOINT_SETTING_NAMES = ("hashmap_1s", "interval_5s", "min_pause_3s", "rocksdb_incremental", "aligned_backpressure",
+                            "unaligned_backpressure", "timeout_1s_backpressure")  # fmt: skip
+"""The checkpoint lesson's settings (``flink_lessons.phase3.checkpoints.SETTINGS`` defines them)."""
+
+
+
+def _not_the_shared_stack(values: Mapping[str, Any]) -> Iterator[Problem]:
+    folder = values.get("stack_dir")
+    if folder is not None and Path(folder).name == ".stack":
+        yield Problem(("stack_dir",), "must not be .stack, the shared stack: the drill kills its TaskManagers, and "
+                      "every job on it fails with them; use a private stack (e.g. .stack-p3)")  # fmt: skip
+
+
+CHECKPOINTS = Family(
+    variable="flink_phase3_checkpoints",
+    title="Phase 3, lesson 4: checkpoint tuning and failure recovery",
+    keys=(
+        Key("topic_prefix", "phase3-checkpoints", Topic(reserve=TOPIC_SUFFIX),
+            "The failure drill's topics are <prefix>-input|output-<run tag>."),
+        Key("settings", ",".join(CHECKPOINT_SETTING_NAMES), NameList(CHECKPOINT_SETTING_NAMES),
+            "The checkpoint settings that run side by side (one slot each)."),
+        Key("sweep_seconds", 60, Integer(10), "Seconds the settings run before their checkpoints are read."),
+        Key("rate", 500, Integer(1), "Rows/s of each setting's datagen source."),
+        Key("backpressure_rate", 5000, Integer(1), "Rows/s of the backpressure settings' source."),
+        Key("keys", 20_000, Integer(1), "Distinct keys: the aggregation's state holds one row each."),
+        Key("work", 20, Integer(1), "Regular-expression repetitions per update in the backpressure settings."),
+        Key("kills", 3, Integer(1), "TaskManager kills of the failure drill, one after the other."),
+        Key("drill_rate", 100, Integer(1), "Events/s the load command writes during the drill."),
+        Key("stack_dir", ".stack-p3", Name("a stack folder (FLINK_STACK_DIR)", r"[A-Za-z0-9._/-]{1,200}"),
+            "The local stack (stack/cli.py) whose TaskManagers the drill kills: never the shared one."),
+        Key("stack_port_offset", 4000, Integer(0), "That stack's FLINK_STACK_PORT_OFFSET."),
+        Key("flink_conn_id", "flink_default", CONN_ID, "Flink REST connection of that stack."),
+        Key("gateway_conn_id", "flink_sql_gateway_default", CONN_ID, "SQL Gateway connection of that stack."),
+        Key("timeout", "5 min", DurationRule(1000), "How long any one wait of the drill may take."),
+        *_kafka_keys("the drill's load and its exactly-once accounting"),
+    ),
+    checks=(_not_the_shared_stack,),
+    bootstrap_key="flink_bootstrap_servers",
+)  # fmt: skip
+
+FAMILIES = {family.variable: family for family in (PARTITIONING, OFFSETS, BACKPRESSURE, CHECKPOINTS)}
 """The phase-3 families by Variable name."""
 
 TOPIC_ROLES = {PARTITIONING.variable: ("uniform", "zipf", "nullkeys"), OFFSETS.variable: ("source", "read"),
-               BACKPRESSURE.variable: ("input", *VARIANT_NAMES)}  # fmt: skip
+               BACKPRESSURE.variable: ("input", *VARIANT_NAMES), CHECKPOINTS.variable: ("input", "output")}  # fmt: skip
 """The topics each lesson creates, by role (the backpressure lesson's depend on its variants)."""
 
 
