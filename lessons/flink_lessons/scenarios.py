@@ -198,12 +198,16 @@ def render(scenario: Scenario, variant: Variant, settings: Settings, attempt: in
     :param overrides: context values to replace, e.g. ``parallelism`` for the slots failure check.
     """
     context = {**template_context(scenario, variant, settings, attempt), **overrides}
-    return _environment(scenario.folder).get_template(variant.template).render(**context)
+    return template_environment(scenario.folder).get_template(variant.template).render(**context)
 
 
 @functools.cache
-def _environment(folder: Path) -> Any:
-    """The Jinja environment of one scenario folder (templates compiled once per process)."""
+def template_environment(folder: Path) -> Any:
+    """The Jinja environment of one template folder (templates compiled once per process): strict undefined
+    values, the ``sql_literal`` filter. Every SQL template of the lessons renders through it.
+
+    :param folder: the templates' folder.
+    """
     import jinja2
 
     env = jinja2.Environment(

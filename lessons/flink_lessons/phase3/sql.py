@@ -1,17 +1,17 @@
 """The phase-3 lessons' SQL scripts: Jinja templates in ``include/sql/phase3_<lesson>/``.
 
-Values between quotes go through the scenarios' ``sql_literal`` filter (each ``'`` doubled), as in every
-template of the project; table and column names come from the lessons' own code, never from settings.
+They render through the scenarios' :func:`~flink_lessons.scenarios.template_environment`: values between quotes
+go through its ``sql_literal`` filter (each ``'`` doubled), as in every template of the project; table and column
+names come from the lessons' own code, never from settings.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
 from flink_lessons.paths import SQL_DIR
-from flink_lessons.scenarios import sql_literal
+from flink_lessons.scenarios import template_environment
 
 
 def lesson_dir(lesson: str) -> Path:
@@ -29,7 +29,7 @@ def render(lesson: str, template: str, **context: Any) -> str:
     :param template: the file name, e.g. ``aggregate.sql.j2``.
     :param context: the template's values.
     """
-    return _environment(lesson_dir(lesson)).get_template(template).render(**context)
+    return template_environment(lesson_dir(lesson)).get_template(template).render(**context)
 
 
 def kafka_source_options(topic: str, bootstrap: str, group_id: str, **options: str) -> dict[str, str]:
@@ -50,16 +50,3 @@ def kafka_source_options(topic: str, bootstrap: str, group_id: str, **options: s
         **options,
     }
 
-
-@functools.cache
-def _environment(folder: Path) -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folder),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["sql_literal"] = sql_literal
-    return env

@@ -14,7 +14,7 @@ from typing import Any
 from flink_lessons.phase5 import SQL_DIR
 from flink_lessons.phase5.params import TABLES, IcebergCatalog, PipelineParams
 from flink_lessons.rules import Duration
-from flink_lessons.scenarios import _environment
+from flink_lessons.scenarios import template_environment
 
 
 def render(template: str, **context: Any) -> str:
@@ -23,7 +23,7 @@ def render(template: str, **context: Any) -> str:
     :param template: the file name, e.g. ``pipeline.sql.j2``.
     :param context: the template's names.
     """
-    return str(_environment(SQL_DIR).get_template(template).render(**context))
+    return str(template_environment(SQL_DIR).get_template(template).render(**context))
 
 
 def _tables(catalog: IcebergCatalog, database: str) -> dict[str, str]:
