@@ -56,7 +56,7 @@ with DAG(dag_id="flink_upgrade_with_rollback", params=PARAMS, tags=["flink", "ph
         retry_exponential_backoff=2.0, max_retry_delay=dt.timedelta(minutes=1), retry_policy=FlinkRetryPolicy(),
     )  # fmt: skip
     old_job = FlinkJobStatusOperator(task_id="old_job_status", job_id=running.output["job_id"],
-                                     trigger_rule=TriggerRule.ONE_FAILED, **STATUS)  # fmt: skip
+                                     trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS, **STATUS)  # fmt: skip
     after_stop = check_stop(stop.output, old_job.output)
     taken = savepoint_taken(stop.output)
     savepoint = savepoint_ready(taken, retry_stop.output)

@@ -23,7 +23,7 @@ def status(state: str | None, cause: str | None = None, job_id: str = OLD) -> di
 
 
 def test_stop_worked() -> None:
-    assert upgrade.check_stop.function("file:/sp", None) == "savepoint_taken"  # old_job_status was skipped
+    assert upgrade.check_stop.function("file:/sp", status("FINISHED")) == "savepoint_taken"
 
 
 @pytest.mark.parametrize("old_job", [status("RUNNING"), status("RESTARTING"), status("FINISHED"), None])
