@@ -19,8 +19,8 @@ from benchmarks import gateway
 from benchmarks.core import BenchResult
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BACKLOG, TAIL, TAIL_RATE = 60_000, 2_000, 200.0
-"""The full size (the DAG test runs 20 000 events and three variants)."""
+BACKLOG, TAIL, TAIL_RATE = 15_000, 1_000, 50.0
+"""The full size (the DAG test runs 3 000 events and three variants)."""
 
 
 def run(opts: argparse.Namespace) -> BenchResult:

@@ -130,3 +130,13 @@ def test_the_sequence_does_not_depend_on_batching() -> None:
     pieces = [parts.take(n) for n in (1, 299, 700)]
     assert [k for p in pieces for k in p[0]] == whole[0]
     assert [k for p in pieces for k in p[1]] == whole[1]
+
+
+def test_wide_orders_carry_a_1kb_note_of_the_key_and_parse_as_orders() -> None:
+    wide = schema_named("orders_wide")
+    values = wide.values(7, [b"c12", b"c3"], 1_000)
+    first, second = (Orders.parse(v) for v in values)
+    assert (first["order_id"], first["customer"], second["order_id"]) == (7, "c12", 8)
+    assert len(first["note"]) == len(second["note"]) == 1024
+    assert first["note"].startswith("c12c12") and second["note"].startswith("c3c3")
+    assert Orders().values(7, [b"c12"], 1_000)[0][:-1] in values[0]  # the orders fields, then the note

@@ -1,10 +1,11 @@
 """Lesson 3, backpressure and throughput tuning: a deliberately slow operator, where Flink shows it, and what
 each tuning knob does to throughput and end-to-end latency, measured side by side.
 
-One input topic (one partition) holds a backlog of ``backlog_events`` orders. One bounded job per variant
-(:data:`VARIANTS`: chaining, buffer timeout, object reuse, parallelism) starts at the same time, each reading
-the whole topic up to ``backlog_events + tail_events`` through a CPU-heavy expression (``work``
-repetitions of a regular expression per event) into its own output topic (broker append time). The
+One input topic (one partition) holds a backlog of ``backlog_events`` orders of about 1 KB (the load
+command's ``orders_wide`` schema). One bounded job per variant (:data:`VARIANTS`: chaining, buffer timeout,
+object reuse, parallelism) starts at the same time, each reading the whole topic up to ``backlog_events +
+tail_events`` through a CPU-heavy expression (a regular expression over the event's 1 KB ``note`` repeated
+``work`` times: the same work per event on any machine) into its own output topic (broker append time). The
 variants run side by side, so they share the same (busy) machine:
 
 - **throughput**: backlog events per second, from the output's append times (first to last backlog event);
@@ -35,13 +36,17 @@ from flink_lessons.phase3 import sql
 from flink_lessons.phase3.offsets import wait_for
 from flink_lessons.phase3.partitioning import subtask_loads
 from flink_lessons.phase3.report import LessonReport, check
-from flink_lessons.phase3.settings import BACKPRESSURE, topic_names
+from flink_lessons.phase3.settings import BACKPRESSURE, params_of, parse_names, topic_names
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 
 LESSON = "backpressure"
 JOB = "phase3_backpressure"
+SCHEMA = "orders_wide"
+"""Events of about 1 KB (a ``note`` the slow Calc works on): the ~20 network buffers of 32 KB between the
+source and the Calc then hold a few hundred events, so a backlog of thousands back-pressures the source for
+most of its run (with 100-byte events they held ~16 000: the whole backlog, and the source barely waited)."""
 
 
 @dataclass(frozen=True)
@@ -88,16 +93,16 @@ class Params:
     :param backlog_events: events in the topic before the jobs start.
     :param tail_events: events written at ``tail_rate`` once every variant drained the backlog.
     :param tail_rate: events/s of the tail (below every variant's throughput: latency without queueing).
-    :param work: regular-expression repetitions per event in the slow operator.
+    :param work: times the slow operator runs its regular expression over the event's 1 KB note.
     :param variants: which :data:`VARIANTS` run.
     :param timeout: seconds a step waits.
     """
 
     topic_prefix: str = "phase3-backpressure"
-    backlog_events: int = 20_000
-    tail_events: int = 1_000
-    tail_rate: float = 200.0
-    work: int = 160
+    backlog_events: int = 5_000
+    tail_events: int = 500
+    tail_rate: float = 50.0
+    work: int = 6
     variants: tuple[str, ...] = ("baseline", "unchained", "buffer_timeout_0", "object_reuse", "parallelism_2")
     timeout: float = 300.0
 
@@ -109,28 +114,17 @@ class Params:
         """
         from flink_lessons.rules import parse_duration
 
-        return cls(topic_prefix=values["topic_prefix"], backlog_events=values["backlog_events"],
-                   tail_events=values["tail_events"], tail_rate=values["tail_rate"], work=values["work"],
-                   variants=tuple(parse_variants(values["variants"])),
-                   timeout=parse_duration(values["timeout"]).seconds)  # fmt: skip
+        return params_of(
+            cls,
+            values,
+            variants=tuple(parse_names(values["variants"], tuple(VARIANTS))),
+            timeout=parse_duration(values["timeout"]).seconds,
+        )
 
     @property
     def total(self) -> int:
         """Events each job reads (it FINISHES there)."""
         return self.backlog_events + self.tail_events
-
-
-def parse_variants(value: Any) -> list[str]:
-    """``"baseline,unchained"`` (or a list) -> names, each a known variant, no repeats.
-
-    :param value: the setting.
-    :raises ValueError: naming the unknown ones.
-    """
-    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else list(value or [])
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown or not names or len(set(names)) != len(names):
-        raise ValueError(f"must name distinct variants among {', '.join(VARIANTS)}, got {value!r}")
-    return names
 
 
 def topics(params: Params, tag: str) -> dict[str, str]:
@@ -155,7 +149,7 @@ def prepare(params: Params, kafka: Kafka, tag: str) -> dict[str, Any]:
         if role != "input":
             kafka.create_topic(topic, 1, {"message.timestamp.type": "LogAppendTime"})
     summary = load(LoadSpec(topic=names["input"], rate=None, keys=1000, skew=Skew(), partitions=1,
-                            count=params.backlog_events, seed=3), kafka)  # fmt: skip
+                            count=params.backlog_events, schema=SCHEMA, seed=3), kafka)  # fmt: skip
     return {"topics": names, "backlog": summary.to_json()}
 
 
@@ -218,7 +212,8 @@ def run_sweep(params: Params, kafka: Kafka, flink: FlinkRestHook, names: Mapping
             samples.append(sample_backpressure(flink, jobs["unchained"]))
         time.sleep(1)
     tail = load(LoadSpec(topic=names["input"], rate=params.tail_rate, keys=1000, skew=Skew(), partitions=1,
-                         count=params.tail_events, seed=4, first_id=params.backlog_events), kafka)  # fmt: skip
+                         count=params.tail_events, schema=SCHEMA, seed=4, first_id=params.backlog_events),
+                kafka)  # fmt: skip
     wait_for("every variant's output of the tail", lambda: _drained(kafka, names, params.variants, params.total),
              params.timeout)  # fmt: skip
     return {"samples": samples, "tail": tail.to_json()}
@@ -226,6 +221,10 @@ def run_sweep(params: Params, kafka: Kafka, flink: FlinkRestHook, names: Mapping
 
 def _source_level(sample: Mapping[str, Any]) -> str | None:
     return next((v["level"] for name, v in sample.items() if name.startswith("Source")), None)
+
+
+def _source_ratio(sample: Mapping[str, Any]) -> float:
+    return next((v["backpressured"] or 0.0 for name, v in sample.items() if name.startswith("Source")), 0.0)
 
 
 def _short(name: str) -> str:
@@ -331,20 +330,26 @@ def judge(params: Params, sweep: Mapping[str, Any], outputs: Mapping[str, Mappin
     report.tables["sweep (all variants ran at once, on the same machine)"] = rows
     checks = [check(f"{name}: records out (distinct)", outputs[name]["distinct"], "==", params.total,
                     "a bounded job reads every event once") for name in params.variants]  # fmt: skip
+    notes: list[str] = []
     if "unchained" in params.variants:
         report.tables["unchained job: share of time per task over its run (max over subtasks)"] = [
             dict(r) for r in shares
         ]
         samples = sweep["samples"]
-        report.tables["unchained job: backpressure sampled while it drained the backlog (last sample)"] = [
-            {"task": task, **values} for task, values in (samples[-1] if samples else {}).items()
+        peak = max(samples, key=_source_ratio) if samples else {}
+        notes.append(
+            f"The source's backpressure level at its peak sample: {_source_level(peak) or 'not sampled'} "
+            "(low or high while it drains the backlog). It is a snapshot of metrics the JobManager fetches "
+            "every 10 s (metrics.fetcher.update-interval), so a short drain can end unsampled: the judged "
+            "figure is the share of time from the accumulated counters, which every second adds to."
+        )
+        report.tables["unchained job: backpressure sampled while it drained the backlog (its source's peak)"] = [
+            {"task": task, **values} for task, values in peak.items()
         ]
         by_task = {row["task"]: row for row in shares}
         source = next((row for task, row in by_task.items() if task.startswith("Source")), {})
         slow = next((row for task, row in by_task.items() if task.startswith("Calc")), {})
         checks += [
-            check("unchained: source backpressure level (sampled)", _source_level(samples[-1]) if samples else None,
-                  "==", "high", "the slow Calc cannot take records as fast as the source reads them"),
             check("unchained: source's back-pressured share of its working time", working_share(source), ">=", 0.5,
                   "while it had records to read, the source mostly waited for the Calc's buffers"),
             check("unchained: slow Calc's back-pressured share of time", slow.get("backpressured"), "<=", 0.1,
@@ -356,6 +361,7 @@ def judge(params: Params, sweep: Mapping[str, Any], outputs: Mapping[str, Mappin
         checks.append(check("buffer timeout 1 s: latency p50 (ms)", late, ">", flushed, why))
     report.checks = checks
     report.notes = [
+        *notes,
         "Flink UI: the unchained job's graph colours the source dark red (back-pressured), the Calc red (busy); "
         "tab BackPressure per subtask. In a chained job the same slowness shows only as a busy task: disable "
         "chaining (or split with a rebalance) to see which operator is slow.",
