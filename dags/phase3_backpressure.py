@@ -13,15 +13,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 from flink_lessons.operators.jobs import FindUnfinishedJobsOperator, JobIdsOperator
-from flink_lessons.phase3.operators import (
-    WAIT_FINISHED,
-    BackpressureReportOperator,
-    BackpressureSweepOperator,
-    DeleteTopicsOperator,
-    PrepareBackpressureOperator,
-    RenderBackpressureOperator,
-    ResolvePhase3Operator,
-)
+from flink_lessons.phase3 import operators as ops
 from flink_lessons.phase4_dag import DAG_ARGS, SUBMIT
 
 from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
@@ -29,22 +21,22 @@ from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
 
 with DAG(dag_id="flink_phase3_backpressure", tags=["flink", "phase3"], doc_md=__doc__, **DAG_ARGS) as dag:
-    resolved = ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_backpressure")
+    resolved = ops.ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_backpressure")
     common = {"settings": resolved.output["settings"], "tag": resolved.output["tag"],
               "kafka_conn_id": resolved.output["kafka_conn_id"]}  # fmt: skip
-    prepared = PrepareBackpressureOperator(task_id="load_backlog", **common)
+    prepared = ops.PrepareBackpressureOperator(task_id="load_backlog", **common)
     topics = prepared.output["topics"]
-    rendered = RenderBackpressureOperator(task_id="render_sql", bootstrap=resolved.output["bootstrap"], topics=topics,
-                                          **common)  # fmt: skip
+    rendered = ops.RenderBackpressureOperator(task_id="render_sql", bootstrap=resolved.output["bootstrap"],
+                                              topics=topics, **common)  # fmt: skip
     submitted = FlinkSqlGatewayOperator.partial(task_id="submit_variants", **SUBMIT).expand(sql=rendered.output)
-    sweep = BackpressureSweepOperator(task_id="sweep", outcomes=submitted.output, topics=topics, **common)
+    sweep = ops.BackpressureSweepOperator(task_id="sweep", outcomes=submitted.output, topics=topics, **common)
     job_ids = JobIdsOperator(task_id="job_ids", outcome=sweep.output)
-    finished = FlinkJobStateSensor.partial(task_id="wait_finished", **WAIT_FINISHED).expand(job_id=job_ids.output)
-    report = BackpressureReportOperator(task_id="report", sweep=sweep.output, topics=topics, **common)
+    finished = FlinkJobStateSensor.partial(task_id="wait_finished", **ops.WAIT_FINISHED).expand(job_id=job_ids.output)
+    report = ops.BackpressureReportOperator(task_id="report", sweep=sweep.output, topics=topics, **common)
     unfinished = FindUnfinishedJobsOperator(task_id="find_unfinished_jobs", tag=resolved.output["tag"])
     cancel = FlinkCancelJobOperator.partial(task_id="cancel_jobs", timeout=60).expand(job_id=unfinished.output)
-    delete = DeleteTopicsOperator(task_id="delete_topics", kafka_conn_id=resolved.output["kafka_conn_id"],
-                                  topics=topics)  # fmt: skip
+    delete = ops.DeleteTopicsOperator(task_id="delete_topics", kafka_conn_id=resolved.output["kafka_conn_id"],
+                                      topics=topics)  # fmt: skip
 
     resolved >> prepared >> rendered >> submitted >> sweep >> job_ids >> finished >> report
     report >> unfinished.as_teardown() >> cancel.as_teardown()

@@ -13,23 +13,17 @@ of a private stack (``FLINK_STACK_DIR=.stack-p3 FLINK_STACK_PORT_OFFSET=4000 sta
 from __future__ import annotations
 
 from airflow.sdk import DAG
-from flink_lessons.phase3.operators import (
-    CheckpointSweepOperator,
-    CheckpointsReportOperator,
-    DeleteTopicsOperator,
-    FailureDrillOperator,
-    ResolvePhase3Operator,
-)
+from flink_lessons.phase3 import operators as ops
 from flink_lessons.phase4_dag import DAG_ARGS
 
 with DAG(dag_id="flink_phase3_checkpoints", tags=["flink", "phase3"], doc_md=__doc__, **DAG_ARGS) as dag:
-    resolved = ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_checkpoints")
+    resolved = ops.ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_checkpoints")
     common = {"settings": resolved.output["settings"], "tag": resolved.output["tag"],
               "kafka_conn_id": resolved.output["kafka_conn_id"], "topics": resolved.output["topics"]}  # fmt: skip
-    sweep = CheckpointSweepOperator(task_id="tuning_sweep", **common)
-    drill = FailureDrillOperator(task_id="failure_drill", **common)
-    report = CheckpointsReportOperator(task_id="report", sweep=sweep.output, drill=drill.output, **common)
-    delete = DeleteTopicsOperator(task_id="delete_topics", kafka_conn_id=resolved.output["kafka_conn_id"],
-                                  topics=resolved.output["topics"])  # fmt: skip
+    sweep = ops.CheckpointSweepOperator(task_id="tuning_sweep", **common)
+    drill = ops.FailureDrillOperator(task_id="failure_drill", **common)
+    report = ops.CheckpointsReportOperator(task_id="report", sweep=sweep.output, drill=drill.output, **common)
+    delete = ops.DeleteTopicsOperator(task_id="delete_topics", kafka_conn_id=resolved.output["kafka_conn_id"],
+                                      topics=resolved.output["topics"])  # fmt: skip
 
     resolved >> sweep >> drill >> report >> delete.as_teardown(setups=resolved)

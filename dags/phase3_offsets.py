@@ -14,15 +14,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 from flink_lessons.operators.jobs import FindUnfinishedJobsOperator
-from flink_lessons.phase3.operators import (
-    CommitOnCheckpointOperator,
-    DeleteTopicsOperator,
-    OffsetsReportOperator,
-    PrepareOffsetsOperator,
-    RenderOffsetsOperator,
-    ResetGroupOperator,
-    ResolvePhase3Operator,
-)
+from flink_lessons.phase3 import operators as ops
 from flink_lessons.phase4_dag import DAG_ARGS, SUBMIT
 
 from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator, FlinkStopJobOperator
@@ -31,33 +23,33 @@ from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 WAIT = {"wait_timeout": 600, "poll_interval": 2}
 
 with DAG(dag_id="flink_phase3_offsets", tags=["flink", "phase3"], doc_md=__doc__, **DAG_ARGS) as dag:
-    resolved = ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_offsets")
+    resolved = ops.ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_offsets")
     common = {"settings": resolved.output["settings"], "tag": resolved.output["tag"],
               "kafka_conn_id": resolved.output["kafka_conn_id"], "topics": resolved.output["topics"]}  # fmt: skip
-    prepared = PrepareOffsetsOperator(task_id="load_a_and_b", **common)
-    rendered = RenderOffsetsOperator(task_id="render_sql", bootstrap=resolved.output["bootstrap"],
-                                     timestamp_ms=prepared.output["timestamp_ms"], **common)  # fmt: skip
+    prepared = ops.PrepareOffsetsOperator(task_id="load_a_and_b", **common)
+    rendered = ops.RenderOffsetsOperator(task_id="render_sql", bootstrap=resolved.output["bootstrap"],
+                                         timestamp_ms=prepared.output["timestamp_ms"], **common)  # fmt: skip
     stream = FlinkSqlGatewayOperator(task_id="submit_stream", sql=rendered.output["stream"], wait_for="RUNNING",
                                      **WAIT, **SUBMIT)  # fmt: skip
-    first = CommitOnCheckpointOperator(task_id="commit_on_checkpoint", outcome=stream.output, batches=2, **common)
+    first = ops.CommitOnCheckpointOperator(task_id="commit_on_checkpoint", outcome=stream.output, batches=2, **common)
     stop = FlinkStopJobOperator(task_id="stop_with_savepoint", job_id=stream.output["flink_job_id"])
-    reset = ResetGroupOperator(task_id="load_c_and_reset_group", produce_batch_c=True, **common)
+    reset = ops.ResetGroupOperator(task_id="load_c_and_reset_group", produce_batch_c=True, **common)
     restored = FlinkSqlGatewayOperator(task_id="submit_restored", sql=rendered.output["stream"],
                                        savepoint_path=stop.output, wait_for="RUNNING", **WAIT, **SUBMIT)  # fmt: skip
-    restored_commit = CommitOnCheckpointOperator(task_id="restored_commit", outcome=restored.output, batches=1,
-                                                 read_start=first.output["read_end"], **common)  # fmt: skip
+    restored_commit = ops.CommitOnCheckpointOperator(task_id="restored_commit", outcome=restored.output, batches=1,
+                                                     read_start=first.output["read_end"], **common)  # fmt: skip
     cancel_restored = FlinkCancelJobOperator(task_id="cancel_restored", timeout=60,
                                              job_id=restored.output["flink_job_id"])  # fmt: skip
-    reset_again = ResetGroupOperator(task_id="reset_group_again", **common)
+    reset_again = ops.ResetGroupOperator(task_id="reset_group_again", **common)
     modes = FlinkSqlGatewayOperator(task_id="submit_modes", sql=rendered.output["modes"], wait_for="FINISHED",
                                     **WAIT, **SUBMIT)  # fmt: skip
-    report = OffsetsReportOperator(task_id="report", prepared=prepared.output, **common, drills={
+    report = ops.OffsetsReportOperator(task_id="report", prepared=prepared.output, **common, drills={
         "first": first.output, "reset": reset.output, "restored": restored_commit.output,
         "reset_again": reset_again.output})  # fmt: skip
     unfinished = FindUnfinishedJobsOperator(task_id="find_unfinished_jobs", tag=resolved.output["tag"])
     cancel = FlinkCancelJobOperator.partial(task_id="cancel_jobs", timeout=60).expand(job_id=unfinished.output)
-    delete = DeleteTopicsOperator(task_id="delete_topics", kafka_conn_id=resolved.output["kafka_conn_id"],
-                                  topics=resolved.output["topics"])  # fmt: skip
+    delete = ops.DeleteTopicsOperator(task_id="delete_topics", kafka_conn_id=resolved.output["kafka_conn_id"],
+                                      topics=resolved.output["topics"])  # fmt: skip
 
     resolved >> prepared >> rendered >> stream >> first >> stop >> reset >> restored >> restored_commit
     restored_commit >> cancel_restored >> reset_again >> modes >> report

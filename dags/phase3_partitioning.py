@@ -14,14 +14,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 from flink_lessons.operators.jobs import FindUnfinishedJobsOperator, JobIdsOperator
-from flink_lessons.phase3.operators import (
-    WAIT_FINISHED,
-    DeleteTopicsOperator,
-    LoadPartitioningTopicsOperator,
-    PartitioningReportOperator,
-    RenderPartitioningOperator,
-    ResolvePhase3Operator,
-)
+from flink_lessons.phase3 import operators as ops
 from flink_lessons.phase4_dag import DAG_ARGS, SUBMIT
 
 from airflow_flink_provider.operators.savepoint import FlinkCancelJobOperator
@@ -29,33 +22,33 @@ from airflow_flink_provider.operators.sql_gateway import FlinkSqlGatewayOperator
 from airflow_flink_provider.sensors.job_state import FlinkJobStateSensor
 
 with DAG(dag_id="flink_phase3_partitioning", tags=["flink", "phase3"], doc_md=__doc__, **DAG_ARGS) as dag:
-    resolved = ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_partitioning")
-    loaded = LoadPartitioningTopicsOperator(
+    resolved = ops.ResolvePhase3Operator(task_id="resolve_settings", variable="flink_phase3_partitioning")
+    loaded = ops.LoadPartitioningTopicsOperator(
         task_id="load_topics",
         settings=resolved.output["settings"],
         tag=resolved.output["tag"],
         kafka_conn_id=resolved.output["kafka_conn_id"],
     )
-    rendered = RenderPartitioningOperator(task_id="render_sql", settings=resolved.output["settings"],
-                                          topics=loaded.output["topics"], bootstrap=resolved.output["bootstrap"],
-                                          tag=resolved.output["tag"])  # fmt: skip
+    rendered = ops.RenderPartitioningOperator(task_id="render_sql", settings=resolved.output["settings"],
+                                              topics=loaded.output["topics"], bootstrap=resolved.output["bootstrap"],
+                                              tag=resolved.output["tag"])  # fmt: skip
     skewed = FlinkSqlGatewayOperator(task_id="submit_skewed", sql=rendered.output["skewed"], **SUBMIT)
     skewed_jobs = JobIdsOperator(task_id="job_ids_skewed", outcome=skewed.output)
-    skewed_done = FlinkJobStateSensor.partial(task_id="wait_finished_skewed", **WAIT_FINISHED).expand(
+    skewed_done = FlinkJobStateSensor.partial(task_id="wait_finished_skewed", **ops.WAIT_FINISHED).expand(
         job_id=skewed_jobs.output
     )
     fixed = FlinkSqlGatewayOperator(task_id="submit_fixed", sql=rendered.output["fixed"], **SUBMIT)
     fixed_jobs = JobIdsOperator(task_id="job_ids_fixed", outcome=fixed.output)
-    fixed_done = FlinkJobStateSensor.partial(task_id="wait_finished_fixed", **WAIT_FINISHED).expand(
+    fixed_done = FlinkJobStateSensor.partial(task_id="wait_finished_fixed", **ops.WAIT_FINISHED).expand(
         job_id=fixed_jobs.output
     )
-    report = PartitioningReportOperator(task_id="report", settings=resolved.output["settings"],
-                                        prepared=loaded.output,
-                                        outcomes={"skewed": skewed.output, "fixed": fixed.output})  # fmt: skip
+    report = ops.PartitioningReportOperator(task_id="report", settings=resolved.output["settings"],
+                                            prepared=loaded.output,
+                                            outcomes={"skewed": skewed.output, "fixed": fixed.output})  # fmt: skip
     unfinished = FindUnfinishedJobsOperator(task_id="find_unfinished_jobs", tag=resolved.output["tag"])
     cancel = FlinkCancelJobOperator.partial(task_id="cancel_jobs", timeout=60).expand(job_id=unfinished.output)
-    delete = DeleteTopicsOperator(task_id="delete_topics", kafka_conn_id=resolved.output["kafka_conn_id"],
-                                  topics=resolved.output["topics"])  # fmt: skip
+    delete = ops.DeleteTopicsOperator(task_id="delete_topics", kafka_conn_id=resolved.output["kafka_conn_id"],
+                                      topics=resolved.output["topics"])  # fmt: skip
 
     resolved >> loaded >> rendered >> skewed >> skewed_jobs >> skewed_done
     skewed_done >> fixed >> fixed_jobs >> fixed_done >> report

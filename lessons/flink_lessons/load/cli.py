@@ -22,7 +22,7 @@ from flink_lessons.load.keys import parse_skew
 from flink_lessons.load.producer import Progress
 from flink_lessons.load.run import LoadError, LoadSpec, load
 from flink_lessons.load.schemas import SCHEMAS
-from flink_lessons.rules import check_bootstrap, check_topic, parse_duration
+from flink_lessons.rules import Integer, Number, check_bootstrap, check_topic, parse_duration
 
 
 def default_bootstrap() -> str:
@@ -58,27 +58,28 @@ def _rate(text: str) -> float | None:
     return rate
 
 
-def _count(minimum: int) -> Any:
-    def check(text: str) -> int:
+def _number(minimum: float, maximum: float | None = None, what: str = "") -> Any:
+    """An argument type: text (``10_000`` too) -> a number within ``minimum..maximum``, checked by the lessons'
+    own rules (:class:`~flink_lessons.rules.Integer` when ``minimum`` is an int, else
+    :class:`~flink_lessons.rules.Number`).
+
+    :param minimum: the smallest allowed.
+    :param maximum: the largest allowed, if any.
+    :param what: what the value means, for the error.
+    """
+    rule = Integer(minimum) if isinstance(minimum, int) else Number(minimum)
+    span = f"within {minimum:g}..{maximum:g}" if maximum is not None else rule.rule
+
+    def check(text: str) -> Any:
         try:
-            value = int(text.replace("_", ""))
+            value = rule(rule.types[0](text.replace("_", "")))
         except ValueError:
-            raise ValueError(f"must be a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum}, got {text!r}")
+            raise ValueError(f"must be {span}{what}, got {text!r}") from None
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be {span}{what}, got {text!r}")
         return value
 
     return check
-
-
-def _share(text: str) -> float:
-    try:
-        share = float(text)
-    except ValueError:
-        raise ValueError(f"must be a number within 0..1, got {text!r}") from None
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"must be within 0..1 (0.1 = one event in ten without a key), got {text!r}")
-    return share
 
 
 def _seconds(text: str) -> float:
@@ -100,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--topic", required=True, type=_checked(check_topic), help="the topic (created when missing)")
     p.add_argument("--rate", required=True, type=_checked(_rate), help="events per second, or 'max'")
-    p.add_argument("--keys", type=_checked(_count(1)), default=1000, help="distinct keys (default 1000)")
+    p.add_argument("--keys", type=_checked(_number(1)), default=1000, help="distinct keys (default 1000)")
     p.add_argument(
         "--skew",
         type=_checked(parse_skew),
@@ -109,25 +110,25 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--partitions",
-        type=_checked(_count(1)),
+        type=_checked(_number(1)),
         default=None,
         help="partitions the topic must have; a missing topic is created with them (default 1)",
     )
     p.add_argument("--duration", type=_checked(_seconds), default=None, help="how long, e.g. 60s, 5 min")
     p.add_argument(
-        "--count", type=_checked(_count(1)), default=None, help="how many events (with or instead of --duration)"
+        "--count", type=_checked(_number(1)), default=None, help="how many events (with or instead of --duration)"
     )
     p.add_argument("--schema", choices=sorted(SCHEMAS), default="orders", help="event schema (default orders)")
     p.add_argument(
-        "--seed", type=_checked(_count(0)), default=None, help="seed of the key sequence (default: random, printed)"
+        "--seed", type=_checked(_number(0)), default=None, help="seed of the key sequence (default: random, printed)"
     )
     p.add_argument(
         "--null-key-share",
-        type=_checked(_share),
+        type=_checked(_number(0.0, 1.0, " (0.1 = one event in ten without a key)")),
         default=0.0,
         help="share of events sent without a Kafka key (0..1, default 0)",
     )
-    p.add_argument("--first-id", type=_checked(_count(0)), default=0, help="the first event's order_id (default 0)")
+    p.add_argument("--first-id", type=_checked(_number(0)), default=0, help="the first event's order_id (default 0)")
     p.add_argument(
         "--bootstrap-servers",
         type=_checked(check_bootstrap),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from flink_lessons.job_names import JobName
 from flink_lessons.phase3 import sql
 from flink_lessons.phase3.report import Check, LessonReport, check
-from flink_lessons.phase3.settings import parse_names
+from flink_lessons.phase3.settings import params_of, parse_names
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -99,9 +99,12 @@ class SweepParams:
 
         :param values: the settings' values (JSON form).
         """
-        return cls(settings=tuple(parse_names(values["settings"], tuple(SETTINGS))), seconds=values["sweep_seconds"],
-                   rate=values["rate"], backpressure_rate=values["backpressure_rate"], keys=values["keys"],
-                   work=values["work"])  # fmt: skip
+        return params_of(
+            cls,
+            values,
+            settings=tuple(parse_names(values["settings"], tuple(SETTINGS))),
+            seconds=values["sweep_seconds"],
+        )
 
 
 def scripts(params: SweepParams, tag: str) -> dict[str, str]:
@@ -201,6 +204,19 @@ def table(params: SweepParams, figures: Mapping[str, Mapping[str, Any]]) -> list
     return [{"setting": name, "what": SETTINGS[name].what, **figures[name]} for name in params.settings]
 
 
+_SINGLE_CHECKS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], Any], str, Any, str], ...] = (
+    ("rocksdb_incremental", "checkpointed / full state size", lambda r: _ratio(r["checkpointed_kb"], r["state_kb"]),
+     "<", 1.0, "an incremental checkpoint uploads only the SST files new since the last"),
+    ("hashmap_1s", "checkpointed / full state size", lambda r: _ratio(r["checkpointed_kb"], r["state_kb"]),
+     "==", 1.0, "the hashmap backend writes the whole state at every checkpoint"),
+    ("timeout_1s_backpressure", "failed (expired) checkpoints", lambda r: r["failed"], ">=", 1,
+     "under backpressure the barrier needs longer than 1 s to pass the full buffers: the checkpoint expires"),
+    ("min_pause_3s", "shortest gap from a checkpoint's end to the next trigger (s)", lambda r: r["min_pause_seen_s"],
+     ">=", 2.9, "the next checkpoint waits for the pause, whatever the interval says"),
+)  # fmt: skip
+"""The relations each judged on one setting's figures: setting, what, how it is read, relation, expected, why."""
+
+
 def judge(params: SweepParams, figures: Mapping[str, Mapping[str, Any]]) -> list[Check]:
     """The documented relations between the settings that ran.
 
@@ -211,46 +227,9 @@ def judge(params: SweepParams, figures: Mapping[str, Mapping[str, Any]]) -> list
     checks = [check(f"{name}: completed checkpoints", f[name]["completed"], ">=", 1,
                     "every setting completes checkpoints (the short timeout one too, now and then, or not)")
               for name in params.settings if name != "timeout_1s_backpressure"]  # fmt: skip
-    if "rocksdb_incremental" in ran:
-        checks.append(
-            check(
-                "rocksdb_incremental: checkpointed / full state size",
-                _ratio(f["rocksdb_incremental"]["checkpointed_kb"], f["rocksdb_incremental"]["state_kb"]),
-                "<",
-                1.0,
-                "an incremental checkpoint uploads only the SST files new since the last",
-            )
-        )
-    if "hashmap_1s" in ran:
-        checks.append(
-            check(
-                "hashmap_1s: checkpointed / full state size",
-                _ratio(f["hashmap_1s"]["checkpointed_kb"], f["hashmap_1s"]["state_kb"]),
-                "==",
-                1.0,
-                "the hashmap backend writes the whole state at every checkpoint",
-            )
-        )
-    if "timeout_1s_backpressure" in ran:
-        checks.append(
-            check(
-                "timeout_1s_backpressure: failed (expired) checkpoints",
-                f["timeout_1s_backpressure"]["failed"],
-                ">=",
-                1,
-                "under backpressure the barrier needs longer than 1 s to pass the full buffers: the checkpoint expires",
-            )
-        )
-    if "min_pause_3s" in ran:
-        checks.append(
-            check(
-                "min_pause_3s: shortest gap from a checkpoint's end to the next trigger (s)",
-                f["min_pause_3s"]["min_pause_seen_s"],
-                ">=",
-                2.9,
-                "the next checkpoint waits for the pause, whatever the interval says",
-            )
-        )
+    for name, what, measured, relation, expected, why in _SINGLE_CHECKS:
+        if name in ran:
+            checks.append(check(f"{name}: {what}", measured(f[name]), relation, expected, why))
     if {"aligned_backpressure", "unaligned_backpressure"} <= ran:
         aligned, unaligned = f["aligned_backpressure"], f["unaligned_backpressure"]
         checks += [

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flink_lessons.load.schemas import Orders
+from flink_lessons.phase3.offsets import wait_for
 
 if TYPE_CHECKING:
     from flink_lessons.load.kafka import Kafka
@@ -152,6 +153,7 @@ class LocalStack:
     def start_taskmanager(self) -> None:
         """One more TaskManager (``taskmanager.sh start``, as the stack starts its own)."""
         env = {**os.environ, **self.flink_env()}
+        env["PATH"] = f"{env['PATH']}:{os.defpath}"  # Flink's scripts need bash and coreutils, whatever PATH was
         done = subprocess.run([str(Path(env["FLINK_BIN_DIR"]) / "taskmanager.sh"), "start"], env=env,
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
         if done.returncode != 0:
@@ -183,9 +185,10 @@ class DrillParams:
 
         :param values: the settings' values (JSON form).
         """
+        from flink_lessons.phase3.settings import params_of
         from flink_lessons.rules import parse_duration
 
-        return cls(kills=values["kills"], rate=values["drill_rate"], timeout=parse_duration(values["timeout"]).seconds)
+        return params_of(cls, values, rate=values["drill_rate"], timeout=parse_duration(values["timeout"]).seconds)
 
 
 def drill_script(params: DrillParams, job_name: str, source: str, sink: str, bootstrap: str) -> str:
@@ -219,15 +222,6 @@ def _job_state(flink: FlinkRestHook, job_id: str) -> tuple[str, bool]:
 
 def _completed(flink: FlinkRestHook, job_id: str) -> int:
     return int((flink.get_checkpoints(job_id).get("counts") or {}).get("completed") or 0)
-
-
-def _wait(what: str, condition: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f}s")
-        time.sleep(interval)
-    return value
 
 
 def kill_once(stack: LocalStack, flink: FlinkRestHook, job_id: str, timeout: float) -> dict[str, Any]:
@@ -299,14 +293,15 @@ def run_drill(params: DrillParams, stack: LocalStack, flink: FlinkRestHook, kafk
     out: dict[str, Any] = {"heartbeats": heartbeats, "kills": []}
     try:
         out["job_id"] = job_id = submit(drill_script(params, job_name, topics["input"], topics["output"], bootstrap))
-        _wait("the job's first checkpoints", lambda: _completed(flink, job_id) >= params.between_kills, params.timeout)
+        first = params.between_kills
+        wait_for("the job's first checkpoints", lambda: _completed(flink, job_id) >= first, params.timeout)
         for _ in range(params.kills):
-            _wait("a standby TaskManager", lambda: len(flink.list_taskmanagers()) >= 2, params.timeout, 0.5)
+            wait_for("a standby TaskManager", lambda: len(flink.list_taskmanagers()) >= 2, params.timeout, 0.5)
             kill = kill_once(stack, flink, job_id, params.timeout)
             out["kills"].append(kill)
             stack.start_taskmanager()  # the next standby
             target = _completed(flink, job_id) + params.between_kills
-            _wait("checkpoints after the recovery", lambda n=target: _completed(flink, job_id) >= n, params.timeout)
+            wait_for("checkpoints after the recovery", lambda n=target: _completed(flink, job_id) >= n, params.timeout)
     finally:
         producer.stop()
     delivered = list(producer.delivered)
@@ -317,9 +312,9 @@ def run_drill(params: DrillParams, stack: LocalStack, flink: FlinkRestHook, kafk
         seen[:] = [Orders.parse(r.value)["order_id"] for r in kafka.read(topics["output"], read_committed=True)]
         return expected <= set(seen)
 
-    _wait("every acknowledged event in the committed output", complete, params.timeout, 2)
+    wait_for("every acknowledged event in the committed output", complete, params.timeout, 2)
     done = _completed(flink, job_id)
-    _wait("one more checkpoint (a late duplicate would be committed by then)",
+    wait_for("one more checkpoint (a late duplicate would be committed by then)",
           lambda: _completed(flink, job_id) > done, params.timeout)  # fmt: skip
     complete()
     out["counts"] = account(delivered, seen, lambda _: True)

@@ -82,10 +82,10 @@ class Params:
 
         :param values: the settings' values.
         """
+        from flink_lessons.phase3.settings import params_of
         from flink_lessons.rules import parse_duration
 
-        names = [name for name in cls.__dataclass_fields__ if name != "timeout"]
-        return cls(**{name: values[name] for name in names}, timeout=parse_duration(values["timeout"]).seconds)
+        return params_of(cls, values, timeout=parse_duration(values["timeout"]).seconds)
 
     def group(self, tag: str, mode: str = "group") -> str:
         """The consumer group of a source: ``<prefix>-<mode>-<tag>`` (the streaming job and the

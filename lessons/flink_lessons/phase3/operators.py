@@ -42,7 +42,7 @@ class ResolvePhase3Operator(BaseOperator):
         family = FAMILIES[self.variable]
         dag_run = context["dag_run"]
         settings = resolve(family, *layers(family.variable, dag_run.conf),
-                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number),
+                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number, str(context["ti"].id)),
                            connection_bootstrap=connection_bootstrap)  # fmt: skip
         values = settings.to_json()["values"]
         for name, value in values.items():

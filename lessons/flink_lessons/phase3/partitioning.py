@@ -80,14 +80,10 @@ class Params:
 
         :param values: the settings' values.
         """
+        from flink_lessons.phase3.settings import params_of
         from flink_lessons.rules import parse_duration
 
-        return cls(
-            partitions=values["partitions"], parallelism=values["parallelism"], events=values["events"],
-            keys=values["keys"], skew=values["skew"], seed=values["seed"], null_key_rate=values["null_key_rate"],
-            mini_batch_latency=f"{parse_duration(values['mini_batch_latency']).seconds} s",
-            mini_batch_size=values["mini_batch_size"], topic_prefix=values["topic_prefix"],
-        )  # fmt: skip
+        return params_of(cls, values, mini_batch_latency=f"{parse_duration(values['mini_batch_latency']).seconds} s")
 
 
 def hot_subtask_floor(top_share: float, parallelism: int) -> float:

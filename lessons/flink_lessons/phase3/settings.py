@@ -9,14 +9,17 @@ kills, rate, and the local stack whose TaskManagers it kills.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flink_lessons.load.keys import parse_skew
 from flink_lessons.rules import CONN_ID, Bootstrap, DurationRule, Integer, Name, Number, Topic
 from flink_lessons.settings import Family, Key, Problem
+
+P = TypeVar("P")
 
 TOPIC_SUFFIX = 18
 """Each run appends ``-<role>-<run tag>`` (at most 18 characters) to the topic prefix."""
@@ -48,6 +51,20 @@ def _kafka_keys(use: str) -> tuple[Key, Key]:
     )  # fmt: skip
 
 
+def _family(variable: str, title: str, keys: tuple[Key, ...], kafka_use: str,
+            checks: tuple[Any, ...] = ()) -> Family:  # fmt: skip
+    """A phase-3 lesson's family: its own keys, then the Kafka keys every lesson has (:func:`_kafka_keys`).
+
+    :param variable: the Variable.
+    :param title: the lesson, for the docs.
+    :param keys: its own keys.
+    :param kafka_use: what the lesson does through the Kafka connection.
+    :param checks: checks across keys.
+    """
+    return Family(variable=variable, title=title, keys=(*keys, *_kafka_keys(kafka_use)), checks=checks,
+                  bootstrap_key="flink_bootstrap_servers")  # fmt: skip
+
+
 def _enough_keys(values: Mapping[str, Any]) -> Iterator[Problem]:
     keys, parallelism = values.get("keys"), values.get("parallelism")
     if keys is not None and parallelism is not None and keys < 4 * parallelism:
@@ -55,10 +72,10 @@ def _enough_keys(values: Mapping[str, Any]) -> Iterator[Problem]:
                       "for the uniform topic to spread evenly")  # fmt: skip
 
 
-PARTITIONING = Family(
-    variable="flink_phase3_partitioning",
-    title="Phase 3, lesson 1: partitioning and key selection",
-    keys=(
+PARTITIONING = _family(
+    "flink_phase3_partitioning",
+    "Phase 3, lesson 1: partitioning and key selection",
+    (
         Key(
             "topic_prefix",
             "phase3-partitioning",
@@ -79,10 +96,9 @@ PARTITIONING = Family(
         ),
         Key("mini_batch_latency", "1s", DurationRule(1000), "table.exec.mini-batch.allow-latency of the fix."),
         Key("mini_batch_size", 1000, Integer(1), "table.exec.mini-batch.size of the fix."),
-        *_kafka_keys("the load command writes through it"),
     ),
+    "the load command writes through it",
     checks=(_enough_keys,),
-    bootstrap_key="flink_bootstrap_servers",
 )
 
 
@@ -111,16 +127,22 @@ _OFFSETS_KEYS = (
         "The consumer group's offsets are reset to this offset on every partition through the admin API."),
     Key("parallelism", 1, Integer(1), "Parallelism of the jobs."),
     Key("timeout", "3 min", DurationRule(1000), "How long a step waits for the job to read or commit."),
-    *_kafka_keys("load, admin API, reading back"),
 )  # fmt: skip
 
-OFFSETS = Family(
-    variable="flink_phase3_offsets",
-    title="Phase 3, lesson 2: consumer groups and offset resets",
-    keys=_OFFSETS_KEYS,
-    checks=(_offsets_inside_first_batch,),
-    bootstrap_key="flink_bootstrap_servers",
-)
+OFFSETS = _family("flink_phase3_offsets", "Phase 3, lesson 2: consumer groups and offset resets", _OFFSETS_KEYS,
+                  "load, admin API, reading back", checks=(_offsets_inside_first_batch,))
+
+
+def params_of(cls: type[P], values: Mapping[str, Any], **given: Any) -> P:
+    """A lesson's params (a dataclass) from its validated values: each field the value of the same name when
+    there is one (else its default), unless ``given`` gives it (a value converted, or a key of another name).
+
+    :param cls: the params class.
+    :param values: the settings' values (JSON form).
+    :param given: fields given as they are.
+    """
+    names = [f.name for f in dataclasses.fields(cls) if f.name in values and f.name not in given]  # type: ignore[arg-type]
+    return cls(**{name: values[name] for name in names}, **given)
 
 
 def parse_names(value: Any, known: Sequence[str]) -> list[str]:
@@ -168,20 +190,14 @@ _BACKPRESSURE_KEYS = (
     Key("variants", "baseline,unchained,buffer_timeout_0,object_reuse,parallelism_2", NameList(VARIANT_NAMES),
         "The variants that run side by side (each takes one slot; parallelism_2 two)."),
     Key("timeout", "5 min", DurationRule(1000), "How long a step waits for the jobs."),
-    *_kafka_keys("load, reading back"),
 )  # fmt: skip
 
-BACKPRESSURE = Family(
-    variable="flink_phase3_backpressure",
-    title="Phase 3, lesson 3: backpressure and throughput tuning",
-    keys=_BACKPRESSURE_KEYS,
-    bootstrap_key="flink_bootstrap_servers",
-)
+BACKPRESSURE = _family("flink_phase3_backpressure", "Phase 3, lesson 3: backpressure and throughput tuning",
+                       _BACKPRESSURE_KEYS, "load, reading back")
 
 CHECKPOINT_SETTING_NAMES = ("hashmap_1s", "interval_5s", "min_pause_3s", "rocksdb_incremental", "aligned_backpressure",
                             "unaligned_backpressure", "timeout_1s_backpressure")  # fmt: skip
 """The checkpoint lesson's settings (``flink_lessons.phase3.checkpoints.SETTINGS`` defines them)."""
-
 
 
 def _not_the_shared_stack(values: Mapping[str, Any]) -> Iterator[Problem]:
@@ -191,10 +207,10 @@ def _not_the_shared_stack(values: Mapping[str, Any]) -> Iterator[Problem]:
                       "every job on it fails with them; use a private stack (e.g. .stack-p3)")  # fmt: skip
 
 
-CHECKPOINTS = Family(
-    variable="flink_phase3_checkpoints",
-    title="Phase 3, lesson 4: checkpoint tuning and failure recovery",
-    keys=(
+CHECKPOINTS = _family(
+    "flink_phase3_checkpoints",
+    "Phase 3, lesson 4: checkpoint tuning and failure recovery",
+    (
         Key("topic_prefix", "phase3-checkpoints", Topic(reserve=TOPIC_SUFFIX),
             "The failure drill's topics are <prefix>-input|output-<run tag>."),
         Key("settings", ",".join(CHECKPOINT_SETTING_NAMES), NameList(CHECKPOINT_SETTING_NAMES),
@@ -212,10 +228,9 @@ CHECKPOINTS = Family(
         Key("flink_conn_id", "flink_default", CONN_ID, "Flink REST connection of that stack."),
         Key("gateway_conn_id", "flink_sql_gateway_default", CONN_ID, "SQL Gateway connection of that stack."),
         Key("timeout", "5 min", DurationRule(1000), "How long any one wait of the drill may take."),
-        *_kafka_keys("the drill's load and its exactly-once accounting"),
     ),
+    "the drill's load and its exactly-once accounting",
     checks=(_not_the_shared_stack,),
-    bootstrap_key="flink_bootstrap_servers",
 )  # fmt: skip
 
 FAMILIES = {family.variable: family for family in (PARTITIONING, OFFSETS, BACKPRESSURE, CHECKPOINTS)}

@@ -49,4 +49,3 @@ def kafka_source_options(topic: str, bootstrap: str, group_id: str, **options: s
         "format": "json",
         **options,
     }
-
