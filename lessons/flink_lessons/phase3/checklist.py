@@ -77,29 +77,33 @@ def _duration_share(signals: JobSignals, kafka: Mapping[str, Any]) -> float | No
     return round(health.last_duration_ms / health.interval_ms, 2)
 
 
+DRILL = "phase 3 lesson 4, flink_phase3_checkpoints (failure drill: a TaskManager killed three times)"
+TUNING = "phase 3 lesson 4, flink_phase3_checkpoints (checkpoint settings side by side)"
+"""The lesson 4 parts that demonstrate the job's state and its checkpoints."""
+
 ITEMS: tuple[Item, ...] = (
     Item("state", "Job state", "Jobs > Running Jobs: the job's status badge",
          "GET /jobs/{id}/status", "RUNNING with every task RUNNING",
          "Anything else: the job is not processing. RESTARTING/FAILING: read Exceptions (GET /jobs/{id}/exceptions).",
-         "phase 3 lesson 4 (failure recovery; planned; today: benchmarks/recovery.py)", lambda s, k: s.state, _state),
+         DRILL, lambda s, k: s.state, _state),
     Item("restarts", "Restarts in the last 10 minutes", "Job > Exceptions: the exception history",
          "GET /jobs/{id}/exceptions (entries with a timestamp in the window)", "0; 1-2 is a warning",
          "The job keeps failing and restoring from its last checkpoint: a poison record, a lost TaskManager, "
          "a bad dependency. Each restart replays input since that checkpoint.",
-         "phase 3 lesson 4 (failure recovery; planned; today: benchmarks/recovery.py)",
+         DRILL,
          lambda s, k: s.restarts, _at_most(0, 2)),
     Item("backpressure", "Worst back-pressure level", "Job graph > a vertex > BackPressure tab (and its colour)",
          "GET /jobs/{id}/vertices/{vid}/backpressure (backpressureLevel, per subtask ratio, busyRatio)",
          "ok (back-pressured < 10 % of the time); low is a warning",
          "high: a downstream operator or the sink cannot keep up; the first vertex that is busy (not "
          "back-pressured) is the bottleneck. Checkpoints slow down (barriers queue behind the data).",
-         "phase 3 lesson 3 (backpressure; planned)", lambda s, k: s.backpressure, _backpressure),
+         "phase 3 lesson 3, flink_phase3_backpressure", lambda s, k: s.backpressure, _backpressure),
     Item("pending_records", "Source backlog (pendingRecords)",
          "Job > a source vertex > Metrics: <source>.pendingRecords",
          "GET /jobs/{id}/vertices/{vid}/subtasks/metrics?get=<source>.pendingRecords&agg=sum",
          "steady or falling; under 100,000 for this report",
          "Growing: the job reads slower than producers write (look for back-pressure and busy vertices); it "
-         "is the Kafka source's own lag.", "phase 3 lesson 3 (backpressure; planned)",
+         "is the Kafka source's own lag.", "phase 3 lesson 3, flink_phase3_backpressure",
          lambda s, k: s.pending_records, _at_most(10_000, 100_000)),
     Item("checkpoint_age", "Time since the last completed checkpoint, in intervals",
          "Job > Checkpoints > Overview: Latest Completed Checkpoint",
@@ -107,18 +111,18 @@ ITEMS: tuple[Item, ...] = (
          "under 2 intervals; up to 5 is a warning",
          "Checkpoints fail or take too long: on a failure the job replays more, and Kafka offsets (committed "
          "on checkpoints) and exactly-once sinks (committed on checkpoints) fall behind.",
-         "phase 3 lesson 4 (checkpoint tuning; planned)", _checkpoint_age, _at_most(2, 5)),
+         TUNING, _checkpoint_age, _at_most(2, 5)),
     Item("checkpoint_duration", "Last checkpoint's duration, as a share of the interval",
          "Job > Checkpoints > History: End to End Duration",
          "GET /jobs/{id}/checkpoints (latest.completed.end_to_end_duration)", "under 0.5 of the interval",
          "Close to 1: the job spends its time checkpointing; raise the interval or the minimum pause, use "
          "unaligned checkpoints under back-pressure, or RocksDB incremental for large state.",
-         "phase 3 lesson 4 (checkpoint tuning; planned)", _duration_share, _at_most(0.5, 1.0)),
+         TUNING, _duration_share, _at_most(0.5, 1.0)),
     Item("failed_checkpoints", "Failed checkpoints in the last 10 minutes", "Job > Checkpoints > History (FAILED)",
          "GET /jobs/{id}/checkpoints (history: status FAILED)", "0; 1 is a warning",
          "Timeouts (raise execution.checkpointing.timeout or fix back-pressure) or storage errors; after "
          "execution.checkpointing.tolerable-failed-checkpoints the job fails.",
-         "phase 3 lesson 4 (checkpoint tuning; planned)", lambda s, k: s.checkpoints.recent_failed, _at_most(0, 1)),
+         TUNING, lambda s, k: s.checkpoints.recent_failed, _at_most(0, 1)),
     Item("watermark_delay", "Watermark delay (wall clock minus the lowest watermark), seconds",
          "Job > a vertex > Watermarks tab", "GET /jobs/{id}/vertices/{vid}/watermarks",
          "a few seconds over the configured out-of-orderness; under 60 s for this report",
@@ -134,7 +138,7 @@ ITEMS: tuple[Item, ...] = (
          "small and falling between checkpoints; under 100,000 for this report",
          "Flink commits offsets only on checkpoints (they do not drive its position: its state does): a lag "
          "that only grows means checkpoints do not complete, or the job reads slower than producers write.",
-         "phase 3 lesson 2 (consumer groups and offsets; planned)",
+         "phase 3 lesson 2, flink_phase3_offsets",
          lambda s, k: k.get("group_lag"), _at_most(10_000, 100_000)),
 )  # fmt: skip
 """Every checklist item, in the order of the document and the report."""
