@@ -67,6 +67,7 @@ def test_the_report_judges_the_sweep_and_the_drill() -> None:
         "timeout_1s_backpressure": _figures(completed=0, failed=20),
     }  # fmt: skip
     drill = {"heartbeats": {"heartbeat.interval": "1000"}, "counts": {"expected": 9, "lost": 0, "duplicated": 0},
+             "kills_asked": 3,
              "kills": [{"taskmanager": f"tm{n}", "pid": n, "moments": {"job_rescheduled": 3.1, "running_again": 12.0}}
                        for n in range(3)]}  # fmt: skip
     good = report(SweepParams(), figures, drill)
@@ -75,6 +76,9 @@ def test_the_report_judges_the_sweep_and_the_drill() -> None:
     slow = {**drill, "kills": [*drill["kills"][:2], {**drill["kills"][2], "moments": {"job_rescheduled": 22.0}}]}
     lossy = {**drill, "counts": {"expected": 9, "lost": 1, "duplicated": 2}}
     full = {**figures, "rocksdb_incremental": _figures()}
+    short = {**drill, "kills_asked": 4}
+    assert [c.name for c in report(SweepParams(), figures, short).failed()] == [
+        "drill: TaskManager kills the job recovered from"]  # fmt: skip
     assert [c.name for c in report(SweepParams(), figures, slow).failed()] == ["drill: slowest kill-to-rescheduled (s)"]
     assert [c.name for c in report(SweepParams(), figures, lossy).failed()] == [
         "drill: events lost", "drill: events duplicated"]  # fmt: skip

@@ -281,7 +281,8 @@ def run_drill(params: DrillParams, stack: LocalStack, flink: FlinkRestHook, kafk
     :param topics: ``{"input": ..., "output": ...}``.
     :param job_name: the job's name.
     :param bootstrap: Kafka as Flink reaches it.
-    :return: ``{"job_id", "kills": [...], "counts": account(...), "heartbeats": {...}, "producer_errors"}``.
+    :return: ``{"job_id", "kills_asked", "kills": [...], "counts": account(...), "heartbeats": {...},
+        "producer_errors"}``.
     """
     from flink_lessons.load.producer import RateProducer
 
@@ -290,7 +291,7 @@ def run_drill(params: DrillParams, stack: LocalStack, flink: FlinkRestHook, kafk
     producer = RateProducer(topics["input"], _events, track=True,
                             config={**kafka.config, "enable.idempotence": True})  # fmt: skip
     producer.start(params.rate)
-    out: dict[str, Any] = {"heartbeats": heartbeats, "kills": []}
+    out: dict[str, Any] = {"heartbeats": heartbeats, "kills_asked": params.kills, "kills": []}
     try:
         out["job_id"] = job_id = submit(drill_script(params, job_name, topics["input"], topics["output"], bootstrap))
         first = params.between_kills
