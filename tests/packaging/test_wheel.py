@@ -24,7 +24,8 @@ from tests.packaging import fresh_airflow_env
 
 pytest.importorskip("build", reason="the `build` dev dependency builds the wheel and sdist")
 
-pytestmark = pytest.mark.packaging
+# The first test also builds the dists and the venv (minutes on the loaded 2-core machine).
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = ROOT / "constraints" / "airflow-3.3.2-py3.11.txt"
