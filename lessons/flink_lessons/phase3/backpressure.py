@@ -36,7 +36,7 @@ from flink_lessons.phase3 import sql
 from flink_lessons.phase3.offsets import wait_for
 from flink_lessons.phase3.partitioning import subtask_loads
 from flink_lessons.phase3.report import LessonReport, check
-from flink_lessons.phase3.settings import BACKPRESSURE, params_of, parse_names, topic_names
+from flink_lessons.phase3.settings import BACKPRESSURE, FromSettings, parse_names, seconds, topic_names
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -86,7 +86,7 @@ VARIANTS = {
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(FromSettings):
     """The lesson's settings.
 
     :param topic_prefix: topics are ``<prefix>-<role>-<tag>``.
@@ -107,19 +107,10 @@ class Params:
     timeout: float = 300.0
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, Any]) -> Params:
-        """The params of validated ``flink_phase3_backpressure`` values.
-
-        :param values: the settings' values (JSON form).
-        """
-        from flink_lessons.rules import parse_duration
-
-        return params_of(
-            cls,
-            values,
-            variants=tuple(parse_names(values["variants"], tuple(VARIANTS))),
-            timeout=parse_duration(values["timeout"]).seconds,
-        )
+    def given(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``variants`` as names, ``timeout`` in seconds."""
+        variants = tuple(parse_names(values["variants"], tuple(VARIANTS)))
+        return {"variants": variants, "timeout": seconds(values["timeout"])}
 
     @property
     def total(self) -> int:

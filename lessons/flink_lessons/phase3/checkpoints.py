@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from flink_lessons.job_names import JobName
 from flink_lessons.phase3 import sql
 from flink_lessons.phase3.report import Check, LessonReport, check
-from flink_lessons.phase3.settings import params_of, parse_names
+from flink_lessons.phase3.settings import FromSettings, parse_names
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -75,7 +75,7 @@ SETTINGS = {
 
 
 @dataclass(frozen=True)
-class SweepParams:
+class SweepParams(FromSettings):
     """The sweep's settings.
 
     :param settings: which :data:`SETTINGS` run, side by side.
@@ -94,17 +94,9 @@ class SweepParams:
     work: int = 20
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, Any]) -> SweepParams:
-        """The sweep of validated ``flink_phase3_checkpoints`` values.
-
-        :param values: the settings' values (JSON form).
-        """
-        return params_of(
-            cls,
-            values,
-            settings=tuple(parse_names(values["settings"], tuple(SETTINGS))),
-            seconds=values["sweep_seconds"],
-        )
+    def given(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``settings`` as names, ``seconds`` from ``sweep_seconds``."""
+        return {"settings": tuple(parse_names(values["settings"], tuple(SETTINGS))), "seconds": values["sweep_seconds"]}
 
 
 def scripts(params: SweepParams, tag: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from flink_lessons.load.schemas import Orders
 from flink_lessons.phase3.offsets import wait_for
+from flink_lessons.phase3.settings import FromSettings, seconds
 
 if TYPE_CHECKING:
     from flink_lessons.load.kafka import Kafka
@@ -161,7 +162,7 @@ class LocalStack:
 
 
 @dataclass(frozen=True)
-class DrillParams:
+class DrillParams(FromSettings):
     """The failure drill's settings.
 
     :param kills: TaskManager kills, one after the other.
@@ -180,15 +181,9 @@ class DrillParams:
     timeout: float = 300.0
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, Any]) -> DrillParams:
-        """The drill of validated ``flink_phase3_checkpoints`` values.
-
-        :param values: the settings' values (JSON form).
-        """
-        from flink_lessons.phase3.settings import params_of
-        from flink_lessons.rules import parse_duration
-
-        return params_of(cls, values, rate=values["drill_rate"], timeout=parse_duration(values["timeout"]).seconds)
+    def given(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``rate`` from ``drill_rate``, ``timeout`` in seconds."""
+        return {"rate": values["drill_rate"], "timeout": seconds(values["timeout"])}
 
 
 def drill_script(params: DrillParams, job_name: str, source: str, sink: str, bootstrap: str) -> str:

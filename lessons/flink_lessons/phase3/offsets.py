@@ -37,7 +37,7 @@ from flink_lessons.load.keys import Skew
 from flink_lessons.load.run import LoadSpec, LoadSummary, load
 from flink_lessons.phase3 import sql
 from flink_lessons.phase3.report import LessonReport, check
-from flink_lessons.phase3.settings import OFFSETS, topic_names
+from flink_lessons.phase3.settings import OFFSETS, FromSettings, seconds, topic_names
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -52,7 +52,7 @@ NONE_OFF = {"missing": "-", "unexpected": "-"}
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(FromSettings):
     """The lesson's settings.
 
     :param topic_prefix: topics are ``<prefix>-source|read-<tag>``.
@@ -77,15 +77,9 @@ class Params:
     timeout: float = 180.0
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, Any]) -> Params:
-        """The params of validated ``flink_phase3_offsets`` values (JSON form: durations as text).
-
-        :param values: the settings' values.
-        """
-        from flink_lessons.phase3.settings import params_of
-        from flink_lessons.rules import parse_duration
-
-        return params_of(cls, values, timeout=parse_duration(values["timeout"]).seconds)
+    def given(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``timeout`` in seconds."""
+        return {"timeout": seconds(values["timeout"])}
 
     def group(self, tag: str, mode: str = "group") -> str:
         """The consumer group of a source: ``<prefix>-<mode>-<tag>`` (the streaming job and the

@@ -35,7 +35,7 @@ from flink_lessons.load.keys import Skew, parse_skew
 from flink_lessons.load.run import LoadSpec, LoadSummary, load
 from flink_lessons.phase3 import sql
 from flink_lessons.phase3.report import LessonReport, check, max_over_median
-from flink_lessons.phase3.settings import PARTITIONING, TOPIC_ROLES, topic_names
+from flink_lessons.phase3.settings import PARTITIONING, TOPIC_ROLES, FromSettings, seconds, topic_names
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -48,7 +48,7 @@ TWO_PHASE_MAX = 1.5
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(FromSettings):
     """The lesson's settings.
 
     :param partitions: partitions of each topic.
@@ -75,15 +75,9 @@ class Params:
     topic_prefix: str = "phase3-partitioning"
 
     @classmethod
-    def from_settings(cls, values: Mapping[str, Any]) -> Params:
-        """The params of validated ``flink_phase3_partitioning`` values (JSON form: durations as text).
-
-        :param values: the settings' values.
-        """
-        from flink_lessons.phase3.settings import params_of
-        from flink_lessons.rules import parse_duration
-
-        return params_of(cls, values, mini_batch_latency=f"{parse_duration(values['mini_batch_latency']).seconds} s")
+    def given(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``mini_batch_latency`` as Flink reads it."""
+        return {"mini_batch_latency": f"{seconds(values['mini_batch_latency'])} s"}
 
 
 def hot_subtask_floor(top_share: float, parallelism: int) -> float:

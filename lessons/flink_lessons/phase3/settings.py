@@ -13,10 +13,10 @@ import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from flink_lessons.load.keys import parse_skew
-from flink_lessons.rules import CONN_ID, Bootstrap, DurationRule, Integer, Name, Number, Topic
+from flink_lessons.rules import CONN_ID, Bootstrap, DurationRule, Integer, Name, Number, Topic, parse_duration
 from flink_lessons.settings import Family, Key, Problem
 
 P = TypeVar("P")
@@ -129,8 +129,13 @@ _OFFSETS_KEYS = (
     Key("timeout", "3 min", DurationRule(1000), "How long a step waits for the job to read or commit."),
 )  # fmt: skip
 
-OFFSETS = _family("flink_phase3_offsets", "Phase 3, lesson 2: consumer groups and offset resets", _OFFSETS_KEYS,
-                  "load, admin API, reading back", checks=(_offsets_inside_first_batch,))
+OFFSETS = _family(
+    "flink_phase3_offsets",
+    "Phase 3, lesson 2: consumer groups and offset resets",
+    _OFFSETS_KEYS,
+    "load, admin API, reading back",
+    checks=(_offsets_inside_first_batch,),
+)
 
 
 def params_of(cls: type[P], values: Mapping[str, Any], **given: Any) -> P:
@@ -143,6 +148,35 @@ def params_of(cls: type[P], values: Mapping[str, Any], **given: Any) -> P:
     """
     names = [f.name for f in dataclasses.fields(cls) if f.name in values and f.name not in given]  # type: ignore[arg-type]
     return cls(**{name: values[name] for name in names}, **given)
+
+
+class FromSettings:
+    """A lesson's params (a dataclass) built from its validated Variable values by :func:`params_of`; a lesson
+    overrides :meth:`given` for the fields that are not the value of the same name as it is."""
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, Any]) -> Self:
+        """The params of validated values (JSON form: durations as text).
+
+        :param values: the settings' values.
+        """
+        return params_of(cls, values, **cls.given(values))
+
+    @classmethod
+    def given(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Fields converted from the values (none by default).
+
+        :param values: the settings' values.
+        """
+        return {}
+
+
+def seconds(value: Any) -> float:
+    """A validated duration setting (``"5 min"``) in seconds.
+
+    :param value: the setting.
+    """
+    return parse_duration(value).seconds
 
 
 def parse_names(value: Any, known: Sequence[str]) -> list[str]:
@@ -192,8 +226,12 @@ _BACKPRESSURE_KEYS = (
     Key("timeout", "5 min", DurationRule(1000), "How long a step waits for the jobs."),
 )  # fmt: skip
 
-BACKPRESSURE = _family("flink_phase3_backpressure", "Phase 3, lesson 3: backpressure and throughput tuning",
-                       _BACKPRESSURE_KEYS, "load, reading back")
+BACKPRESSURE = _family(
+    "flink_phase3_backpressure",
+    "Phase 3, lesson 3: backpressure and throughput tuning",
+    _BACKPRESSURE_KEYS,
+    "load, reading back",
+)
 
 CHECKPOINT_SETTING_NAMES = ("hashmap_1s", "interval_5s", "min_pause_3s", "rocksdb_incremental", "aligned_backpressure",
                             "unaligned_backpressure", "timeout_1s_backpressure")  # fmt: skip
