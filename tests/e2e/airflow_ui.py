@@ -72,7 +72,14 @@ class AirflowUI:
             # One task at a time: the machine is shared; the DAGs' own parallelism is 1.
             "AIRFLOW__CORE__PARALLELISM": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # Parse each DAG file once, one at a time: the DAGs do not change during the test, and re-parsing
+            # every file each 30 s (the default) was a steady load on the shared 2-core machine.
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # A task's calls to the execution API (its start, heartbeats, XComs) wait up to 5 s by default: on the
+            # loaded 2-core machine the API server answered later and tasks failed before they started.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
             **{f"AIRFLOW_CONN_{name.upper()}": json.dumps(conn) for name, conn in CONNECTIONS.items()},
         }
