@@ -14,6 +14,9 @@ from airflow.sdk import BaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+ENDED = ("CANCELED", "FINISHED", "FAILED")
+"""Job states a job does not leave."""
+
 WAIT_FINISHED: dict[str, Any] = {"target_states": ["FINISHED"], "deferrable": True, "poke_interval": 2, "timeout": 900}
 """``FlinkJobStateSensor`` of the lessons' bounded jobs: until FINISHED, waiting in the triggerer."""
 
@@ -443,6 +446,7 @@ class FailureDrillOperator(_CheckpointsStep):
         from pathlib import Path
 
         from flink_lessons.phase3.failover import ROOT, DrillParams, LocalStack, gateway_submitter, run_drill
+        from flink_lessons.phase3.offsets import wait_for
 
         flink, gateway = self._hooks()
         kafka, values = self._kafka(), self.settings
@@ -457,8 +461,11 @@ class FailureDrillOperator(_CheckpointsStep):
                                values["flink_bootstrap_servers"] or kafka.bootstrap_servers)  # fmt: skip
         finally:
             job_id = result.get("job_id")
-            if job_id and flink.find_job_state(job_id) not in (None, "CANCELED", "FINISHED", "FAILED"):
+            if job_id and flink.find_job_state(job_id) not in (None, *ENDED):
                 flink.cancel_job(job_id)
+                # Until it is CANCELED its Kafka clients may still ask for the topics: deleted then, a broker that
+                # creates topics on demand would create them again.
+                wait_for(f"job {job_id} CANCELED", lambda: flink.find_job_state(job_id) in (None, *ENDED), 120)
         for kill in result["kills"]:
             self.log.info("kill of TaskManager %s (pid %s): %s", kill["taskmanager"], kill["pid"], kill["moments"])
         self.log.info("events: %s", result["counts"])
