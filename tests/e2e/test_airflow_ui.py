@@ -87,6 +87,10 @@ class Steps:
         return {r["dag_run_id"] for r in self.airflow.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]}
 
     def wait_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        # Leave the DAG page while the run goes: its auto-refresh polls (9 min each at load 40) held the one API
+        # worker that also answers the tasks' execution-API calls, and the first task timed out starting.
+        self.page.goto("about:blank")
+
         def ended() -> dict[str, Any] | None:
             self.airflow.check_alive()
             run = self.airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
