@@ -89,6 +89,7 @@ with DAG(dag_id="flink_upgrade_with_rollback", params=PARAMS, tags=["flink", "ph
                           new_job.output, verify.output)  # fmt: skip
 
     resolved >> running >> stop >> old_job >> after_stop >> [taken, retry_stop, abort_and_page(old_job.output)]
+    running >> after_stop  # its one success when the stop and old_job_status both failed (Flink unreachable): retry
     savepoint >> submit_new >> gate >> after_gate
     after_gate >> new_savepoint >> record
     after_gate >> cancel >> [rollback, new_job]

@@ -64,6 +64,7 @@ def test_upgrade_branches_and_trigger_rules(dags: dict[str, Any]) -> None:
     assert task["old_job_status"].task_type == task["new_version_status"].task_type == "FlinkJobStatusOperator"
     assert task["old_job_status"].upstream_task_ids == {"stop_with_savepoint", "find_running_job"}
     assert {"old_job_status"} <= task["check_stop"].upstream_task_ids & task["abort_and_page"].upstream_task_ids
+    assert "find_running_job" in task["check_stop"].upstream_task_ids  # runs even if stop and status both failed
     assert task["new_version_status"].upstream_task_ids == {"cancel_new_version", "resolve_settings"}
     assert "new_version_status" in task["fail_upgrade"].upstream_task_ids
     assert task["check_health"].downstream_task_ids == {"savepoint_new_version", "cancel_new_version"}
