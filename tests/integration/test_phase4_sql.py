@@ -4,37 +4,18 @@ its window settings taken from the Variable; bad SQL fails the run at once (no r
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 
-from tests.integration.test_pyflink_kit import BOOTSTRAP, ROOT, AirflowHome, Jobs, airflow_home, jobs
+from tests.integration._flink_it import consume
+from tests.integration.test_pyflink_kit import ROOT, AirflowHome, Jobs, airflow_home, jobs
 
 pytestmark = pytest.mark.integration
 __all__ = ["airflow_home", "jobs"]  # fixtures
 
 SCENARIO = ROOT / "include" / "sql" / "phase1_event_time_watermarks"
-
-
-def read_all(topic: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
-    """Read ``count`` JSON rows of a topic from its start."""
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"it-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
-    consumer.subscribe([topic])
-    rows: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(rows) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                rows.append(json.loads(message.value()))
-    finally:
-        consumer.close()
-    return rows
 
 
 def expected(folder: Path, sink: str) -> list[dict[str, Any]]:
@@ -69,7 +50,7 @@ def test_scenario_windows_come_from_the_variable(airflow_home: AirflowHome, jobs
     topics = run.xcom("resolve_settings", "topics")
     tumble_topic = next(t for t in topics if "event-time-tumble" in t)
     want = expected(folder, "tumble")
-    got = read_all(tumble_topic, len(want))
+    got = consume(tumble_topic, len(want))
     assert sorted(map(key, got)) == sorted(map(key, want))
 
 
