@@ -174,9 +174,6 @@ def test_phase0_with_airflow_dags_test_shows_the_print_output() -> None:
     assert jobs and {job["state"] for job in jobs} == {"CANCELED"}, jobs
 
 
-@pytest.mark.skip(reason="DAGS-10: cause found and fixed (a run re-created for its date kept its run tag, see "
-                  "run_tag's instance); passed 3 times (1 last session; 02:57-03:19 and 03:19-03:53 UTC this session, "
-                  "20 and 32 min at load 30-48), a third run in a row was still going at report time")
 @pytest.mark.timeout(3000)  # two DAG runs; the default per-test limit is for one
 def test_a_phase0_run_made_again_for_its_date_runs_on_its_own_output() -> None:
     """``airflow dags test <dag> <date>`` twice: Airflow deletes the first run and creates it again under the
