@@ -88,7 +88,10 @@ class Steps:
 
     def wait_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         # Leave the DAG page while the run goes: its auto-refresh polls (9 min each at load 40) held the one API
-        # worker that also answers the tasks' execution-API calls, and the first task timed out starting.
+        # worker that also answers the tasks' execution-API calls, and the first task timed out starting. Leave
+        # only once the form's "Unpause on trigger" went through: leaving earlier cancelled it (the run stayed
+        # queued on a paused DAG).
+        wait_until(f"{dag_id} unpaused", lambda: not self.airflow.api("GET", f"/dags/{dag_id}")["is_paused"], 300)
         self.page.goto("about:blank")
 
         def ended() -> dict[str, Any] | None:
