@@ -78,10 +78,10 @@ def airflow_env(variables: dict[str, Any] | None = None) -> dict[str, str]:
     out = subprocess.run([sys.executable, str(ROOT / "stack" / "cli.py"), "env"], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_VAR_")}
-    for line in out.splitlines():  # `export NAME='value'`, quoted for the shell: unquote as the shell does
+    for line in out.splitlines():  # `export NAME='value'`, shell-quoted: unquote, and expand $PATH, as a shell does
         if line.startswith("export "):
             name, _, value = shlex.split(line)[1].partition("=")
-            env[name] = value
+            env[name] = value.replace("$PATH", os.environ.get("PATH", "")) if name == "PATH" else value
     env["AIRFLOW_CONN_KAFKA_PRACTICE_CONSUMER"] = json.dumps(CONSUMER_CONN)
     for name, value in (variables or {}).items():
         env[f"AIRFLOW_VAR_{name.upper()}"] = json.dumps(value)

@@ -154,7 +154,6 @@ class LocalStack:
     def start_taskmanager(self) -> None:
         """One more TaskManager (``taskmanager.sh start``, as the stack starts its own)."""
         env = {**os.environ, **self.flink_env()}
-        env["PATH"] = f"{env['PATH']}:{os.defpath}"  # Flink's scripts need bash and coreutils, whatever PATH was
         done = subprocess.run([str(Path(env["FLINK_BIN_DIR"]) / "taskmanager.sh"), "start"], env=env,
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
         if done.returncode != 0:
