@@ -68,9 +68,11 @@ def abort_and_page(old_job: Mapping[str, Any]) -> None:
     )
 
 
-@task
+@task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
 def savepoint_taken(savepoint: str) -> str:
-    """The first stop worked: its savepoint goes on."""
+    """The first stop worked: its savepoint goes on. Its rule waits for ``check_stop`` when the stop failed:
+    the default (all success) would mark it upstream_failed at once, and ``savepoint_ready`` with it, before
+    the branch skips it for the retry."""
     return savepoint
 
 

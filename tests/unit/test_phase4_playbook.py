@@ -75,7 +75,7 @@ def test_upgrade_branches_and_trigger_rules(dags: dict[str, Any]) -> None:
     assert rules["check_health"] == rules["fail_upgrade"] == rules["new_version_status"] == "none_skipped"
     # old_job_status runs after the stop whatever its outcome: a skipped upstream would skip check_stop (its rule
     # counts skipped tasks as not done), and without the running job there is nothing to ask about.
-    assert rules["check_stop"] == rules["old_job_status"] == "all_done_min_one_success"
+    assert rules["check_stop"] == rules["old_job_status"] == rules["savepoint_taken"] == "all_done_min_one_success"
     assert task["retry_stop_with_savepoint"].retries == 3
     assert task["stop_with_savepoint"].retries == 0
     for task_id in ("retry_stop_with_savepoint", "submit_new_version", "rollback_to_previous_version"):
