@@ -33,6 +33,7 @@ from benchmarks.console import say
 from benchmarks.core import BenchResult, Target
 from benchmarks.events import EventFactory, load_templates, order_id_of
 from benchmarks.throughput import render_job
+from stack.cli import alive
 
 TASKMANAGER_CLASS = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
 
@@ -98,20 +99,6 @@ def new_checkpoint(checkpoints: Mapping[str, Any], after_id: int, after_ms: floa
 
 
 # ---------------------------------------------------------------------------------------------- the TaskManager
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists.
-
-    :param pid: the PID.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_taskmanager(pid: int) -> bool:

@@ -297,6 +297,21 @@ def resolve(
     return Settings(family.variable, values, tag, bootstrap)
 
 
+def resolve_for_task(family: Family, context: Mapping[str, Any], *given: tuple[str, Any]) -> Settings:
+    """:func:`resolve` for the task instance that runs now: a run tag per try and task instance (:func:`run_tag`),
+    the brokers from the Kafka connection when the family's bootstrap key is null.
+
+    :param family: the family.
+    :param context: the task's Airflow context (its ``dag_run`` and ``ti``).
+    :param given: the layers to merge; by default the family's Variable and the run conf (:func:`layers`).
+    :raises VariableError: on any invalid value.
+    """
+    dag_run, ti = context["dag_run"], context["ti"]
+    return resolve(family, *(given or layers(family.variable, dag_run.conf)),
+                   tag=run_tag(dag_run.dag_id, dag_run.run_id, ti.try_number, str(ti.id)),
+                   connection_bootstrap=connection_bootstrap)  # fmt: skip
+
+
 def checked_connection_bootstrap(key: str, origin: str, conn_id: str, value: Any) -> str:
     """``bootstrap.servers`` of a Kafka connection, checked like the setting it stands in for.
 

@@ -62,13 +62,10 @@ class ValidateSettingsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate; see the class docstring."""
-        from flink_lessons.settings import connection_bootstrap, layers, resolve, run_tag
+        from flink_lessons.settings import resolve_for_task
 
         scenario = SCENARIOS[self.scenario]
-        dag_run = context["dag_run"]
-        settings = resolve(scenario.family, *layers(scenario.family.variable, dag_run.conf),
-                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number, str(context["ti"].id)),
-                           connection_bootstrap=connection_bootstrap)  # fmt: skip
+        settings = resolve_for_task(scenario.family, context)
         consumer = settings.values.get("kafka_consumer_conn_id")
         if consumer and any(sink.topic for sink in scenario.sinks):
             check_consumer_connection(consumer)

@@ -32,15 +32,7 @@ class ResolveSqlDeployOperator(BaseOperator):
         """Resolve; see the class docstring."""
         from flink_lessons.families import SQL_DEPLOY
         from flink_lessons.scenarios import SCENARIOS, render
-        from flink_lessons.settings import (
-            connection_bootstrap,
-            layers,
-            load_variable,
-            merge,
-            resolve,
-            run_tag,
-            validate,
-        )
+        from flink_lessons.settings import layers, load_variable, merge, resolve_for_task, validate
 
         dag_run = context["dag_run"]
         deploy = layers(SQL_DEPLOY.variable, dag_run.conf)
@@ -56,9 +48,8 @@ class ResolveSqlDeployOperator(BaseOperator):
                                 f"{values['variant']!r}; known: {names}")  # fmt: skip
         family = scenario.family
         overrides = (f"'settings' in {merged.origin['settings']}", values["settings"])
-        settings = resolve(family, (f"Variable '{family.variable}'", load_variable(family.variable)), overrides,
-                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number, str(context["ti"].id)),
-                           connection_bootstrap=connection_bootstrap)  # fmt: skip
+        settings = resolve_for_task(family, context, (f"Variable '{family.variable}'", load_variable(family.variable)),
+                                    overrides)  # fmt: skip
         sql = render(scenario, scenario.variant(values["variant"]), settings)
         self.log.info("Rendered %s/%s:\n%s", scenario.name, values["variant"], sql)
         timeout = values["timeout"].seconds

@@ -40,13 +40,9 @@ class ResolvePhase3Operator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve; see the class docstring."""
         from flink_lessons.phase3.settings import FAMILIES, topic_names
-        from flink_lessons.settings import connection_bootstrap, layers, resolve, run_tag
+        from flink_lessons.settings import resolve_for_task
 
-        family = FAMILIES[self.variable]
-        dag_run = context["dag_run"]
-        settings = resolve(family, *layers(family.variable, dag_run.conf),
-                           tag=run_tag(dag_run.dag_id, dag_run.run_id, context["ti"].try_number, str(context["ti"].id)),
-                           connection_bootstrap=connection_bootstrap)  # fmt: skip
+        settings = resolve_for_task(FAMILIES[self.variable], context)
         values = settings.to_json()["values"]
         for name, value in values.items():
             self.log.info("  %s = %s", name, value)
