@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from airflow.triggers.base import BaseTrigger
+from flink_lessons.phase3.offsets import wait_for
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator
@@ -80,15 +81,11 @@ def throttled_submit(jar: Path, name: str, **kwargs: Any) -> FlinkJobSubmitOpera
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.5) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(interval)
+    """Poll ``predicate`` until it returns something truthy (the lessons' wait); fail the test after ``timeout`` s."""
+    try:
+        return wait_for("condition", predicate, timeout, interval)
+    except TimeoutError as err:
+        pytest.fail(str(err))
 
 
 def wait_for_state(rest: FlinkRestHook, job_id: str, states: set[str], timeout: float = 90) -> str:
