@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flink_lessons.load.producer import RateProducer
-from flink_lessons.phase3.failover import Timeline, account
+from flink_lessons.phase3.failover import TASKMANAGER_CLASS, Timeline, account
 
 from benchmarks import env, kafkatools
 from benchmarks.console import say
@@ -34,9 +34,6 @@ from benchmarks.core import BenchResult, Target
 from benchmarks.events import EventFactory, load_templates, order_id_of
 from benchmarks.throughput import render_job
 from stack.cli import alive
-
-TASKMANAGER_CLASS = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
-
 
 # ---------------------------------------------------------------------------------------------- pure parts
 
