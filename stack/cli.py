@@ -133,7 +133,7 @@ def ensure_flink_venv() -> Path:
     marker = FLINK_VENV / f".apache-flink-{version}"
     python = FLINK_VENV / "bin" / "python"
     if not marker.exists():
-        step(f"installing apache-flink=={version} into {FLINK_VENV.relative_to(ROOT)} (one time, ~1 min)")
+        step(f"installing apache-flink=={version} into {display(FLINK_VENV)} (one time, ~1 min)")
         if not python.exists():
             run([uv(), "venv", "-q", "-p", VERSIONS["python"], str(FLINK_VENV)])
         # Compiled bytecode: each PyFlink client would otherwise compile pyflink from source where
@@ -878,7 +878,7 @@ def ensure_airflow() -> None:
     if conn_file.exists() and conn_file.read_text() == wanted:
         step("Airflow home already initialised")
         return
-    step(f"initialising Airflow home in {AIRFLOW_HOME.relative_to(ROOT)} (SQLite) and its connections")
+    step(f"initialising Airflow home in {display(AIRFLOW_HOME)} (SQLite) and its connections")
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     run([str(airflow), "db", "migrate"], env=env)
     conn_file.unlink(missing_ok=True)
