@@ -114,8 +114,13 @@ def parsed(ui: AirflowUI) -> bool:
     return all(ui.api("GET", "/dags", params={"dag_id_pattern": dag})["dags"] for dag in dags)
 
 
-def unpause(ui: AirflowUI, dag_id: str) -> None:
-    ui.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+def unpause(ui: AirflowUI, dag_id: str, reparse: bool = False) -> None:
+    """Unpause a DAG; with ``reparse``, also ask the DAG processor to read its file again now: Airflow registers an
+    ``AssetWatcher``'s trigger only when it parses the file of an unpaused DAG, and this Airflow parses each file
+    once an hour (``AirflowUI``), so without it the watcher would never start."""
+    answer = ui.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+    if reparse:
+        ui.api("PUT", f"/parseDagFile/{answer['file_token']}")
 
 
 def finished_run(ui: AirflowUI, dag_id: str, run_id: str | None = None) -> dict[str, Any]:
@@ -163,7 +168,7 @@ def watcher_assigned(group: str, topic: str) -> bool:
 @pytest.mark.timeout(STARTUP + RUN_DEADLINE)
 def test_a_dead_letter_reaches_the_receiver_through_the_triggerer(airflow: tuple[AirflowUI, Inbox]) -> None:
     ui, inbox = airflow
-    unpause(ui, "flink_dlq_alerts")
+    unpause(ui, "flink_dlq_alerts", reparse=True)
     wait_until("the triggerer's watcher to join its group", lambda: watcher_assigned(f"it-dlq-{TAG}", DLQ_TOPIC),
                STARTUP, 2)  # fmt: skip
     letter = {"reason": "not valid JSON", "payload": '{"order_id": 7, "amount": ', "source_offset": 3}
