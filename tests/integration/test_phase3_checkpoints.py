@@ -1,23 +1,28 @@
 """Lesson 4 (checkpoint tuning and failure recovery) through ``dag.test()`` on the private stack ``.stack-p3``
-(ports +4000), whose TaskManagers the failure drill kills; never the shared stack's. The module starts that stack
-(small TaskManagers of 2 slots, heartbeats every 1 s: ``TUNED_HEARTBEATS``) when it is down, and stops it after.
-Small size: five checkpoint settings for 30 s (the full sweep is in make bench), three kills."""
+(ports +4000), whose TaskManagers and JobManager the drills kill; never the shared stack's. The module starts that
+stack (small TaskManagers of 2 slots, heartbeats every 1 s: ``TUNED_HEARTBEATS``) when it is down, and stops it
+after. Small size: five checkpoint settings for 30 s (the full sweep is in make bench), three kills; then one
+JobManager kill, recovered by flink_recover_from_savepoint (the phase 4 DAGs, in a fresh Airflow home)."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flink_lessons.load.kafka import Kafka
-from flink_lessons.phase3.failover import TUNED_HEARTBEATS, LocalStack
+from flink_lessons.phase3.failover import TUNED_HEARTBEATS, LocalStack, kill_jobmanager
+from flink_lessons.phase3.offsets import wait_for
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from benchmarks.phase5_stack import PrivateStack
 from tests.conftest import ROOT
-from tests.integration import test_dags_phase0_1
+from tests.integration import test_dags_phase0_1, test_pyflink_kit
 from tests.integration.test_dags_phase0_1 import assert_succeeded
+from tests.integration.test_phase4_dags import Deployment, check_whole_run, produce_first_batch
+from tests.integration.test_pyflink_kit import AirflowHome, Jobs, Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.private_stack]
 FLINK, GATEWAY, KAFKA = "flink_p3", "flink_p3_gateway", "kafka_p3"
@@ -84,3 +89,43 @@ def test_checkpoint_lesson_tabulates_each_setting_and_survives_three_kills_exact
     assert mine and all(j["state"] in ("CANCELED", "FINISHED") for j in mine), mine
     kafka = Kafka.from_connection(KAFKA)
     assert not [t for t in run.xcoms["resolve_settings"]["topics"].values() if kafka.partitions(t)]
+
+
+@pytest.mark.timeout(1200)
+def test_a_killed_jobmanager_forgets_the_job_and_the_recovery_dag_restores_it_with_its_state(
+    private: PrivateStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No HA: the restarted JobManager knows no job (``GET /jobs/<id>`` 404, ``/jobs/overview`` empty); the
+    savepoint taken before the kill restores the job with its open window, so every window counts each event
+    once (test_phase4_dags' exact check)."""
+    monkeypatch.setattr(test_pyflink_kit, "BOOTSTRAP", Kafka.from_connection(KAFKA).bootstrap_servers)
+    with private.environment():  # flink_default, kafka_default and FLINK_STACK_HOME: the private stack's
+        home, topics, jobs = AirflowHome(tmp_path), Topics(), Jobs()
+        try:
+            deployment = Deployment(home, topics, jobs, "p3-jm", python_jar=None)
+            v1, v1_name = deployment.deploy_v1(), deployment.name
+            first = produce_first_batch(deployment)  # windows 0-2 written, window 3 open in the job's state
+            savepoint = jobs.rest.wait_for_savepoint(v1, jobs.rest.trigger_savepoint(v1))
+
+            drill = kill_jobmanager(STACK, v1)
+            print("jobmanager drill:", json.dumps(drill))
+            assert drill["job_status"] == 404 and drill["jobs_overview"] == [], drill
+            assert drill["taskmanagers"] == 3, drill  # and all three registered again: kill_jobmanager waited
+
+            started = time.time()
+            run = deployment.run("flink_recover_from_savepoint", restore_from="savepoint", savepoint_path=savepoint)
+            assert run.state == "success", run
+            restored_id = run.xcom("submit_restored")
+            running_at = jobs.rest.get_job(restored_id)["timestamps"]["RUNNING"] / 1000
+            print(f"recovery DAG: restored job RUNNING {running_at - started:.1f}s after the run started, "
+                  f"run {time.time() - started:.1f}s")  # fmt: skip
+            assert run.xcom("find_restore_point")["location"] == savepoint
+            assert [(job["jid"], job["name"]) for job in deployment.active()] == [(restored_id, f"{v1_name}@v1")]
+            restored = jobs.rest.get_checkpoints(restored_id)["latest"]["restored"]["external_path"]
+            assert restored == savepoint
+            check_whole_run(deployment, first, "v1")
+        finally:
+            jobs.cancel_all()
+            topics.delete_all()
+        overview = FlinkRestHook(FLINK).get_overview  # the stack as the module found it: 3 TaskManagers, all free
+        wait_for("every slot free again", lambda: overview()["slots-available"] == overview()["slots-total"] == 6, 120)

@@ -10,6 +10,11 @@ again. The job restarts on a standby TaskManager; a new standby is started befor
 committed output, read with ``read_committed``, is compared with the acknowledged input: lost and duplicated
 events, both must be 0.
 
+The JobManager drill (:func:`kill_jobmanager`, or ``python -m flink_lessons.phase3.failover kill-jobmanager``)
+kills the stack's JobManager instead and starts it again (``stack/cli.py up``). Without high availability the
+JobManager keeps job graphs and checkpoint metadata in memory only: the new one knows no job, and a job comes
+back only by submitting it again from a savepoint or retained checkpoint (``flink_recover_from_savepoint``).
+
 What bounds the recovery time is how soon the JobManager learns that the TaskManager is gone: a killed process
 refuses connections, so its heartbeat RPCs fail at once and ``heartbeat.rpc-failure-threshold`` (2) failed
 heartbeats, ``heartbeat.interval`` apart, mark it lost. With the default 10 s interval that is ~20 s; at 1 s it
@@ -19,13 +24,18 @@ one) lets the job restart at once instead of waiting for a new TaskManager to st
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import tomllib
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +51,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[3]
 TASKMANAGER_CLASS = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
+JOBMANAGER_CLASS = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
+SHARED_STACK = ".stack"
+"""The folder of the shared stack, whose processes no drill may kill."""
 HEARTBEAT_KEYS = ("heartbeat.interval", "heartbeat.timeout", "heartbeat.rpc-failure-threshold")
 TUNED_HEARTBEATS = {"heartbeat.interval": 1000, "heartbeat.timeout": 20000}
 """The drill stack's heartbeats (ms): a lost TaskManager is noticed within ~2 intervals; the timeout, which a
@@ -116,40 +129,68 @@ def listening_pid(port: int, pids: Iterable[int], proc: Path = Path("/proc")) ->
 
 @dataclass
 class LocalStack:
-    """A stack of ``stack/cli.py`` in its own folder (``FLINK_STACK_DIR``): the drill kills and starts its
-    TaskManagers, never those of another folder.
+    """A stack of ``stack/cli.py`` in its own folder (``FLINK_STACK_DIR``): the drills kill and start its
+    TaskManagers and its JobManager, never those of another folder.
 
-    :param directory: the stack's folder, e.g. ``.stack-p3``.
+    :param directory: the stack's folder, e.g. ``.stack-p3``; never the shared ``.stack``.
     :param port_offset: its ``FLINK_STACK_PORT_OFFSET``.
+    :raises ValueError: for the shared stack's folder.
     """
 
     directory: Path
     port_offset: int
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.directory.resolve().name == SHARED_STACK:
+            raise ValueError(f"{self.directory} is the shared stack: the drills kill its processes, and every job on "
+                             "it fails with them; use a private stack (e.g. .stack-p3)")  # fmt: skip
+
+    @property
+    def rest_port(self) -> int:
+        """The JobManager's REST port (``stack/stack.toml``'s ``flink_rest`` plus the offset)."""
+        ports = tomllib.loads((ROOT / "stack" / "stack.toml").read_text())["ports"]
+        return int(ports["flink_rest"]) + self.port_offset
+
+    def _cli_env(self) -> dict[str, str]:
+        return {**os.environ, "FLINK_STACK_DIR": str(self.directory), "FLINK_STACK_PORT_OFFSET": str(self.port_offset)}
+
     def flink_env(self) -> dict[str, str]:
         """The environment ``stack/cli.py`` starts this stack's Flink scripts with."""
         if not self._env:
             code = "import json; from stack import cli; print(json.dumps(cli.flink_env()))"
-            env = {**os.environ, "FLINK_STACK_DIR": str(self.directory),
-                   "FLINK_STACK_PORT_OFFSET": str(self.port_offset)}  # fmt: skip
-            out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                                 timeout=60, check=True)  # fmt: skip
+            out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=self._cli_env(), capture_output=True,
+                                 text=True, timeout=60, check=True)  # fmt: skip
             self._env = json.loads(out.stdout.strip().splitlines()[-1])
         return self._env
 
-    def taskmanager_pids(self) -> list[int]:
-        """Live TaskManager JVMs of this stack (from its PID files, checked against their command lines)."""
+    def _pids(self, pid_files: str, main_class: str) -> list[int]:
+        """Live JVMs of this stack from its PID files, checked against their command lines (the main class and
+        this folder: a reused PID, or another stack's process, is never taken)."""
         pids = []
-        for pid_file in (self.directory / "run").glob("flink-*-taskexecutor.pid"):
+        for pid_file in (self.directory / "run").glob(pid_files):
             for word in pid_file.read_text().split():
                 try:
                     cmdline = (Path("/proc") / word / "cmdline").read_bytes().decode(errors="replace")
                 except (OSError, ValueError):
                     continue
-                if TASKMANAGER_CLASS in cmdline and str(self.directory.resolve()) in cmdline:
+                if main_class in cmdline and f"{self.directory.resolve()}/" in cmdline:
                     pids.append(int(word))
         return pids
+
+    def taskmanager_pids(self) -> list[int]:
+        """Live TaskManager JVMs of this stack."""
+        return self._pids("flink-*-taskexecutor.pid", TASKMANAGER_CLASS)
+
+    def jobmanager_pid(self) -> int:
+        """The JobManager JVM of this stack: from its PID file, listening on its REST port.
+
+        :raises RuntimeError: when none runs.
+        """
+        pid = listening_pid(self.rest_port, self._pids("flink-*-standalonesession.pid", JOBMANAGER_CLASS))
+        if pid is None:
+            raise RuntimeError(f"no JobManager of {self.directory} listens on {self.rest_port}")
+        return pid
 
     def start_taskmanager(self) -> None:
         """One more TaskManager (``taskmanager.sh start``, as the stack starts its own)."""
@@ -158,6 +199,81 @@ class LocalStack:
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(f"taskmanager.sh start failed: {done.stdout[-500:]} {done.stderr[-500:]}")
+
+    def up(self) -> None:
+        """``stack/cli.py up --skip-airflow``: start what is down (a killed JobManager), with this environment's
+        ``FLINK_STACK_FLINK_CONF`` (``up`` writes Flink's config from it: give the one the stack started with).
+
+        :raises RuntimeError: with the command's output when it fails.
+        """
+        command = [sys.executable, str(ROOT / "stack" / "cli.py"), "up", "--skip-airflow"]
+        done = subprocess.run(command, cwd=ROOT, env=self._cli_env(), capture_output=True, text=True, timeout=1200,
+                              check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"stack/cli.py up failed for {self.directory}:\n{done.stdout[-3000:]}\n"
+                               f"{done.stderr[-3000:]}")  # fmt: skip
+
+    def probe(self, path: str) -> tuple[int, Any]:
+        """One GET on this stack's REST API, without retries (a drill times the outage by it).
+
+        :param path: e.g. ``/overview``.
+        :return: the HTTP status (0: nothing answered) and the JSON body (``None`` unless 200).
+        """
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.rest_port}{path}", timeout=5) as answer:
+                return answer.status, json.load(answer)
+        except urllib.error.HTTPError as error:
+            return error.code, None
+        except (OSError, ValueError):
+            return 0, None
+
+
+def kill_jobmanager(stack: LocalStack, job_id: str | None = None, timeout: float = 600) -> dict[str, Any]:
+    """Kill the stack's JobManager (SIGKILL, as a crash), start it again (``stack/cli.py up``), and wait until
+    every TaskManager registered before is registered with the new one.
+
+    :param stack: a private stack.
+    :param job_id: a job to look for after the restart (without HA it is gone: ``GET /jobs/<id>`` is 404).
+    :param timeout: seconds the restart may take.
+    :return: ``pid`` (killed), ``taskmanagers`` (registered before), ``moments`` (s after the kill:
+        ``rest_gone``, ``rest_answers``, ``taskmanagers_registered``, ``up_done``), ``jobs_overview`` (what
+        ``GET /jobs/overview`` lists after the restart) and ``job_status`` (HTTP status of ``GET /jobs/<id>``).
+    :raises RuntimeError: when the JobManager does not answer before the kill, or the restart fails.
+    """
+    status, overview = stack.probe("/overview")
+    if status != 200:
+        raise RuntimeError(f"the JobManager of {stack.directory} does not answer (HTTP {status}): nothing to kill")
+    taskmanagers = int(overview["taskmanagers"])
+    pid = stack.jobmanager_pid()
+    timeline = Timeline()
+    timeline.kill = time.time()
+    os.kill(pid, signal.SIGKILL)
+    wait_for("the killed JobManager's REST port to close", lambda: stack.probe("/overview")[0] == 0, 60, 0.05)
+    timeline.mark("rest_gone")
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(1) as pool:
+        restart = pool.submit(lambda: (stack.up(), time.time())[1])  # when up returned
+        while not (restart.done() and "taskmanagers_registered" in timeline.events):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{taskmanagers} TaskManagers not registered with the new JobManager "
+                                   f"{timeout:.0f}s after the kill: {timeline.since_kill()}")  # fmt: skip
+            status, overview = stack.probe("/overview")
+            if status == 200:
+                timeline.mark("rest_answers")
+                if int(overview["taskmanagers"]) >= taskmanagers:
+                    timeline.mark("taskmanagers_registered")
+            if restart.done():
+                restart.result()  # raises when up failed
+            time.sleep(0.2)
+        timeline.mark("up_done", restart.result())
+    jobs = (stack.probe("/jobs/overview")[1] or {}).get("jobs", [])
+    return {
+        "pid": pid,
+        "taskmanagers": taskmanagers,
+        "moments": timeline.since_kill(),
+        "jobs_overview": [{key: job.get(key) for key in ("jid", "name", "state")} for job in jobs],
+        "job_status": stack.probe(f"/jobs/{job_id}")[0] if job_id else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -338,3 +454,24 @@ def gateway_submitter(gateway: Any, properties: Mapping[str, str] | None = None)
         return str(found[0])
 
     return submit
+
+
+def _main() -> None:
+    """``python -m flink_lessons.phase3.failover kill-jobmanager``: the JobManager drill from a shell."""
+    parser = argparse.ArgumentParser(prog="python -m flink_lessons.phase3.failover", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    kill = sub.add_parser("kill-jobmanager", help="SIGKILL a private stack's JobManager, start it again, report")
+    kill.add_argument("--stack-dir", type=Path, default=Path(".stack-p3"), help="the stack's FLINK_STACK_DIR")
+    kill.add_argument("--port-offset", type=int, default=4000, help="its FLINK_STACK_PORT_OFFSET")
+    kill.add_argument("--job", help="a job id to look for after the restart")
+    kill.add_argument("--timeout", type=float, default=600, help="seconds the restart may take")
+    args = parser.parse_args()
+    try:
+        stack = LocalStack(args.stack_dir, args.port_offset)
+        print(json.dumps(kill_jobmanager(stack, args.job, args.timeout), indent=2))
+    except (ValueError, RuntimeError, TimeoutError) as error:
+        parser.exit(1, f"error: {error}\n")
+
+
+if __name__ == "__main__":
+    _main()
