@@ -57,7 +57,7 @@ demo: stack-up
 # one worker (tests/conftest.py groups them); TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 test: stack-up browser
-	$(AIRFLOW_ENV) $(VENV)/bin/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	$(AIRFLOW_ENV) $(VENV)/bin/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope) $(PYTEST_ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)

@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,13 +89,63 @@ def _listening(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+PRIVATE_STACK_MODULES = frozenset({
+    "tests/integration/test_observability_restart_drill.py",
+    "tests/integration/test_phase3_checkpoints.py",
+})
+"""The modules marked ``private_stack``, by name: pytest-xdist's controller schedules by node id alone."""
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def _unit(nodeid: str) -> str:
+    """The work unit a test runs in under ``make test``: its module, or one unit for every private-stack module."""
+    module = _module(nodeid)
+    return "private-stack" if module in PRIVATE_STACK_MODULES else module
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every integration test gets the stack fixture, so no test can forget it. For pytest-xdist's loadgroup
-    each module is one group (its module fixtures, such as an Airflow home, are set up once), and all modules that
-    run a private stack form one group: two private stacks at once would not fit in memory beside the shared one."""
+    """Every integration test gets the stack fixture, so no test can forget it. The order is the order in which
+    :class:`ModuleScheduling` hands out work: the private-stack unit first (the longest), then the modules that
+    use the stack, then the fast ones.
+
+    :raises pytest.UsageError: when a module's ``private_stack`` mark and ``PRIVATE_STACK_MODULES`` disagree.
+    """
     for item in items:
         if item.get_closest_marker("integration") is not None:
             item.fixturenames.insert(0, "stack")
-        group = "private-stack" if item.get_closest_marker("private_stack") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        marked = item.get_closest_marker("private_stack") is not None
+        if marked != (_module(item.nodeid) in PRIVATE_STACK_MODULES):
+            raise pytest.UsageError(f"{_module(item.nodeid)}: list it in PRIVATE_STACK_MODULES (tests/conftest.py) "
+                                    "exactly when it is marked private_stack")  # fmt: skip
+
+    def rank(item: pytest.Item) -> int:
+        if _unit(item.nodeid) == "private-stack":
+            return 0
+        return 1 if item.get_closest_marker("integration") or item.get_closest_marker("packaging") else 2
+
+    items.sort(key=rank)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` as ``make test`` uses it: each module whole on one worker (its module fixtures, such as
+    an Airflow home, are set up once), every private-stack module in one unit (two private stacks at once would
+    compete with the shared one for memory and CPU), units handed out in collection order.
+
+    pytest-xdist's own ``loadgroup`` cannot do this with pytest 9: it tags node ids through ``item._nodeid``,
+    which pytest 9 no longer reads, so every ``xdist_group`` mark was ignored and modules were split across
+    workers, each worker setting up the module's fixtures again.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return ModuleScheduling(config, log)
