@@ -103,14 +103,15 @@ def test_a_killed_jobmanager_forgets_the_job_and_the_recovery_dag_restores_it_wi
         home, topics, jobs = AirflowHome(tmp_path), Topics(), Jobs()
         try:
             deployment = Deployment(home, topics, jobs, "p3-jm", python_jar=None)
-            v1, v1_name = deployment.deploy_v1(), deployment.name
+            v1 = deployment.deploy_v1()
             first = produce_first_batch(deployment)  # windows 0-2 written, window 3 open in the job's state
             savepoint = jobs.rest.wait_for_savepoint(v1, jobs.rest.trigger_savepoint(v1))
 
             drill = kill_jobmanager(STACK, v1)
             print("jobmanager drill:", json.dumps(drill))
             assert drill["job_status"] == 404 and drill["jobs_overview"] == [], drill
-            assert drill["taskmanagers"] == 3, drill  # and all three registered again: kill_jobmanager waited
+            # kill_jobmanager waited until each TaskManager was registered again: 3, or 4 after the checkpoint test
+            assert drill["taskmanagers"] >= 3, drill
 
             started = time.time()
             run = deployment.run("flink_recover_from_savepoint", restore_from="savepoint", savepoint_path=savepoint)
@@ -120,12 +121,18 @@ def test_a_killed_jobmanager_forgets_the_job_and_the_recovery_dag_restores_it_wi
             print(f"recovery DAG: restored job RUNNING {running_at - started:.1f}s after the run started, "
                   f"run {time.time() - started:.1f}s")  # fmt: skip
             assert run.xcom("find_restore_point")["location"] == savepoint
-            assert [(job["jid"], job["name"]) for job in deployment.active()] == [(restored_id, f"{v1_name}@v1")]
+            restored_job = (restored_id, f"{deployment.name}@v1")
+            assert [(job["jid"], job["name"]) for job in deployment.active()] == [restored_job]
             restored = jobs.rest.get_checkpoints(restored_id)["latest"]["restored"]["external_path"]
             assert restored == savepoint
             check_whole_run(deployment, first, "v1")
         finally:
             jobs.cancel_all()
             topics.delete_all()
-        overview = FlinkRestHook(FLINK).get_overview  # the stack as the module found it: 3 TaskManagers, all free
-        wait_for("every slot free again", lambda: overview()["slots-available"] == overview()["slots-total"] == 6, 120)
+        flink = FlinkRestHook(FLINK)
+
+        def settled() -> bool:  # the stack as the module found it: its TaskManagers registered, every slot free
+            overview = flink.get_overview()
+            return bool(overview["taskmanagers"] >= 3 and overview["slots-available"] == overview["slots-total"])
+
+        wait_for("three TaskManagers or more, every slot free again", settled, 120)
