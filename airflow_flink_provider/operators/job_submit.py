@@ -36,6 +36,7 @@ from airflow_flink_provider.protocol.errors import FlinkError
 from airflow_flink_provider.protocol.job_ids import FINGERPRINT_LENGTH, submission_purpose
 from airflow_flink_provider.protocol.job_state import ALIVE, JobStateCheck
 from airflow_flink_provider.protocol.redaction import redact
+from airflow_flink_provider.protocol.rest import PYTHON_DRIVER
 from airflow_flink_provider.triggers.job_state import FlinkJobStateTrigger, error_from_event
 
 if TYPE_CHECKING:
@@ -43,9 +44,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
-
-PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
-"""Entry class of the flink-python jar that runs a PyFlink program in the JobManager."""
 
 _JAVA_CLASS = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _PY_MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")

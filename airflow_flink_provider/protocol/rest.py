@@ -27,6 +27,13 @@ from airflow_flink_provider.protocol.http import Exchange, Request, Response, Sl
 
 _PROXY_STATUSES = frozenset({502, 503, 504})
 
+PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
+"""Entry class of the flink-python jar that runs a PyFlink program in the JobManager."""
+
+PYTHON_RUN_TIMEOUT = 300.0
+"""Seconds a PyFlink run may take to answer: the program runs, and builds its job, inside the request (30 s at
+load 20 on a 2-core machine, the connection's default read timeout)."""
+
 Clock = Callable[[], float]
 
 T = TypeVar("T")
@@ -150,7 +157,13 @@ def run_jar(jar_id: str, **options: Unpack[RunJarOptions]) -> Exchange[str]:
     """``POST /jars/{jar_id}/run``: submit the jar's job; returns the job id.
 
     Arguments go as ``programArgsList`` (one list item per argument, no shell splitting). With a fixed
-    ``job_id`` a repeated submit is refused by Flink, so the request may be retried safely.
+    ``job_id`` a repeated submit of a jar is refused by Flink, so the transport may repeat the request.
+
+    A PyFlink run (``entry_class`` :data:`PYTHON_DRIVER`) is never repeated by the transport, and waits
+    :data:`PYTHON_RUN_TIMEOUT` for its answer: its program runs inside the request, and a repeat sent while the
+    first still ran started a second job in Flink 2.1.3 that no job id stops: in a local mini cluster inside
+    the JobManager, under a random id, without the savepoint, invisible to ``/jobs``. After a lost answer the
+    caller looks the job id up instead (``operators.common.converge_on_job``).
 
     :param jar_id: the uploaded jar.
     :param options: see :class:`RunJarOptions`.
@@ -173,7 +186,10 @@ def run_jar(jar_id: str, **options: Unpack[RunJarOptions]) -> Exchange[str]:
     }
     payload = {key: value for key, value in payload.items() if value is not None}
     path = f"/jars/{path_segment(jar_id)}/run"
-    body = _body((yield Request("POST", path, json=payload, idempotent=job_id is not None)))
+    python = options.get("entry_class") == PYTHON_DRIVER
+    request = Request("POST", path, json=payload, idempotent=job_id is not None and not python,
+                      timeout=PYTHON_RUN_TIMEOUT if python else None)  # fmt: skip
+    body = _body((yield request))
     return str(body["jobid"])
 
 

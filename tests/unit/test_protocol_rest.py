@@ -92,6 +92,17 @@ def test_run_jar_sends_program_args_list_and_only_given_fields() -> None:
     assert request.safe_to_repeat  # a fixed job id makes a repeated submit harmless
 
 
+def test_a_pyflink_run_is_never_repeated_and_waits_for_its_program() -> None:
+    """A repeat while the PythonDriver still ran started a second job in a mini cluster inside the JobManager
+    (random id, no savepoint): the transport must not send it again, and it waits longer than a jar run."""
+    fake = Fake(routes({("POST", "/jars/py.jar/run"): ok({"jobid": JOB})}))
+    fake.run(rest.run_jar("py.jar", entry_class=rest.PYTHON_DRIVER, job_id=JOB, savepoint_path="file:///sp"))
+    [request] = fake.requests
+    assert not request.safe_to_repeat and request.timeout == rest.PYTHON_RUN_TIMEOUT
+    fake.run(rest.run_jar("py.jar", entry_class="a.Main", job_id=JOB))
+    assert fake.requests[1].safe_to_repeat and fake.requests[1].timeout is None
+
+
 def test_run_jar_without_job_id_is_not_repeated() -> None:
     fake = Fake(routes({("POST", "/jars/j/run"): ok({"jobid": JOB})}))
     fake.run(
