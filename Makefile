@@ -53,9 +53,10 @@ airflow-ui: stack-up
 demo: stack-up
 	$(AIRFLOW_ENV) $(VPY) -m stack.demo
 
-# Two workers: most of an integration test's time is spent waiting on Flink and Kafka. Each module runs whole on
-# one worker (tests/conftest.py groups them); TEST_WORKERS=0 runs everything in this process.
-TEST_WORKERS ?= 2
+# Three workers on two cores: most of an integration test's time is spent waiting on Flink, Kafka and Airflow. Each
+# module runs whole on one worker, except the long ones split per test (tests/conftest.py, ModuleScheduling);
+# TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 3
 test: stack-up browser
 	$(AIRFLOW_ENV) $(VENV)/bin/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope) $(PYTEST_ARGS)
 

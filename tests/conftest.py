@@ -45,8 +45,8 @@ os.environ.setdefault(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (``make test`` runs two workers) each worker gets its own copy of the stack's Airflow
-    metadata DB, so two workers' ``airflow dags test`` runs never write one SQLite file at once."""
+    """Under pytest-xdist (``make test`` runs three workers) each worker gets its own copy of the stack's Airflow
+    metadata DB, so the workers' ``airflow dags test`` runs never write one SQLite file at once."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     shared = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".stack" / "airflow")) / "airflow.db"
     if not worker or not shared.exists():
@@ -100,10 +100,21 @@ def _module(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+SPLIT_MODULES = frozenset({
+    "tests/integration/test_dags_phase0_1.py",
+    "tests/integration/test_phase4_dags.py",
+})
+"""Long modules with no module fixture of their own: each of their tests is a work unit (whole, the first took
+21 min of a 30 min run on one worker)."""
+
+
 def _unit(nodeid: str) -> str:
-    """The work unit a test runs in under ``make test``: its module, or one unit for every private-stack module."""
+    """The work unit a test runs in under ``make test``: its module, one unit for every private-stack module,
+    or the test alone in a :data:`SPLIT_MODULES` module."""
     module = _module(nodeid)
-    return "private-stack" if module in PRIVATE_STACK_MODULES else module
+    if module in PRIVATE_STACK_MODULES:
+        return "private-stack"
+    return nodeid if module in SPLIT_MODULES else module
 
 
 @pytest.hookimpl(tryfirst=True)
