@@ -25,13 +25,6 @@ pytestmark = [
     pytest.mark.integration,
     # The module's first test also starts Airflow (db migrate took 2 min, the API server 20 min at load 35).
     pytest.mark.timeout(1500 + 900),
-    pytest.mark.skip(
-        reason=(
-            "issue 14 open: green three times in a row on a quiet box (with the other two issue 14 modules: "
-            "4:52, 5:00 and 4:46 min on 2 workers), but make test has no room yet for their ~5 min (its suite "
-            "took 25.5 of its 30 min): unskip once the private-stack tests are faster"
-        )
-    ),
 ]
 
 FLINK_REST = "http://127.0.0.1:8081"

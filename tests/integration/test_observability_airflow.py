@@ -41,8 +41,8 @@ from tests.conftest import HOST, PORTS, ROOT
 from tests.e2e.airflow_ui import AirflowUI, wait_until
 from tests.unit._alert_inbox import Inbox, smtp_inbox
 
-# It starts an Airflow of its own: run apart from the other modules that start processes of their own.
-pytestmark = [pytest.mark.integration, pytest.mark.private_stack]
+# It starts an Airflow of its own (one per run: the module is one work unit, tests/conftest.py).
+pytestmark = [pytest.mark.integration]
 STARTUP = 1500  # seconds: migrate, start, parse (the API server answered after 12 min at load 30)
 RUN_DEADLINE = 900  # seconds for one DAG run (the phase 5 pipeline deploys, waits for health and produces)
 TAG = uuid.uuid4().hex[:8]
@@ -161,10 +161,6 @@ def watcher_assigned(group: str, topic: str) -> bool:
     return any(tp.topic == topic for m in described.members for tp in m.assignment.topic_partitions)
 
 
-@pytest.mark.skip(
-    reason="issue 13: passed 1 of the 3 runs required (dead letter -> alert 72.1 s at load 30; "
-    "Airflow's start took 12-20 min at load 30-45); remove after 3 green runs"
-)
 @pytest.mark.timeout(STARTUP + RUN_DEADLINE)
 def test_a_dead_letter_reaches_the_receiver_through_the_triggerer(airflow: tuple[AirflowUI, Inbox]) -> None:
     ui, inbox = airflow
@@ -227,10 +223,6 @@ def phase5_job(airflow: tuple[AirflowUI, Inbox]) -> Iterator[str]:
         kafka.delete_topics(topics)
 
 
-@pytest.mark.skip(
-    reason="issue 13: 0 of 3 green: the scheduled run's report was right but dagrun_timeout (then "
-    "4 min) killed render_report at load 40; raised to 20 min, not rerun yet"
-)
 @pytest.mark.timeout(3 * RUN_DEADLINE)
 def test_flink_observability_reports_on_the_phase5_pipeline(airflow: tuple[AirflowUI, Inbox], phase5_job: str) -> None:
     ui, inbox = airflow

@@ -69,13 +69,6 @@ def completed(by_task: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, A
     return {task: events[-1] for task, events in done.items()}
 
 
-@pytest.mark.skip(
-    reason=(
-        "issue 14 open: green three times in a row on a quiet box (with the other two issue 14 modules: "
-        "4:52, 5:00 and 4:46 min on 2 workers), but make test has no room yet for their ~5 min (its suite "
-        "took 25.5 of its 30 min): unskip once the private-stack tests are faster"
-    )
-)
 def test_phase1_dedup_events_name_the_topics_each_task_reads_and_writes(
     tmp_path: Path, own_airflow_env: dict[str, str]
 ) -> None:

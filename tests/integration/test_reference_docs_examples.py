@@ -28,13 +28,6 @@ DAG_RUN = 1200
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(2 * DAG_RUN + 300),
-    pytest.mark.skip(
-        reason=(
-            "issue 14 open: green three times in a row on a quiet box (with the other two issue 14 modules: "
-            "4:52, 5:00 and 4:46 min on 2 workers), but make test has no room yet for their ~5 min (its suite "
-            "took 25.5 of its 30 min): unskip once the private-stack tests are faster"
-        )
-    ),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
