@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flink_lessons.observability import dlq, history, report
@@ -54,6 +55,21 @@ def test_report_row_markdown_and_plot(tmp_path: Path) -> None:
     assert "| orders | ALERT: source_lag, backpressure | 191,700 |" in table
     png = report.plot({"orders": [point, {**point, "at_ms": 2_000, "pending_records": 0.0}]}, tmp_path / "p.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+
+def test_plot_draws_only_the_lag_a_job_reports_and_says_when_it_reports_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import matplotlib.pyplot as plt
+
+    drawn: list[Any] = []
+    monkeypatch.setattr(plt, "close", drawn.append)
+    report.plot({"datagen": [{"at_ms": 1_000, "checkpoint_duration_ms": 5}],
+                 "kafka": [{"at_ms": 1_000, "pending_records": 3.0, "checkpoint_duration_ms": 5}]}, tmp_path / "p.png")
+    datagen_lag, kafka_lag = drawn[0].axes[:2]  # the top row, one column per job in name order
+    assert not datagen_lag.lines and "no lag metric" in datagen_lag.texts[0].get_text()
+    assert [line.get_label() for line in kafka_lag.lines] == ["pendingRecords"] and not kafka_lag.texts
 
 
 class Message:

@@ -67,6 +67,10 @@ def markdown(rows: Sequence[Mapping[str, str]], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+LAG_SERIES = (("pending_records", "pendingRecords", "o"), ("broker_lag", "broker group lag", "x"))
+"""The lag lines a job's plot draws when its history has them: history key, legend label, marker."""
+
+
 def plot(history: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> Path:
     """Lag (pendingRecords and broker lag) and checkpoint duration over the history, one column per job.
 
@@ -88,11 +92,17 @@ def plot(history: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> Path
         times = [datetime.fromtimestamp(p["at_ms"] / 1000, tz=UTC) for p in points]
         lag, duration = axes[0][column], axes[1][column]
         lag.set_title(name[:60], fontsize=9)
-        lag.plot(times, [p.get("pending_records") for p in points], marker="o", label="pendingRecords")
-        if any(p.get("broker_lag") is not None for p in points):
-            lag.plot(times, [p.get("broker_lag") for p in points], marker="x", label="broker group lag")
+        series = [(key, label, marker) for key, label, marker in LAG_SERIES
+                  if any(p.get(key) is not None for p in points)]  # fmt: skip
+        for key, label, marker in series:
+            lag.plot(times, [p.get(key) for p in points], marker=marker, label=label)
         lag.set_ylabel("records behind")
-        lag.legend(fontsize=7)
+        if series:
+            lag.legend(fontsize=7)
+        else:  # e.g. a datagen source: no pendingRecords metric, no consumer group
+            lag.text(0.5, 0.5, "no lag metric\n(the source reports no pendingRecords\nand no consumer group is set)",
+                     ha="center", va="center", fontsize=8, color="grey", transform=lag.transAxes)  # fmt: skip
+            lag.set_yticks([])
         duration.plot(times, [p.get("checkpoint_duration_ms") for p in points], marker="o", color="tab:green")
         duration.set_ylabel("last checkpoint duration (ms)")
         duration.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))
