@@ -58,6 +58,13 @@ def test_report_row_markdown_and_plot(tmp_path: Path) -> None:
 
 
 
+
+@pytest.mark.parametrize(("delay_ms", "shown"), [(None, "n/a"), (2_500, "2.5 s"), (5_400_000, "1.5 h"),
+                                                 (86_939_606_200, "1,006.2 days")])  # fmt: skip
+def test_watermark_delay_is_shown_in_a_unit_people_read(delay_ms: float | None, shown: str) -> None:
+    """The phase 5 dataset's event time is years old: 86939606.2 s said nothing at a glance."""
+    assert report.row("j", {"watermark_delay_ms": delay_ms}, [])["watermark delay"] == shown
+
 def test_plot_draws_only_the_lag_a_job_reports_and_says_when_it_reports_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,19 @@ def _number(value: float | None, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:,.0f}{unit}"
 
 
+def _delay(ms: float | None) -> str:
+    """A watermark delay people can read: seconds, or hours and days when a replayed or seeded dataset's event
+    time lies far behind the wall clock."""
+    if ms is None:
+        return "n/a"
+    seconds = ms / 1000
+    if seconds < 3600:
+        return f"{seconds:.1f} s"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.1f} days"
+
+
 def _trend(durations: Sequence[int]) -> str:
     if not durations:
         return "n/a"
@@ -38,7 +51,6 @@ def row(name: str, point: Mapping[str, Any], breached: Sequence[str]) -> dict[st
         "checkpointing off" if interval is None else f"{_number(age and age / 1000, ' s')} / {interval / 1000:g} s"
     )
     ratio = point.get("backpressure_ratio")
-    delay = point.get("watermark_delay_ms")
     values = (
         name,
         "OK" if not breached else "ALERT: " + ", ".join(breached),
@@ -49,7 +61,7 @@ def row(name: str, point: Mapping[str, Any], breached: Sequence[str]) -> dict[st
         _trend(point.get("checkpoint_durations_ms") or []),
         str(point.get("restarts", 0)),
         "n/a" if point.get("backpressure") is None else f"{point['backpressure']} ({ratio:.2f})",
-        "n/a" if delay is None else f"{delay / 1000:.1f} s",
+        _delay(point.get("watermark_delay_ms")),
     )
     return dict(zip(COLUMNS, values, strict=True))
 
