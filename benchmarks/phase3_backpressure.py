@@ -40,8 +40,8 @@ def run(opts: argparse.Namespace) -> BenchResult:
         scripts,
         task_shares,
     )
-    from flink_lessons.phase3.offsets import wait_for
     from flink_lessons.phase3.report import table_lines
+    from flink_lessons.waiting import wait_for
 
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from airflow.triggers.base import BaseTrigger
-from flink_lessons.phase3.offsets import wait_for
+from flink_lessons.waiting import wait_for
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from airflow_flink_provider.operators.job_submit import FlinkJobSubmitOperator

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from flink_lessons.load.kafka import Kafka
 from flink_lessons.phase3.failover import TUNED_HEARTBEATS, LocalStack, kill_jobmanager
-from flink_lessons.phase3.offsets import wait_for
+from flink_lessons.waiting import wait_for
 
 from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
 from benchmarks.phase5_stack import PrivateStack

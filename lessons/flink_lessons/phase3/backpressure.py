@@ -33,10 +33,10 @@ from flink_lessons.load.kafka import Kafka
 from flink_lessons.load.keys import Skew
 from flink_lessons.load.run import LoadSpec, load
 from flink_lessons.phase3 import sql
-from flink_lessons.phase3.offsets import wait_for
 from flink_lessons.phase3.partitioning import subtask_loads
 from flink_lessons.phase3.report import LessonReport, check
 from flink_lessons.phase3.settings import BACKPRESSURE, FromSettings, parse_names, seconds, topic_names
+from flink_lessons.waiting import wait_for
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flink_lessons.load.schemas import Orders
-from flink_lessons.phase3.offsets import wait_for
 from flink_lessons.phase3.settings import FromSettings, seconds
+from flink_lessons.waiting import wait_for
 
 if TYPE_CHECKING:
     from flink_lessons.load.kafka import Kafka

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from flink_lessons.load.run import LoadSpec, LoadSummary, load
 from flink_lessons.phase3 import sql
 from flink_lessons.phase3.report import LessonReport, check
 from flink_lessons.phase3.settings import OFFSETS, FromSettings, seconds, topic_names
+from flink_lessons.waiting import wait_for
 
 if TYPE_CHECKING:
     from airflow_flink_provider.hooks.flink_rest import FlinkRestHook
@@ -161,25 +162,6 @@ def scripts(params: Params, topics: Mapping[str, str], bootstrap: str, tag: str,
         "modes": sql.render(LESSON, "read.sql.j2", job_name=str(JobName(JOB, "modes", tag)), checkpoints=False,
                             sources=[source(mode, bounded=True) for mode in MODES], **common),
     }  # fmt: skip
-
-
-def wait_for(what: str, condition: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    """Poll ``condition`` until it returns a truthy value (returned), or raise after ``timeout`` seconds.
-
-    :param what: what is awaited, for the error.
-    :param condition: called until truthy.
-    :param timeout: seconds.
-    :param interval: seconds between calls.
-    :raises TimeoutError: naming ``what``.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not after {timeout:.0f}s")
-        time.sleep(interval)
 
 
 def offsets_json(offsets: Mapping[tuple[str, int], int]) -> dict[str, int]:

@@ -442,7 +442,7 @@ class FailureDrillOperator(_CheckpointsStep):
         from pathlib import Path
 
         from flink_lessons.phase3.failover import ROOT, DrillParams, LocalStack, gateway_submitter, run_drill
-        from flink_lessons.phase3.offsets import wait_for
+        from flink_lessons.waiting import wait_for
 
         flink, gateway = self._hooks()
         kafka, values = self._kafka(), self.settings
