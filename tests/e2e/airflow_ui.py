@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -147,3 +147,13 @@ class AirflowUI:
         answer = requests.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=60, **kwargs)
         assert answer.ok, f"{method} {path}: {answer.status_code} {answer.text[:2000]}"
         return answer.json() if answer.content else None
+
+    def parsed(self, files: Iterable[str]) -> bool:
+        """Whether every DAG file named has a DAG or an import error here: the DAG processor reads the files one
+        by one, so the first DAGs show long before the last file is read.
+
+        :param files: DAG file names, e.g. ``flink_dlq_alerts.py``.
+        """
+        seen = {Path(d["fileloc"]).name for d in self.api("GET", "/dags", params={"limit": 100})["dags"]}
+        seen |= {Path(e["filename"]).name for e in self.api("GET", "/importErrors")["import_errors"]}
+        return seen >= set(files)

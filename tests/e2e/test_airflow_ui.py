@@ -38,20 +38,12 @@ EDITED = {"window_size": "20s", "window_slide": "10s"}
 DAG_FILES = frozenset(p.name for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
 
 
-def parsed(ui: AirflowUI) -> bool:
-    """Whether every file in dags/ has a DAG or an import error in the UI's Airflow (one parse process reads
-    them one by one: the first DAGs show long before the last file is read)."""
-    files = {Path(d["fileloc"]).name for d in ui.api("GET", "/dags", params={"limit": 100})["dags"]}
-    files |= {Path(e["filename"]).name for e in ui.api("GET", "/importErrors")["import_errors"]}
-    return files >= DAG_FILES
-
-
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowUI]:
     ui = AirflowUI(tmp_path_factory.mktemp("airflow-ui"), {"flink_phase1": PHASE1})
     try:
         ui.start(STARTUP)
-        wait_until("the DAG processor to parse every DAG file", lambda: parsed(ui), STARTUP, 5)
+        wait_until("the DAG processor to parse every DAG file", lambda: ui.parsed(DAG_FILES), STARTUP, 5)
         yield ui
     finally:
         ui.stop()

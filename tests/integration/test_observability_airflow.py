@@ -85,7 +85,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AirflowU
             ui.start(STARTUP)
             wait_until("the execution API", lambda: requests.get(f"{ui.url}/execution/health", timeout=STARTUP).ok,
                        STARTUP)  # fmt: skip
-            wait_until("the DAG processor to parse the observability DAGs", lambda: parsed(ui), STARTUP, 5)
+            wait_until("the DAG processor to parse the observability DAGs", lambda: ui.parsed(DAG_FILES), STARTUP, 5)
             yield ui, inbox
         finally:
             ui.stop()
@@ -106,12 +106,6 @@ def skip_older_dead_letters(group: str) -> None:
             consumer.commit(offsets=ends, asynchronous=False)
     finally:
         consumer.close()
-
-
-def parsed(ui: AirflowUI) -> bool:
-    """Whether the DAGs this module runs are in the private Airflow's database."""
-    dags = ("flink_dlq_alerts", "flink_observability", "flink_phase5_pipeline")
-    return all(ui.api("GET", "/dags", params={"dag_id_pattern": dag})["dags"] for dag in dags)
 
 
 def unpause(ui: AirflowUI, dag_id: str, reparse: bool = False) -> None:
